@@ -1,0 +1,36 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test venv web bench results clean browser
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first and pinned: anything looser pulls gigabytes of CUDA packages here
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) scripts/demo.py --out out/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+web: $(STAMP)
+	$(VENV)/bin/unetgan web
+
+bench: $(STAMP)
+	$(PY) scripts/benchmark.py --out docs/benchmarks
+
+results: $(STAMP)
+	$(PY) scripts/results.py --manifest ../shared/data/manifest.csv --out docs
+
+clean:
+	rm -rf out .pytest_cache

@@ -1,0 +1,158 @@
+"""`unetgan` command line: one subcommand per job; user errors become one `ERROR:` line and exit code 2."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from .errors import Cancelled, InputError
+
+EXIT_INPUT_ERROR = 2
+EXIT_CANCELLED = 130
+
+
+def _train_unet(args) -> int:
+    from .training.datasets import labelled_volumes
+    from .training.train_unet import UnetTrainConfig, train_unet
+
+    preset = UnetTrainConfig.paper if args.config == "paper" else UnetTrainConfig.fast
+    overrides = {f.name: getattr(args, f.name) for f in fields(UnetTrainConfig)
+                 if getattr(args, f.name, None) is not None}
+    config = preset(**overrides)
+    volumes = labelled_volumes(args.manifest, args.vendor, args.split, args.label_convention)
+    result = train_unet(volumes, config, Path(args.output), resume=not args.restart)
+    print(json.dumps({"best_val_dice": result["best_val_dice"], "validation_subjects": result["validation_subjects"]}))
+    return 0
+
+
+def _add_train_unet(sub):
+    p = sub.add_parser("train-unet", help="train the LV-Unet on labelled source-vendor volumes")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--vendor", action="append", help="vendor(s) to train on (repeatable)")
+    p.add_argument("--split", action="append", help="manifest split(s) to use (repeatable)")
+    p.add_argument("--label-convention", default="mnms", choices=["mnms", "acdc"])
+    p.add_argument("-o", "--output", required=True, help="folder for checkpoints (best.safetensors, last.safetensors)")
+    p.add_argument("--config", choices=["fast", "paper"], default="fast")
+    p.add_argument("--method", choices=["clean", "noisy", "augment"])
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--steps-per-epoch", dest="steps_per_epoch", type=int)
+    p.add_argument("--batch", type=int)
+    p.add_argument("--crop", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--val-subjects", dest="val_subjects", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--restart", action="store_true", help="ignore checkpoints in the output folder")
+    p.set_defaults(func=_train_unet)
+
+
+def _progress_printer(enabled: bool, stage: str):
+    """`PROGRESS done total stage` lines on stdout, the contract the MRML layer parses."""
+    if not enabled:
+        return None
+
+    def report(done: int, total: int) -> None:
+        print(f"PROGRESS {done} {total} {stage}", flush=True)
+
+    return report
+
+
+def _segment(args) -> int:
+    from .pipeline import segment_file
+
+    measurements = segment_file(args.input, args.output, model=args.model, device=args.device,
+                                overwrite=args.overwrite, progress=_progress_printer(args.progress, "segment"))
+    _print_measurements(measurements)
+    return 0
+
+
+def _adapt_segment(args) -> int:
+    from .pipeline import adapt_segment_file
+
+    measurements = adapt_segment_file(args.input, args.output, adapter=args.adapter, model=args.model, device=args.device,
+                                      overwrite=args.overwrite, progress=_progress_printer(args.progress, "adapt-segment"))
+    _print_measurements(measurements)
+    return 0
+
+
+def _print_measurements(measurements: dict) -> None:
+    frames = measurements["frames"]
+    if measurements.get("ef_percent") is not None:
+        print(f"EDV {measurements['edv_ml']:.1f} mL (frame {measurements['ed_frame']}), "
+              f"ESV {measurements['esv_ml']:.1f} mL (frame {measurements['es_frame']}), "
+              f"SV {measurements['sv_ml']:.1f} mL, EF {measurements['ef_percent']:.1f} %, "
+              f"myocardial mass (ED) {measurements['myocardial_mass_ed_g']:.1f} g")
+    else:
+        f = frames[0]
+        print(f"blood pool {f['blood_pool_ml']:.1f} mL, myocardium {f['myocardium_ml']:.1f} mL, mass {f['myocardial_mass_g']:.1f} g")
+    for warning in measurements.get("warnings", []):
+        print(f"WARNING: {warning}", file=sys.stderr)
+
+
+def _evaluate(args) -> int:
+    from .evaluate_run import evaluate_manifest
+
+    evaluate_manifest(args.manifest, args.vendor, args.split, args.method, model=args.model, adapter=args.adapter,
+                      json_path=args.json, convention=args.label_convention, device=args.device)
+    return 0
+
+
+def _add_inference_commands(sub):
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("input", help="3D volume or 4D cine (.nii.gz, .nrrd, .mha) or a DICOM folder")
+    common.add_argument("--model", help="LV-Unet: registry name or .safetensors file (default: the shipped clean model)")
+    common.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "gpu"])
+    common.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    common.add_argument("--progress", action="store_true", help="print 'PROGRESS done total stage' lines")
+    p = sub.add_parser("segment", parents=[common], help="segment LV blood pool and myocardium, measure volumes and EF")
+    p.add_argument("-o", "--output", required=True, help="output labelmap (.nrrd, .nii.gz); measurements go beside it")
+    p.set_defaults(func=_segment)
+    p = sub.add_parser("adapt-segment", parents=[common], help="translate to the source vendor's look, then segment")
+    p.add_argument("-o", "--output", required=True, help="output folder: translated.nrrd, labelmap.nrrd, measurements.json/.csv")
+    p.add_argument("--adapter", default="none", help="target vendor (Siemens, GE), registry name, .safetensors file, or none")
+    p.set_defaults(func=_adapt_segment)
+    p = sub.add_parser("evaluate", help="Dice and EF agreement per vendor on a labelled manifest")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--vendor", action="append")
+    p.add_argument("--split", action="append")
+    p.add_argument("--method", default="clean", choices=["clean", "noisy", "augment", "histmatch", "unetgan"])
+    p.add_argument("--model")
+    p.add_argument("--adapter")
+    p.add_argument("--label-convention", default="mnms", choices=["mnms", "acdc"])
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "gpu"])
+    p.add_argument("--json", help="write the summary and per-volume Dice here")
+    p.set_defaults(func=_evaluate)
+
+
+def _add_phantom(sub):
+    try:
+        from .phantom import cli as phantom_cli
+    except ImportError:  # the phantom package is optional for the other commands
+        return
+    phantom_cli.add_parser(sub)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="unetgan", description="Unet-GAN vendor adaptation for cardiac cine MRI")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train_unet(sub)
+    _add_inference_commands(sub)
+    _add_phantom(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except InputError as err:
+        print(f"ERROR: {err}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    except Cancelled as err:
+        print(f"ERROR: {err}", file=sys.stderr)
+        return EXIT_CANCELLED
+    except KeyboardInterrupt:
+        print("ERROR: interrupted", file=sys.stderr)
+        return EXIT_CANCELLED

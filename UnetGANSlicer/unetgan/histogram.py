@@ -1,0 +1,42 @@
+"""Histogram matching to the source vendor: the no-training baseline the adaptation must beat.
+
+The source vendor is summarised by the mean quantile function of its normalised
+training volumes (stored beside the models; statistics, not images), and a target
+volume's normalised intensities are mapped quantile to quantile onto it. Written
+here because the library filters (SimpleITK's HistogramMatchingImageFilter) need a
+reference image, and we ship no patient images.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .preprocess import normalise_intensity
+
+QUANTILES = np.linspace(0.0, 1.0, 257)
+
+
+def quantile_function(volume: np.ndarray) -> np.ndarray:
+    return np.quantile(normalise_intensity(volume), QUANTILES)
+
+
+def reference_from(volumes: list[np.ndarray]) -> np.ndarray:
+    return np.mean([quantile_function(v) for v in volumes], axis=0)
+
+
+def match_to_reference(volume: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """The volume with its normalised intensities mapped onto the reference quantile function."""
+    normalised = normalise_intensity(volume)
+    own = np.quantile(normalised, QUANTILES)
+    own = np.maximum.accumulate(own + np.arange(own.size) * 1e-9)  # strictly increasing for interp
+    return np.interp(normalised, own, reference).astype(np.float32)
+
+
+def save_reference(reference: np.ndarray, path: Path, vendor: str) -> None:
+    Path(path).write_text(json.dumps({"vendor": vendor, "quantiles": QUANTILES.tolist(), "values": reference.tolist()}))
+
+
+def load_reference(path: Path) -> np.ndarray:
+    return np.array(json.loads(Path(path).read_text())["values"], dtype=np.float64)

@@ -1,0 +1,116 @@
+"""Dataset manifests: CSV rows `subject, vendor, phase, image, label, split`, paths relative to the CSV.
+
+A row's image is a 3D volume file, or a DICOM cine folder (phase `cine`) whose label is
+a Sunnybrook contour folder. Label conventions are mapped to ours: 1 LV blood pool,
+2 LV myocardium, everything else 0.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .images import ImageData, read_image
+
+REQUIRED_COLUMNS = ("subject", "vendor", "phase", "image", "label", "split")
+
+# source label value -> our label value (1 blood pool, 2 myocardium)
+LABEL_CONVENTIONS = {
+    "mnms": {1: 1, 2: 2},  # M&Ms: 1 LV, 2 MYO, 3 RV
+    "acdc": {3: 1, 2: 2},  # ACDC: 1 RV, 2 MYO, 3 LV
+}
+
+
+@dataclass(frozen=True)
+class ManifestItem:
+    subject: str
+    vendor: str
+    phase: str
+    image: Path
+    label: Path | None
+    split: str
+
+    @property
+    def is_cine(self) -> bool:
+        return self.phase.lower() == "cine"
+
+
+@dataclass
+class LabelledVolume:
+    """One 3D volume with reference labels; `valid` marks the slices where each structure was labelled."""
+
+    subject: str
+    vendor: str
+    phase: str
+    image: ImageData
+    labels: np.ndarray | None
+    valid: dict[str, np.ndarray] | None = None  # structure name -> bool per slice; None: all slices
+
+
+def read_manifest(path: str | Path, vendors=None, splits=None, require_labels: bool = False) -> list[ManifestItem]:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"manifest not found: {path}")
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise InputError(f"{path.name}: missing column(s) {', '.join(missing)}; expected {','.join(REQUIRED_COLUMNS)}")
+        rows = list(reader)
+    wanted_vendors = {v.lower() for v in vendors} if vendors else None
+    wanted_splits = set(splits) if splits else None
+    items = []
+    for line, row in enumerate(rows, start=2):
+        if wanted_vendors and row["vendor"].lower() not in wanted_vendors:
+            continue
+        if wanted_splits and row["split"] not in wanted_splits:
+            continue
+        image = (path.parent / row["image"]).resolve() if row["image"] else None
+        label = (path.parent / row["label"]).resolve() if row["label"] else None
+        if image is None:
+            raise InputError(f"{path.name} line {line}: empty image path")
+        if not image.exists():
+            raise InputError(f"{path.name} line {line}: image not found: {row['image']}")
+        if label is not None and not label.exists():
+            raise InputError(f"{path.name} line {line}: label not found: {row['label']}")
+        if require_labels and label is None:
+            raise InputError(f"{path.name} line {line}: {row['subject']} {row['phase']} has no label")
+        items.append(ManifestItem(row["subject"], row["vendor"], row["phase"], image, label, row["split"]))
+    if not items:
+        raise InputError(f"{path.name}: no rows match vendor(s) {vendors or 'any'} and split(s) {splits or 'any'}")
+    return items
+
+
+def convert_labels(labels: np.ndarray, convention: str = "mnms") -> np.ndarray:
+    try:
+        mapping = LABEL_CONVENTIONS[convention]
+    except KeyError:
+        raise InputError(f"unknown label convention {convention!r}; choose from {', '.join(LABEL_CONVENTIONS)}") from None
+    values = np.unique(labels)
+    if values.size and (values.min() < 0 or values.max() > 255 or not np.all(values == np.round(values))):
+        raise InputError(f"labels must be small non-negative integers, found values {values[:8]}")
+    out = np.zeros(labels.shape, dtype=np.uint8)
+    for source, ours in mapping.items():
+        out[labels == source] = ours
+    return out
+
+
+def load_item(item: ManifestItem, convention: str = "mnms") -> list[LabelledVolume]:
+    """The volumes of one manifest row: one for a 3D row, one per contoured phase for a cine row."""
+    if item.is_cine:
+        from .sunnybrook import load_contoured_phases
+
+        return load_contoured_phases(item)
+    image = read_image(item.image)
+    if image.is_cine:
+        raise InputError(f"{item.image.name} is a cine; manifest rows with phase {item.phase!r} must be 3D volumes")
+    labels = None
+    if item.label is not None:
+        reference = read_image(item.label)
+        if reference.array.shape != image.array.shape:
+            raise InputError(f"{item.label.name}: label shape {reference.array.shape} differs from image {image.array.shape}")
+        labels = convert_labels(reference.array, convention)
+    return [LabelledVolume(item.subject, item.vendor, item.phase, image, labels)]

@@ -1,0 +1,1 @@
+"""Networks: the LV-Unet segmenter and the CycleGAN generators and discriminators."""

@@ -1,0 +1,189 @@
+"""CycleGAN ResNet generator (Johnson et al. 2016 / Zhu et al. 2017), adapted.
+
+Layout: c7s1-F, d2F, d4F (stride-2 downsamplings), ``n_blocks`` residual
+blocks at 4F, u2F, uF, c7s1-1, tanh. Instance norm, reflection padding.
+
+Differences from the reference CycleGAN generator, and why:
+
+- The upsamplings are ``Upsample(x2) + 3x3 conv`` instead of transposed
+  convolutions: transposed convolutions with stride 2 and kernel 3 overlap
+  unevenly and leave checkerboard artifacts (Odena et al., Distill 2016),
+  which a segmentation network downstream may read as texture.
+- Optional ``residual_output``: the network predicts a change to its input,
+  ``y = tanh(atanh(x') + head(h))`` with ``x'`` the input clamped to
+  [-0.995, 0.995], and the last convolution starts at zero. An untrained
+  generator is then (almost exactly) the identity, so training starts from
+  "the target image as it is" rather than from noise. Vendor translation
+  is mostly an intensity/texture change on fixed anatomy, so this start is
+  already close; it lets a short CPU budget be spent on the change itself.
+  ``atanh`` keeps the output inside (-1, 1) for any residual.
+
+Images are (N, C, H, W) in [-1, 1]; H and W must be divisible by 4.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+# Keeps atanh finite for inputs at exactly +-1 (the clamp only touches the
+# extreme 0.25 % of the intensity range).
+_INPUT_CLAMP = 0.995
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Everything needed to rebuild a generator from its saved weights."""
+
+    in_channels: int = 1
+    out_channels: int = 1
+    filters: int = 64
+    n_blocks: int = 9
+    upsample_mode: str = "nearest"  # "nearest" | "bilinear"
+    residual_output: bool = False
+
+
+def _conv_norm_relu(c_in: int, c_out: int, kernel: int, stride: int = 1) -> list[nn.Module]:
+    pad = kernel // 2
+    layers: list[nn.Module] = []
+    if stride == 1 and pad > 0:
+        layers += [nn.ReflectionPad2d(pad), nn.Conv2d(c_in, c_out, kernel, bias=True)]
+    else:
+        # Stride-2 downsampling: the reference pads with zeros here.
+        layers += [nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=pad, bias=True)]
+    layers += [nn.InstanceNorm2d(c_out), nn.ReLU(inplace=True)]
+    return layers
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 reflection-padded convs with instance norm and a skip."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3),
+            nn.InstanceNorm2d(channels),
+            nn.ReLU(inplace=True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3),
+            nn.InstanceNorm2d(channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ResnetGenerator(nn.Module):
+    """Image-to-image generator; see the module docstring."""
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        filters: int = 64,
+        n_blocks: int = 9,
+        upsample_mode: str = "nearest",
+        residual_output: bool = False,
+    ):
+        super().__init__()
+        if upsample_mode not in ("nearest", "bilinear"):
+            raise ValueError(f"upsample_mode must be 'nearest' or 'bilinear', not {upsample_mode!r}")
+        if residual_output and in_channels != out_channels:
+            raise ValueError("residual_output needs in_channels == out_channels")
+        self.config = GeneratorConfig(in_channels, out_channels, filters, n_blocks, upsample_mode, residual_output)
+
+        f = filters
+        layers: list[nn.Module] = []
+        layers += _conv_norm_relu(in_channels, f, 7)
+        layers += _conv_norm_relu(f, 2 * f, 3, stride=2)
+        layers += _conv_norm_relu(2 * f, 4 * f, 3, stride=2)
+        layers += [ResidualBlock(4 * f) for _ in range(n_blocks)]
+        for c_in, c_out in ((4 * f, 2 * f), (2 * f, f)):
+            align = None if upsample_mode == "nearest" else False
+            layers += [nn.Upsample(scale_factor=2, mode=upsample_mode, align_corners=align)]
+            layers += _conv_norm_relu(c_in, c_out, 3)
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(f, out_channels, 7))
+        if residual_output:
+            nn.init.zeros_(self.head[1].weight)
+            nn.init.zeros_(self.head[1].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] % 4 or x.shape[-2] % 4:
+            raise ValueError(f"generator input height and width must be divisible by 4, got {tuple(x.shape[-2:])}")
+        out = self.head(self.body(x))
+        if self.config.residual_output:
+            base = torch.atanh(x.clamp(-_INPUT_CLAMP, _INPUT_CLAMP))
+            out = out + base.to(out.dtype)
+        return torch.tanh(out)
+
+
+def build_generator(config: GeneratorConfig | dict) -> ResnetGenerator:
+    if isinstance(config, dict):
+        config = GeneratorConfig(**config)
+    return ResnetGenerator(**asdict(config))
+
+
+def count_flops(model: nn.Module, size: int = 192, in_channels: int = 1) -> int:
+    """Forward FLOPs (2 per multiply-add, convolutions and matmuls) for one image."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was_training = model.training
+    model.eval()
+    try:
+        x = torch.zeros(1, in_channels, size, size, device=next(model.parameters()).device)
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(x)
+    finally:
+        model.train(was_training)
+    return int(counter.get_total_flops())
+
+
+# --- adapter files ---------------------------------------------------------
+# An adapter is one generator (G_S, target -> source) in a safetensors file,
+# in the registry's format: metadata values are JSON, "architecture" names the
+# class and "config" holds its constructor arguments, so the file alone
+# rebuilds the network (no pickles, no code from the file).
+
+ARCHITECTURE = "ResnetGenerator"
+
+
+def save_generator(model: ResnetGenerator, path: str | Path, **metadata) -> str:
+    """Write weights + architecture + extra metadata (JSON-able values) atomically; returns the SHA256."""
+    from ..registry import write_weights
+
+    meta = {"architecture": ARCHITECTURE, "config": asdict(model.config), **metadata}
+    return write_weights(model, Path(path), meta)
+
+
+def read_generator_metadata(path: str | Path) -> dict:
+    """The adapter file's metadata, JSON-decoded, without building the network."""
+    from ..registry import read_weights
+
+    return read_weights(Path(path))[1]
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> ResnetGenerator:
+    """Rebuild the generator described in the file's metadata and load its weights strictly.
+
+    Returns the model in eval mode, its metadata on ``model.metadata``. Raises
+    ``unetgan.errors.ModelError`` (a ValueError) when the file is not a
+    generator or its weights do not fit the architecture it declares.
+    """
+    from ..errors import ModelError
+    from ..registry import load_state, read_weights
+
+    path = Path(path)
+    tensors, metadata = read_weights(path)
+    if metadata.get("architecture") != ARCHITECTURE:
+        raise ModelError(f"{path.name} is not a Unet-GAN generator (architecture: {metadata.get('architecture', 'unknown')})")
+    try:
+        model = build_generator(metadata["config"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise ModelError(f"{path.name}: unusable generator config {metadata.get('config')}: {err}") from None
+    model.metadata = metadata
+    return load_state(model, tensors, path.name).to(device)

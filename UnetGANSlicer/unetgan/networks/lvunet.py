@@ -1,0 +1,96 @@
+"""LV-Unet: an asymmetric residual encoder-decoder for LV blood pool and myocardium.
+
+The encoder is deep (residual blocks per level, default 1, 2, 3, 3: nine blocks, the
+7th-9th after the third max-pooling), the decoder light (one residual block per level):
+the encoder's high-level features are what the Unet feature loss compares, so they
+get the capacity. Blocks are numbered from 1 over the encoder, as the paper counts them.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+
+@dataclass
+class LVUnetConfig:
+    in_channels: int = 1
+    n_classes: int = 3
+    widths: tuple[int, ...] = (16, 32, 64, 128)
+    blocks: tuple[int, ...] = (1, 2, 3, 3)
+    feature_taps: tuple[int, ...] = (7, 9)
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "LVUnetConfig":
+        known = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False), nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True),
+            nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False), nn.BatchNorm2d(out_ch),
+        )
+        self.skip = nn.Identity() if in_ch == out_ch else nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, bias=False), nn.BatchNorm2d(out_ch))
+
+    def forward(self, x):
+        return F.relu(self.body(x) + self.skip(x))
+
+
+class LVUnet(nn.Module):
+    def __init__(self, config: LVUnetConfig | None = None, **overrides):
+        super().__init__()
+        self.config = config or LVUnetConfig(**overrides)
+        cfg = self.config
+        if len(cfg.widths) != len(cfg.blocks):
+            raise ValueError("widths and blocks need one entry per level")
+        total = sum(cfg.blocks)
+        if any(not 1 <= t <= total for t in cfg.feature_taps):
+            raise ValueError(f"feature taps must be encoder blocks 1..{total}, got {cfg.feature_taps}")
+        self.stem = nn.Sequential(nn.Conv2d(cfg.in_channels, cfg.widths[0], 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(cfg.widths[0]), nn.ReLU(inplace=True))
+        self.encoder = nn.ModuleList()
+        previous = cfg.widths[0]
+        for width, count in zip(cfg.widths, cfg.blocks):
+            level = nn.ModuleList()
+            for _ in range(count):
+                level.append(ResidualBlock(previous, width))
+                previous = width
+            self.encoder.append(level)
+        self.decoder = nn.ModuleList()
+        for level in range(len(cfg.widths) - 1, 0, -1):
+            self.decoder.append(ResidualBlock(cfg.widths[level] + cfg.widths[level - 1], cfg.widths[level - 1]))
+        self.head = nn.Conv2d(cfg.widths[0], cfg.n_classes, 1)
+
+    def _encode(self, x, taps=()):
+        skips, tapped, number = [], [], 0
+        x = self.stem(x)
+        for index, level in enumerate(self.encoder):
+            if index > 0:
+                x = F.max_pool2d(x, 2)
+            for block in level:
+                x = block(x)
+                number += 1
+                if number in taps:
+                    tapped.append(x)
+            skips.append(x)
+        return skips, tapped
+
+    def forward(self, x):
+        skips, _ = self._encode(x)
+        x = skips[-1]
+        for block, skip in zip(self.decoder, reversed(skips[:-1])):
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = block(torch.cat([x, skip], dim=1))
+        return self.head(x)
+
+    def tapped_features(self, x) -> list[torch.Tensor]:
+        """Outputs of the encoder blocks named in `config.feature_taps` (for the Unet feature loss)."""
+        return self._encode(x, taps=set(self.config.feature_taps))[1]

@@ -1,0 +1,77 @@
+"""File-level jobs behind the command line: read, run, write atomically on the input's grid."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .errors import InputError
+from .inference import adapt_and_segment, pick_device
+from .io.images import read_image, write_image
+from .measurements import cine_measurements
+from .outputs import staged_outputs
+from .quality import study_warnings
+from .registry import load_adapter, load_lvunet
+
+
+def measurements_csv(measurements: dict) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["frame", "blood_pool_ml", "myocardium_ml", "myocardial_mass_g"])
+    for frame in measurements["frames"]:
+        writer.writerow([frame["frame"], frame["blood_pool_ml"], frame["myocardium_ml"], frame["myocardial_mass_g"]])
+    for key in ("edv_ml", "esv_ml", "sv_ml", "ef_percent", "ed_frame", "es_frame", "myocardial_mass_ed_g"):
+        if measurements.get(key) is not None:
+            writer.writerow([key, measurements[key], "", ""])
+    return out.getvalue()
+
+
+def run_study(input_path, adapter=None, model=None, device="auto", bf16=False,
+              progress: Callable[[int, int], None] | None = None, cancel=None):
+    """Read an image, translate (if an adapter is named) and segment every frame."""
+    image = read_image(input_path)
+    network = load_lvunet(model)
+    generator = load_adapter(adapter) if adapter not in (None, "none") else None
+    device = pick_device(device)
+    network.to(device)
+    if generator is not None:
+        generator.to(device)
+    result = adapt_and_segment(image.frames, image.geometry, network, generator, device, bf16,
+                               progress=progress, cancel=cancel)
+    measurements = cine_measurements(result.labels, image.geometry.voxel_volume_ml)
+    measurements["warnings"] = study_warnings(result.labels, result.confidence, image.geometry.voxel_volume_ml)
+    measurements["adapter"] = None if generator is None else str(adapter)
+    squeeze = (lambda a: a) if image.is_cine else (lambda a: a[0])
+    return image, squeeze(result.labels), squeeze(result.translated), measurements
+
+
+def segment_file(input_path, output_labelmap, model=None, device="auto", overwrite=False, progress=None, adapter=None):
+    """`unetgan segment`: labelmap on the input grid plus <name>.json / <name>.csv measurements."""
+    output = Path(output_labelmap)
+    stem = output.name[: -len(".nii.gz")] if output.name.endswith(".nii.gz") else output.stem
+    names = [output.name, f"{stem}_measurements.json", f"{stem}_measurements.csv"]
+    image, labels, _, measurements = run_study(input_path, adapter, model, device, progress=progress)
+    with staged_outputs(output.parent, names, overwrite) as staging:
+        write_image(labels.astype(np.uint8), image.geometry, staging / names[0])
+        (staging / names[1]).write_text(json.dumps(measurements, indent=1))
+        (staging / names[2]).write_text(measurements_csv(measurements))
+    return measurements
+
+
+ADAPT_OUTPUTS = ["translated.nrrd", "labelmap.nrrd", "measurements.json", "measurements.csv"]
+
+
+def adapt_segment_file(input_path, out_dir, adapter, model=None, device="auto", overwrite=False, progress=None, cancel=None):
+    """`unetgan adapt-segment`: translated image, labelmap and measurements in out_dir (see docs/architecture.md)."""
+    image, labels, translated, measurements = run_study(input_path, adapter, model, device, progress=progress, cancel=cancel)
+    with staged_outputs(Path(out_dir), ADAPT_OUTPUTS, overwrite) as staging:
+        write_image(translated.astype(np.float32), image.geometry, staging / "translated.nrrd")
+        write_image(labels.astype(np.uint8), image.geometry, staging / "labelmap.nrrd")
+        (staging / "measurements.json").write_text(json.dumps(measurements, indent=1))
+        (staging / "measurements.csv").write_text(measurements_csv(measurements))
+    return measurements

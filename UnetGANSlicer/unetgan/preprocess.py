@@ -1,0 +1,104 @@
+"""Preprocessing as in the paper, with its exact inverse.
+
+Per volume: intensities to [0, 1] by the 1st and 99th percentiles (robust to the
+vendor's arbitrary units and to a few bright vessels; the per-volume choice keeps
+one slice's shading from deciding another's scale). Per slice: in-plane resampling
+to 1.5 mm, centre crop/pad to 192 x 192. `SliceGrid.restore` maps network outputs
+back onto the original grid, so masks overlay the original image exactly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import InputError
+
+TARGET_SPACING_MM = 1.5
+CROP_SIZE = 192
+PERCENTILES = (1.0, 99.0)
+
+
+def normalise_intensity(volume: np.ndarray) -> np.ndarray:
+    """Scale to [0, 1] by the volume's 1st-99th percentiles, clipped."""
+    volume = np.asarray(volume, dtype=np.float32)
+    if not np.all(np.isfinite(volume)):
+        raise InputError("the image contains NaN or infinite values")
+    low, high = np.percentile(volume, PERCENTILES)
+    if high - low <= 1e-6 * max(1.0, abs(high)):
+        raise InputError("the image is constant (or nearly so): nothing to segment")
+    return np.clip((volume - low) / (high - low), 0.0, 1.0).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class SliceGrid:
+    """How one in-plane grid maps to the network's 192 x 192 grid at 1.5 mm, and back."""
+
+    shape: tuple[int, int]  # original (rows, cols)
+    resampled: tuple[int, int]  # (rows, cols) at 1.5 mm
+    crop: int = CROP_SIZE
+
+    @classmethod
+    def for_spacing(cls, shape, spacing_xy, target=TARGET_SPACING_MM, crop=CROP_SIZE) -> "SliceGrid":
+        sx, sy = float(spacing_xy[0]), float(spacing_xy[1])
+        rows = max(1, int(round(shape[0] * sy / target)))
+        cols = max(1, int(round(shape[1] * sx / target)))
+        return cls((int(shape[0]), int(shape[1])), (rows, cols), crop)
+
+    def _offsets(self, length: int) -> tuple[int, int]:
+        """(crop start in the resampled image, paste start in the crop) for one axis, centred."""
+        if length >= self.crop:
+            return (length - self.crop) // 2, 0
+        return 0, (self.crop - length) // 2
+
+    def forward(self, slices: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+        """(N, C, rows, cols) -> (N, C, 192, 192); padding is 0."""
+        resized = F.interpolate(slices, size=self.resampled, mode=mode, align_corners=False if mode != "nearest" else None,
+                                antialias=mode == "bilinear")
+        out = resized.new_zeros(resized.shape[:2] + (self.crop, self.crop))
+        (r0, pr), (c0, pc) = self._offsets(self.resampled[0]), self._offsets(self.resampled[1])
+        h, w = min(self.crop, self.resampled[0]), min(self.crop, self.resampled[1])
+        out[:, :, pr : pr + h, pc : pc + w] = resized[:, :, r0 : r0 + h, c0 : c0 + w]
+        return out
+
+    def restore(self, cropped: torch.Tensor, fill: torch.Tensor | float = 0.0) -> torch.Tensor:
+        """(N, C, 192, 192) -> (N, C, rows, cols) on the original grid; `fill` (per channel) outside the crop."""
+        n, c = cropped.shape[:2]
+        canvas = cropped.new_empty((n, c) + self.resampled)
+        canvas[:] = torch.as_tensor(fill, dtype=cropped.dtype).reshape(1, -1, 1, 1) if not isinstance(fill, float) else fill
+        (r0, pr), (c0, pc) = self._offsets(self.resampled[0]), self._offsets(self.resampled[1])
+        h, w = min(self.crop, self.resampled[0]), min(self.crop, self.resampled[1])
+        canvas[:, :, r0 : r0 + h, c0 : c0 + w] = cropped[:, :, pr : pr + h, pc : pc + w]
+        return F.interpolate(canvas, size=self.shape, mode="bilinear", align_corners=False)
+
+
+def check_volume(volume: np.ndarray, spacing) -> None:
+    """Reject what the model cannot sensibly process, with what is expected."""
+    if volume.ndim != 3:
+        raise InputError(f"expected a 3D volume (slices, rows, cols), got shape {volume.shape}")
+    if min(volume.shape[1:]) < 32:
+        raise InputError(f"slices of {volume.shape[1]}x{volume.shape[2]} pixels are too small for a short-axis cine")
+    sx, sy = float(spacing[0]), float(spacing[1])
+    if not (0.3 <= sx <= 5.0 and 0.3 <= sy <= 5.0):
+        raise InputError(f"in-plane pixel spacing {sx:g} x {sy:g} mm is outside 0.3-5 mm expected for cardiac cine MRI")
+    if max(sx, sy) / min(sx, sy) > 3.0:
+        raise InputError(f"in-plane pixels are too anisotropic ({sx:g} x {sy:g} mm)")
+
+
+def prepare_volume(volume: np.ndarray, spacing) -> tuple[torch.Tensor, SliceGrid]:
+    """A 3D volume (Z, Y, X) -> normalised network slices (Z, 1, 192, 192) and the grid to map back."""
+    check_volume(volume, spacing)
+    grid = SliceGrid.for_spacing(volume.shape[1:], spacing)
+    slices = torch.from_numpy(normalise_intensity(volume))[:, None]
+    return grid.forward(slices).clamp_(0.0, 1.0), grid
+
+
+def prepare_labels(labels: np.ndarray, grid: SliceGrid, n_classes: int = 3) -> torch.Tensor:
+    """Labels (Z, Y, X) -> (Z, 192, 192) int64, resampled as one-hot maps then argmax (smooth edges)."""
+    onehot = F.one_hot(torch.from_numpy(labels.astype(np.int64)).clamp_(0, n_classes - 1), n_classes)
+    onehot = onehot.permute(0, 3, 1, 2).float()
+    resampled = grid.forward(onehot)
+    resampled[:, 0] += (resampled.sum(1) < 0.5).float()  # padding is background
+    return resampled.argmax(1)

@@ -1,0 +1,52 @@
+"""Out-of-distribution warnings: say so next to the result instead of silently returning a bad mask.
+
+Each check is cheap and label-free: the segmenter's confidence, whether the
+myocardium encloses the blood pool (a ring), and volumes in a physiological range.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+MIN_CONFIDENCE = 0.80
+BLOOD_POOL_RANGE_ML = (10.0, 500.0)
+MIN_RING_FRACTION = 0.5  # of slices with blood pool, the share where myocardium surrounds it
+
+
+def ring_fraction(labels: np.ndarray) -> float:
+    """Share of slices with blood pool where the myocardium closes around it (no background touches it)."""
+    slices = [z for z in range(labels.shape[0]) if (labels[z] == 1).any()]
+    if not slices:
+        return 0.0
+    closed = 0
+    for z in slices:
+        lv = ndimage.binary_fill_holes(labels[z] > 0)
+        touching_background = ndimage.binary_dilation(labels[z] == 1) & ~lv
+        closed += not touching_background.any() and (labels[z] == 2).any()
+    return closed / len(slices)
+
+
+def frame_warnings(labels: np.ndarray, confidence: float, voxel_volume_ml: float, frame: int | None = None) -> list[str]:
+    where = f"frame {frame}: " if frame is not None else ""
+    if not (labels > 0).any():
+        return [f"{where}no left ventricle found: is this a short-axis cardiac cine?"]
+    found = []
+    if confidence < MIN_CONFIDENCE:
+        found.append(f"{where}low segmentation confidence ({confidence:.2f}): the image may be far from the training data")
+    if ring_fraction(labels) < MIN_RING_FRACTION:
+        found.append(f"{where}the myocardium does not surround the blood pool on most slices: implausible anatomy")
+    return found
+
+
+def study_warnings(labels: np.ndarray, confidences: list[float], voxel_volume_ml: float) -> list[str]:
+    frames = labels if labels.ndim == 4 else labels[None]
+    found = []
+    for t, (frame, confidence) in enumerate(zip(frames, confidences)):
+        found += frame_warnings(frame, confidence, voxel_volume_ml, t if len(frames) > 1 else None)
+    volumes = [(frame == 1).sum() * voxel_volume_ml for frame in frames]
+    low, high = BLOOD_POOL_RANGE_ML
+    if volumes and (max(volumes) > high or 0 < max(volumes) < low):
+        found.append(f"largest blood-pool volume {max(volumes):.0f} mL is outside {low:.0f}-{high:.0f} mL: check the voxel spacing")
+    if len(found) > 6:  # a long cine repeats the same warning per frame; keep it readable
+        found = found[:5] + [f"... and {len(found) - 5} more warnings"]
+    return found

@@ -1,0 +1,157 @@
+"""Model files: the registry (`Resources/Models/models.json`), SHA256 checks and safe loading.
+
+Weights are safetensors only, never pickles: loading runs no code from the file. The
+architecture comes from the file's metadata, so a file for another architecture or
+size is rejected with a clear message before any inference.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .errors import ModelError
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "Resources" / "Models"
+REGISTRY_FILE = MODELS_DIR / "models.json"
+SAFETENSORS_MAGIC_LIMIT = 100 * 1024 * 1024  # a header larger than this is not ours
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    kind: str  # "segmenter" | "adapter"
+    file: Path
+    sha256: str | None
+    source_vendor: str | None = None
+    target_vendor: str | None = None
+    description: str = ""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_registry(path: Path = REGISTRY_FILE) -> list[ModelEntry]:
+    if not path.is_file():
+        return []
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ModelError(f"model registry {path} is not valid JSON: {err}") from None
+    entries = []
+    for raw in data.get("models", []):
+        entries.append(ModelEntry(
+            name=raw["name"], kind=raw["kind"], file=(path.parent / raw["file"]).resolve(), sha256=raw.get("sha256"),
+            source_vendor=raw.get("source_vendor"), target_vendor=raw.get("target_vendor"),
+            description=raw.get("description", ""),
+        ))
+    return entries
+
+
+def find_model(name_or_path: str | os.PathLike | None, kind: str, registry: Path = REGISTRY_FILE) -> ModelEntry:
+    """A registry entry by name (or target vendor, for adapters), or an unregistered file by path."""
+    entries = [e for e in read_registry(registry) if e.kind == kind]
+    if name_or_path is None:
+        defaults = [e for e in entries if e.name.endswith("default")] or entries[:1]
+        if not defaults:
+            raise ModelError(f"no {kind} in the registry {registry}; pass a model file")
+        return defaults[0]
+    text = str(name_or_path)
+    for entry in entries:
+        if text.lower() in (entry.name.lower(), (entry.target_vendor or "").lower()):
+            return entry
+    path = Path(text)
+    if path.suffix == ".safetensors" or path.exists():
+        return ModelEntry(name=path.stem, kind=kind, file=path, sha256=None)
+    names = ", ".join(e.name for e in entries) or "none"
+    raise ModelError(f"unknown {kind} {text!r}: not in the registry ({names}) and not a file")
+
+
+def verify(entry: ModelEntry) -> None:
+    if not entry.file.is_file():
+        raise ModelError(f"model file not found: {entry.file}")
+    if entry.sha256 and sha256_of(entry.file) != entry.sha256:
+        raise ModelError(f"{entry.file.name} does not match its SHA256 in the registry: damaged or replaced; refusing to load it")
+
+
+def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """Tensors and metadata of a safetensors file; anything else (a pickle, a truncated file) is refused."""
+    path = Path(path)
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if len(head) < 8 or int.from_bytes(head, "little") > SAFETENSORS_MAGIC_LIMIT:
+        raise ModelError(f"{path.name} is not a safetensors file (pickled or damaged weights are never loaded)")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = dict(handle.metadata() or {})
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ModelError(f"{path.name} is damaged or not a safetensors file ({err})") from None
+    return tensors, {k: json.loads(v) for k, v in metadata.items()}
+
+
+def write_weights(module: torch.nn.Module, path: Path, metadata: dict) -> str:
+    """Save atomically; metadata values are JSON-encoded. Returns the file's SHA256."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata={k: json.dumps(v) for k, v in metadata.items()})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return sha256_of(path)
+
+
+def load_state(module: torch.nn.Module, tensors: dict[str, torch.Tensor], name: str) -> torch.nn.Module:
+    try:
+        module.load_state_dict(tensors, strict=True)
+    except RuntimeError as err:
+        raise ModelError(f"{name} does not fit the architecture it declares ({str(err).splitlines()[0]})") from None
+    return module.eval()
+
+
+def load_lvunet(name_or_path=None, registry: Path = REGISTRY_FILE):
+    """The LV-Unet segmenter: by registry name, by file, or the registry's default."""
+    from .networks.lvunet import LVUnet, LVUnetConfig
+
+    entry = find_model(name_or_path, "segmenter", registry)
+    verify(entry)
+    tensors, metadata = read_weights(entry.file)
+    if metadata.get("architecture") != "LVUnet":
+        raise ModelError(f"{entry.file.name} is not an LV-Unet (architecture: {metadata.get('architecture', 'unknown')})")
+    model = LVUnet(LVUnetConfig.from_dict(metadata.get("config", {})))
+    model.metadata = metadata
+    return load_state(model, tensors, entry.file.name)
+
+
+def load_adapter(name_or_path, registry: Path = REGISTRY_FILE):
+    """An adapter's generator G_S (target -> source): by target vendor, registry name or file."""
+    from .training.train_adapter import load_generator
+
+    entry = find_model(name_or_path, "adapter", registry)
+    verify(entry)
+    read_weights(entry.file)  # refuses pickles and damaged files before the generator is built
+    try:
+        return load_generator(entry.file).eval()
+    except ModelError:
+        raise
+    except (ValueError, KeyError, RuntimeError) as err:
+        raise ModelError(f"{entry.file.name} is not a usable adapter ({str(err).splitlines()[0]})") from None

@@ -1,0 +1,72 @@
+"""Labelled and unlabelled slices for training, loaded from manifests and folders."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..errors import InputError
+from ..io.images import IMAGE_SUFFIXES, read_image
+from ..io.manifest import LabelledVolume, load_item, read_manifest
+from ..preprocess import prepare_labels, prepare_volume
+
+
+@dataclass
+class SliceSet:
+    images: torch.Tensor  # (N, 1, 192, 192) float32 in [0, 1]
+    labels: torch.Tensor | None  # (N, 192, 192) int64
+    subjects: list[str]
+
+
+def labelled_volumes(manifest, vendors=None, splits=None, convention="mnms", progress=True) -> list[LabelledVolume]:
+    items = read_manifest(manifest, vendors, splits)
+    volumes = []
+    for item in tqdm(items, desc="loading", disable=not progress, leave=False):
+        volumes.extend(load_item(item, convention))
+    return volumes
+
+
+def slices_of(volumes: list[LabelledVolume], with_labels: bool = True) -> SliceSet:
+    images, labels, subjects = [], [], []
+    for volume in volumes:
+        slices, grid = prepare_volume(volume.image.array, volume.image.geometry.spacing)
+        images.append(slices)
+        subjects += [volume.subject] * slices.shape[0]
+        if with_labels:
+            if volume.labels is None:
+                raise InputError(f"{volume.subject} {volume.phase} has no labels")
+            labels.append(prepare_labels(volume.labels, grid))
+    return SliceSet(torch.cat(images), torch.cat(labels) if with_labels else None, subjects)
+
+
+def split_subjects(subjects: list[str], n_val: int, seed: int) -> tuple[list[str], list[str]]:
+    """Validation subjects drawn once by a seeded shuffle: no subject is in both parts."""
+    unique = sorted(set(subjects))
+    if n_val >= len(unique):
+        raise InputError(f"{len(unique)} subjects cannot give {n_val} validation subjects and a training set")
+    order = np.random.default_rng(seed).permutation(len(unique))
+    val = sorted(unique[i] for i in order[:n_val])
+    return [s for s in unique if s not in val], val
+
+
+def unlabelled_volume_files(folder: Path) -> list[Path]:
+    """Image files and DICOM folders below a folder (for training adapters on a user's own data)."""
+    folder = Path(folder)
+    files = [p for p in sorted(folder.rglob("*")) if p.is_file() and str(p).lower().endswith(IMAGE_SUFFIXES)]
+    dicom_dirs = sorted({p.parent for p in folder.rglob("*.dcm")})
+    if not files and not dicom_dirs:
+        raise InputError(f"no images (.nii.gz, .nrrd, .mha) or DICOM folders found in {folder}")
+    return files + dicom_dirs
+
+
+def unlabelled_slices(paths: list[Path], progress=True) -> torch.Tensor:
+    """Every frame of every image as network slices (N, 1, 192, 192)."""
+    out = []
+    for path in tqdm(paths, desc="loading", disable=not progress, leave=False):
+        image = read_image(path)
+        for frame in image.frames:
+            out.append(prepare_volume(frame, image.geometry.spacing)[0])
+    return torch.cat(out)
