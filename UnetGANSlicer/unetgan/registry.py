@@ -21,6 +21,7 @@ from .errors import ModelError
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "Resources" / "Models"
 REGISTRY_FILE = MODELS_DIR / "models.json"
+REGISTRY_ENV = "UNETGAN_REGISTRY"  # a user's own models.json instead of the bundled one
 SAFETENSORS_MAGIC_LIMIT = 100 * 1024 * 1024  # a header larger than this is not ours
 
 
@@ -43,7 +44,12 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_registry(path: Path = REGISTRY_FILE) -> list[ModelEntry]:
+def registry_file() -> Path:
+    return Path(os.environ.get(REGISTRY_ENV, REGISTRY_FILE))
+
+
+def read_registry(path: Path | None = None) -> list[ModelEntry]:
+    path = Path(path or registry_file())
     if not path.is_file():
         return []
     try:
@@ -60,13 +66,13 @@ def read_registry(path: Path = REGISTRY_FILE) -> list[ModelEntry]:
     return entries
 
 
-def find_model(name_or_path: str | os.PathLike | None, kind: str, registry: Path = REGISTRY_FILE) -> ModelEntry:
+def find_model(name_or_path: str | os.PathLike | None, kind: str, registry: Path | None = None) -> ModelEntry:
     """A registry entry by name (or target vendor, for adapters), or an unregistered file by path."""
     entries = [e for e in read_registry(registry) if e.kind == kind]
     if name_or_path is None:
         defaults = [e for e in entries if e.name.endswith("default")] or entries[:1]
         if not defaults:
-            raise ModelError(f"no {kind} in the registry {registry}; pass a model file")
+            raise ModelError(f"no {kind} in the registry {registry or registry_file()}; pass a model file")
         return defaults[0]
     text = str(name_or_path)
     for entry in entries:
@@ -128,7 +134,7 @@ def load_state(module: torch.nn.Module, tensors: dict[str, torch.Tensor], name: 
     return module.eval()
 
 
-def load_lvunet(name_or_path=None, registry: Path = REGISTRY_FILE):
+def load_lvunet(name_or_path=None, registry: Path | None = None):
     """The LV-Unet segmenter: by registry name, by file, or the registry's default."""
     from .networks.lvunet import LVUnet, LVUnetConfig
 
@@ -142,7 +148,7 @@ def load_lvunet(name_or_path=None, registry: Path = REGISTRY_FILE):
     return load_state(model, tensors, entry.file.name)
 
 
-def load_adapter(name_or_path, registry: Path = REGISTRY_FILE):
+def load_adapter(name_or_path, registry: Path | None = None):
     """An adapter's generator G_S (target -> source): by target vendor, registry name or file."""
     from .training.train_adapter import load_generator
 

@@ -110,9 +110,10 @@ def kspace_window(shape: tuple[int, int], spec: dict) -> np.ndarray:
     raise ValueError(f"unknown k-space filter {kind!r}")
 
 
-def _centred_block(size: int, inner: int) -> slice:
-    start = size // 2 - inner // 2
-    return slice(start, start + inner)
+def _centred_indices(size: int, inner: int) -> np.ndarray:
+    """Where the `inner` lowest frequencies, in centred order (-inner//2 ...), sit in an
+    unshifted FFT array of `size` (so no fftshift of whole arrays is needed)."""
+    return (np.arange(inner) - inner // 2) % size
 
 
 def acquire(frames: np.ndarray, acquired_shape: tuple[int, int], recon_shape: tuple[int, int],
@@ -124,16 +125,17 @@ def acquire(frames: np.ndarray, acquired_shape: tuple[int, int], recon_shape: tu
     the k-space noise is set from it and the window, so the window shapes the noise texture
     but not its level.
     """
-    spectrum = scipy.fft.fftshift(scipy.fft.fft2(frames, norm="forward", workers=1), axes=(-2, -1))
-    rows = _centred_block(spectrum.shape[-2], acquired_shape[0])
-    cols = _centred_block(spectrum.shape[-1], acquired_shape[1])
+    spectrum = scipy.fft.fft2(frames, norm="forward", workers=1)
+    rows = _centred_indices(spectrum.shape[-2], acquired_shape[0])[:, None]
+    cols = _centred_indices(spectrum.shape[-1], acquired_shape[1])[None, :]
     sampled = spectrum[..., rows, cols]
     k_sigma = noise_sigma / np.sqrt(np.sum(window.astype(np.float64) ** 2))
     noise = rng.standard_normal((2,) + sampled.shape, dtype=np.float32) * np.float32(k_sigma)
     sampled = (sampled + (noise[0] + 1j * noise[1])) * window
     padded = np.zeros(frames.shape[:-2] + tuple(recon_shape), dtype=np.complex64)
-    padded[..., _centred_block(recon_shape[0], acquired_shape[0]), _centred_block(recon_shape[1], acquired_shape[1])] = sampled
-    image = scipy.fft.ifft2(scipy.fft.ifftshift(padded, axes=(-2, -1)), norm="forward", workers=1)
+    padded[..., _centred_indices(recon_shape[0], acquired_shape[0])[:, None],
+           _centred_indices(recon_shape[1], acquired_shape[1])[None, :]] = sampled
+    image = scipy.fft.ifft2(padded, norm="forward", workers=1)
     return np.abs(image).astype(np.float32)
 
 

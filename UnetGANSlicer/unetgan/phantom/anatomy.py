@@ -61,6 +61,20 @@ def circle_distance(x, y, centre, radius):
     return np.hypot(x - centre[0], y - centre[1]) - radius
 
 
+def grid_window(x: np.ndarray, y: np.ndarray, centre, radius: float) -> tuple[slice, slice]:
+    """The index box of the points of a (rotated) regular grid within `radius` mm of a point.
+
+    x, y are the grid's coordinates (2D); the box may be empty.
+    """
+    steps = np.array([[x[1, 0] - x[0, 0], x[0, 1] - x[0, 0]], [y[1, 0] - y[0, 0], y[0, 1] - y[0, 0]]], dtype=np.float64)
+    inverse = np.linalg.inv(steps)
+    index = inverse @ (np.asarray(centre, dtype=np.float64) - np.array([x[0, 0], y[0, 0]], dtype=np.float64))
+    reach = radius * np.sqrt((inverse ** 2).sum(axis=1))
+    lo = np.clip(np.floor(index - reach).astype(int), 0, x.shape)
+    hi = np.clip(np.ceil(index + reach).astype(int) + 1, lo, x.shape)
+    return slice(lo[0], hi[0]), slice(lo[1], hi[1])
+
+
 def _periodic_bumps(rng, count, height_range, width_deg_range, baseline=0.0):
     """A table over angle [0, 2 pi) of `count` smooth random bumps (von Mises shapes)."""
     angles = np.linspace(0.0, 2.0 * np.pi, ANGLE_SAMPLES, endpoint=False)
@@ -118,6 +132,7 @@ class Body:
     aorta_centre_mm: tuple[float, float]
     aorta_radius_mm: float
     lung_vessels: np.ndarray  # (n, 5): x, y, drift x, drift y per mm of w, radius
+    liver_vessels: np.ndarray  # the same, shown only inside the liver
 
 
 @dataclass(frozen=True)
@@ -167,7 +182,7 @@ def draw_anatomy(rng: np.random.Generator) -> Anatomy:
         heart_rate_bpm=rng.uniform(55.0, 85.0),
         shape_table=shape,
         wall_table=wall_table,
-        trabeculae_table=_periodic_bumps(rng, int(rng.integers(10, 26)), (0.5, 2.5), (1.5, 4.0)),
+        trabeculae_table=_periodic_bumps(rng, int(rng.integers(6, 16)), (0.3, 1.5), (3.0, 8.0)),
         papillary=papillary,
         rv_angle=rv_angle,
         rv_insertion_deg=insertion,
@@ -201,6 +216,13 @@ def draw_anatomy(rng: np.random.Generator) -> Anatomy:
         rng.uniform(-180.0, 180.0, n_vessels), rng.uniform(-160.0, 160.0, n_vessels),
         rng.normal(0.0, 0.3, n_vessels), rng.normal(0.0, 0.3, n_vessels), rng.uniform(1.5, 4.0, n_vessels),
     ])
+    n_hepatic = int(rng.integers(4, 12))
+    liver_reach = liver_dome[1] + rng.uniform(20.0, 90.0, n_hepatic)
+    liver_angle = liver_dome[0] + rng.uniform(-0.5, 0.5, n_hepatic)
+    hepatic = np.column_stack([
+        liver_reach * np.cos(liver_angle), liver_reach * np.sin(liver_angle),
+        rng.normal(0.0, 0.3, n_hepatic), rng.normal(0.0, 0.3, n_hepatic), rng.uniform(2.0, 6.0, n_hepatic),
+    ])
     body = Body(
         centre_mm=centre, semi_axes_mm=semi, angle_rad=np.deg2rad(rng.uniform(-15.0, 15.0)),
         subcutaneous_fat_mm=fat_mm, muscle_mm=muscle_mm,
@@ -210,6 +232,7 @@ def draw_anatomy(rng: np.random.Generator) -> Anatomy:
         spine_centre_mm=spine, spine_radius_mm=rng.uniform(15.0, 20.0),
         aorta_centre_mm=aorta, aorta_radius_mm=rng.uniform(10.0, 13.0),
         lung_vessels=vessels,
+        liver_vessels=hepatic,
     )
     return Anatomy(
         heart=heart, body=body,
@@ -309,18 +332,7 @@ class PolarSamples:
         self.rho = np.hypot(dx, dy)
         angle = np.arctan2(dy, dx) * np.float32(ANGLE_SAMPLES / (2.0 * np.pi))
         self.angle_index = np.mod(angle.astype(np.int32), ANGLE_SAMPLES)
-        # The samples form a (rotated) regular grid: keep its affine map to find windows.
-        origin = np.array([x[0, 0], y[0, 0]], dtype=np.float64)
-        steps = np.array([[x[1, 0] - x[0, 0], x[0, 1] - x[0, 0]], [y[1, 0] - y[0, 0], y[0, 1] - y[0, 0]]], dtype=np.float64)
-        self._origin, self._inverse_steps = origin, np.linalg.inv(steps)
-
-    def window(self, centre: tuple[float, float], radius: float) -> tuple[slice, slice]:
-        """The index box of the samples within `radius` (mm) of a point (may be empty)."""
-        index = self._inverse_steps @ (np.asarray(centre, dtype=np.float64) - self._origin)
-        reach = radius * np.sqrt((self._inverse_steps ** 2).sum(axis=1))
-        lo = np.maximum(np.floor(index - reach).astype(int), 0)
-        hi = np.minimum(np.ceil(index + reach).astype(int) + 1, self.x.shape)
-        return slice(lo[0], max(hi[0], lo[0])), slice(lo[1], max(hi[1], lo[1]))
+        self.window = lambda centre, radius: grid_window(x, y, centre, radius)
 
     def table(self, table: np.ndarray, rotation_rad: float = 0.0) -> np.ndarray:
         """Values of an angular table at the samples, the table turned by `rotation_rad`."""
@@ -425,12 +437,14 @@ def static_layers(anatomy: Anatomy, x: np.ndarray, y: np.ndarray, w: float) -> l
         layers.append(Layer("stomach", BACKGROUND, np.maximum.reduce(
             [cavity, left_abdomen, ellipse_distance(x, y, centre, semi, angle)])))
     lung = np.maximum.reduce([cavity, -liver, -left_abdomen])
-    # Pulmonary vessels: bright dots that exist only in the lungs.
-    if len(b.lung_vessels):
-        dots = np.full_like(x, np.inf)
-        for vx, vy, ddx, ddy, radius in b.lung_vessels:
-            dots = np.minimum(dots, circle_distance(x, y, (vx + ddx * w, vy + ddy * w), radius))
-        layers.append(Layer("blood", BACKGROUND, np.maximum(dots, lung)))
+    # Vessels: bright dots that exist only in the lungs or only in the liver.
+    for vessels, organ in ((b.lung_vessels, lung), (b.liver_vessels, np.maximum(cavity, liver))):
+        dots = np.full_like(x, 1e3)
+        for vx, vy, ddx, ddy, radius in vessels:
+            centre = (vx + ddx * w, vy + ddy * w)
+            window = grid_window(x, y, centre, radius + 2.0)
+            np.minimum(dots[window], circle_distance(x[window], y[window], centre, radius), out=dots[window])
+        layers.append(Layer("blood", BACKGROUND, np.maximum(dots, organ)))
     sx, sy = b.spine_centre_mm
     for side in (-1.0, 1.0):  # paraspinal muscles
         layers.append(Layer("muscle", BACKGROUND, np.maximum(skin, ellipse_distance(

@@ -179,10 +179,11 @@ def derived_geometry(profile: dict) -> dict:
 
 def with_overrides(profile: dict, n_phases: int | None = None, n_slices: int | None = None,
                    matrix: int | tuple[int, int] | None = None) -> dict:
-    """A copy of a profile with fewer/more phases or slices, or another recon matrix.
+    """A copy of a profile with other numbers of phases or slices, or another recon matrix.
 
-    A new matrix keeps the field of view (the anatomy keeps its size in mm): the pixel
-    spacing changes and the acquired matrix is scaled by the same factor.
+    `matrix` is [rows, cols], or one number for the larger dimension (the other keeps the
+    profile's aspect ratio). The field of view stays (the anatomy keeps its size in mm):
+    the pixel spacing changes and the acquired matrix is scaled by the same factor.
     """
     out = copy.deepcopy(profile)
     if n_phases is not None:
@@ -190,10 +191,14 @@ def with_overrides(profile: dict, n_phases: int | None = None, n_slices: int | N
     if n_slices is not None:
         out["n_slices"] = int(n_slices)
     if matrix is not None:
-        new_recon = [int(matrix), int(matrix)] if isinstance(matrix, (int, float)) else [int(m) for m in matrix]
+        recon = profile["recon_matrix"]
+        if isinstance(matrix, (int, float)):
+            new_recon = [max(16, int(round(n * matrix / max(recon)))) for n in recon]
+        else:
+            new_recon = [int(m) for m in matrix]
         fov = derived_geometry(profile)["fov_mm"]
         out["matrix"] = [max(8, min(n, int(round(a * n / r))))
-                         for a, r, n in zip(profile["matrix"], profile["recon_matrix"], new_recon)]
+                         for a, r, n in zip(profile["matrix"], recon, new_recon)]
         out["recon_matrix"] = new_recon
         out["pixel_spacing_mm"] = [f / n for f, n in zip(fov, new_recon)]
     return validate_profile(out, source=f"{profile['vendor']} profile with overrides")

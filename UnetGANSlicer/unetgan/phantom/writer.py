@@ -13,12 +13,11 @@ import datetime
 import json
 import os
 import shutil
-import tempfile
+import uuid
 import zlib
 from pathlib import Path
 
 import numpy as np
-import pydicom
 import SimpleITK as sitk
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, MRImageStorage, generate_uid
@@ -48,8 +47,7 @@ def _stored_dtype(image: np.ndarray):
 
 def _write_sitk(image: sitk.Image, path: Path) -> None:
     """Write through a temporary file in the same folder, so no half-written file is left."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".nii.gz", dir=path.parent)
-    os.close(fd)
+    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")  # created with the usual permissions
     try:
         sitk.WriteImage(image, tmp, useCompression=True)
         os.replace(tmp, path)
@@ -143,7 +141,7 @@ def _dicom_series(study: Study, folder: Path, name: str) -> None:
             ds.SliceLocation = round(float(position @ normal), 4)
             ds.PixelSpacing = [study.spacing[1], study.spacing[0]]  # row spacing (y), column spacing (x)
             ds.TriggerTime = round(study.trigger_times_ms[t], 3)
-            ds.NominalInterval = round(rr_ms, 1)
+            ds.NominalInterval = int(round(rr_ms))
             ds.HeartRate = int(round(60000.0 / rr_ms))
             ds.CardiacNumberOfImages = n_t
             ds.NumberOfTemporalPositions = n_t
@@ -198,7 +196,8 @@ def write_study(study: Study, out_dir: str | os.PathLike, fmt: str = "nifti", na
         _write_cine_nifti(study.image.astype(dtype), study, paths["cine"])
     if cine and fmt == "dicom":
         paths["dicom_dir"] = out / f"{name}_dicom"
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-dicom-", dir=out))
+        tmp = out / f".tmp-{uuid.uuid4().hex}-{name}_dicom"
+        tmp.mkdir()
         try:
             _dicom_series(study, tmp, name)
             _replace_folder(tmp, paths["dicom_dir"])

@@ -1,0 +1,60 @@
+"""Preprocessing and its inverse: the network grid maps back onto the original grid exactly."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from unetgan.errors import InputError
+from unetgan.evaluation import dice
+from unetgan.preprocess import SliceGrid, normalise_intensity, prepare_labels, prepare_volume
+
+
+def test_normalisation_is_robust_and_bounded():
+    volume = np.random.default_rng(0).normal(100, 10, (3, 50, 50)).astype(np.float32)
+    volume[0, 0, 0] = 1e6  # one hot pixel must not squash the rest
+    out = normalise_intensity(volume)
+    assert out.min() == 0.0 and out.max() == 1.0
+    assert 0.4 < np.median(out) < 0.6
+
+
+@pytest.mark.parametrize("bad, message", [(np.zeros((2, 40, 40)), "constant"),
+                                          (np.full((2, 40, 40), np.nan), "NaN or infinite")])
+def test_unusable_intensities_are_refused(bad, message):
+    with pytest.raises(InputError, match=message):
+        normalise_intensity(bad)
+
+
+@pytest.mark.parametrize("spacing, message", [((0.1, 0.1, 8), "outside 0.3-5 mm"), ((50, 50, 8), "outside 0.3-5 mm"),
+                                              ((1.0, 4.0, 8), "anisotropic")])
+def test_implausible_spacing_is_refused(spacing, message):
+    with pytest.raises(InputError, match=message):
+        prepare_volume(np.random.rand(2, 64, 64).astype(np.float32), spacing)
+
+
+@settings(max_examples=25, deadline=None)
+@given(rows=st.integers(40, 300), cols=st.integers(40, 300), sx=st.floats(0.6, 2.5), sy=st.floats(0.6, 2.5))
+def test_round_trip_returns_the_original_grid(rows, cols, sx, sy):
+    grid = SliceGrid.for_spacing((rows, cols), (sx, sy))
+    smooth = torch.linspace(0, 1, rows)[:, None] * torch.linspace(1, 2, cols)[None, :]
+    forward = grid.forward(smooth[None, None])
+    assert forward.shape == (1, 1, 192, 192)
+    back = grid.restore(forward)
+    assert back.shape == (1, 1, rows, cols)
+    # inside the part that fits into the 192 x 192 crop the image comes back (up to interpolation)
+    r_keep = min(rows, int(192 * 1.5 / sy) - 4) // 2
+    c_keep = min(cols, int(192 * 1.5 / sx) - 4) // 2
+    centre = (slice(rows // 2 - r_keep + 2, rows // 2 + r_keep - 2), slice(cols // 2 - c_keep + 2, cols // 2 + c_keep - 2))
+    error = (back[0, 0][centre] - smooth[centre]).abs().max()
+    assert error < 0.05
+
+
+def test_labels_survive_the_round_trip(ring):
+    _, labels, spacing = ring
+    grid = SliceGrid.for_spacing(labels.shape[2:], spacing)
+    network_labels = prepare_labels(labels[0], grid)
+    onehot = torch.nn.functional.one_hot(network_labels, 3).permute(0, 3, 1, 2).float()
+    restored = grid.restore(onehot, fill=torch.tensor([1.0, 0, 0])).argmax(1).numpy()
+    for value in (1, 2):
+        assert dice(restored == value, labels[0] == value) > 0.95

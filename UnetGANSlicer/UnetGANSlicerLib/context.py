@@ -1,0 +1,92 @@
+"""The scene and the module logics the MRML layer needs, inside Slicer and outside it.
+
+Inside the Slicer application the logics come from ``slicer.modules.<name>.logic()``.
+Outside it (slicer-core in tests, trame-slicer on the web) there is no
+``slicer.modules``: :func:`setup_standalone` creates the application logic, the
+colour, volumes, segmentations and sequences logics on a scene, and exposes them
+under ``slicer.modules`` so that ``slicer.util`` helpers that use them
+(``updateSegmentBinaryLabelmapFromArray`` ...) work the same way.
+"""
+from __future__ import annotations
+
+import types
+
+import slicer
+
+# name in slicer.modules -> (class name in slicer, name in the application logic)
+_LOGIC_CLASSES = {
+    "volumes": ("vtkSlicerVolumesLogic", "Volumes"),
+    "segmentations": ("vtkSlicerSegmentationsModuleLogic", "Segmentations"),
+    "sequences": ("vtkSlicerSequencesLogic", "Sequences"),
+}
+
+
+def in_slicer_app() -> bool:
+    """True inside the Slicer application (Qt, layout manager, module widgets)."""
+    return getattr(slicer, "app", None) is not None
+
+
+def scene_of(node=None):
+    """The node's scene, else ``slicer.mrmlScene``."""
+    scene = node.GetScene() if node is not None else None
+    scene = scene or getattr(slicer, "mrmlScene", None)
+    if scene is None:
+        raise RuntimeError("no MRML scene: set slicer.mrmlScene (see UnetGANSlicerLib.context.setup_standalone)")
+    return scene
+
+
+def module_logic(name: str):
+    """The logic of a core module by its ``slicer.modules`` name: volumes, segmentations, sequences."""
+    modules = getattr(slicer, "modules", None)
+    module = getattr(modules, name, None) if modules is not None else None
+    if module is not None:
+        return module.logic()
+    raise RuntimeError(
+        f"the {name} module logic is not available: outside Slicer call "
+        "UnetGANSlicerLib.context.setup_standalone(scene) first"
+    )
+
+
+def setup_standalone(scene=None) -> dict:
+    """Make a plain MRML scene behave like Slicer's for this layer (no Qt needed).
+
+    Creates the application logic with default colour tables and the volumes,
+    segmentations and sequences logics on ``scene`` (a new scene when None), sets
+    ``slicer.mrmlScene`` and publishes the logics as ``slicer.modules.<name>.logic()``.
+    Inside the Slicer application this does nothing but return the existing logics.
+    Returns ``{"scene", "app_logic", "volumes", "segmentations", "sequences", "colors"}``.
+    """
+    if in_slicer_app():
+        return {"scene": slicer.mrmlScene, **{name: module_logic(name) for name in _LOGIC_CLASSES}}
+    scene = scene if scene is not None else slicer.vtkMRMLScene()
+    slicer.mrmlScene = scene
+    app_logic = slicer.vtkSlicerApplicationLogic()
+    app_logic.SetMRMLScene(scene)
+    colors = app_logic.GetColorLogic()
+    colors.SetMRMLScene(scene)
+    colors.AddDefaultColorNodes()
+    app_logic.SetModuleLogic("Colors", colors)
+    logics = {"scene": scene, "app_logic": app_logic, "colors": colors}
+    for name, (class_name, app_name) in _LOGIC_CLASSES.items():
+        logic = getattr(slicer, class_name)()
+        logic.SetMRMLScene(scene)
+        logic.SetMRMLApplicationLogic(app_logic)
+        app_logic.SetModuleLogic(app_name, logic)
+        logics[name] = logic
+    publish_logics(**{name: logics[name] for name in _LOGIC_CLASSES})
+    return logics
+
+
+def publish_logics(**logics) -> None:
+    """Expose existing logics (e.g. a trame-slicer app's) as ``slicer.modules.<name>.logic()``.
+
+    Only for use outside the Slicer application, where ``slicer.modules`` does not exist.
+    """
+    if in_slicer_app():
+        return
+    namespace = getattr(slicer, "modules", None)
+    if namespace is None:
+        namespace = types.SimpleNamespace()
+        slicer.modules = namespace
+    for name, logic in logics.items():
+        setattr(namespace, name, types.SimpleNamespace(logic=(lambda value=logic: value)))

@@ -1,0 +1,110 @@
+"""The backend's ``measurements.json`` as table nodes.
+
+Two tables per run:
+
+- the summary (``Measurement``, ``Value``, ``Unit``): EDV, ESV, SV, EF, myocardial
+  mass at ED and the ED/ES frame numbers for a cine; blood-pool volume,
+  myocardial volume and mass for a single volume;
+- the per-frame table (``Frame``, ``Index``, ``Blood pool``, ``Myocardium``,
+  ``Myocardial mass``), one row per frame, ready to plot as a volume curve.
+
+Frame numbers are 1-based as Slicer's sequence browser shows them.
+"""
+from __future__ import annotations
+
+import math
+
+import vtk
+
+from .nodes import unique_name
+
+FRAME_COLUMNS = (
+    # (column name, key in measurements.json, unit, description)
+    ("Blood pool", "blood_pool_ml", "mL", "LV blood-pool volume"),
+    ("Myocardium", "myocardium_ml", "mL", "LV myocardial volume"),
+    ("Myocardial mass", "myocardial_mass_g", "g", "LV myocardial mass (1.05 g/mL)"),
+)
+
+
+def summary_rows(measurements: dict) -> list[tuple[str, float, str]]:
+    """(name, value, unit) rows; missing values are NaN."""
+    frames = measurements.get("frames") or []
+
+    def value(key):
+        v = measurements.get(key)
+        return math.nan if v is None else float(v)
+
+    if len(frames) > 1:
+        ed, es = measurements.get("ed_frame"), measurements.get("es_frame")
+        mass = measurements.get("myocardial_mass_ed_g")
+        if mass is None and ed is not None:
+            mass = frames[ed].get("myocardial_mass_g")
+        return [
+            ("End-diastolic volume (EDV)", value("edv_ml"), "mL"),
+            ("End-systolic volume (ESV)", value("esv_ml"), "mL"),
+            ("Stroke volume (SV)", value("sv_ml"), "mL"),
+            ("Ejection fraction (EF)", value("ef_percent"), "%"),
+            ("Myocardial mass at ED", math.nan if mass is None else float(mass), "g"),
+            ("ED frame", math.nan if ed is None else float(ed + 1), ""),
+            ("ES frame", math.nan if es is None else float(es + 1), ""),
+        ]
+    frame = frames[0] if frames else {}
+    return [(name, float(frame.get(key, math.nan)), unit) for name, key, unit, _ in FRAME_COLUMNS]
+
+
+def _column(node, array, name, unit="", description=""):
+    array.SetName(name)
+    node.AddColumn(array)
+    if unit:
+        node.SetColumnUnitLabel(name, unit)
+    if description:
+        node.SetColumnDescription(name, description)
+    return array
+
+
+def add_summary_table(scene, name: str, measurements: dict):
+    node = scene.AddNewNodeByClass("vtkMRMLTableNode", unique_name(scene, name))
+    rows = summary_rows(measurements)
+    names = _column(node, vtk.vtkStringArray(), "Measurement")
+    values = _column(node, vtk.vtkDoubleArray(), "Value")
+    units = _column(node, vtk.vtkStringArray(), "Unit")
+    node.GetTable().SetNumberOfRows(len(rows))
+    for row, (label, value, unit) in enumerate(rows):
+        names.SetValue(row, label)
+        values.SetValue(row, value)
+        units.SetValue(row, unit)
+    node.GetTable().Modified()
+    node.SetLocked(True)
+    return node
+
+
+def add_frames_table(scene, name: str, measurements: dict, index_values=None, index_label: str = "Index"):
+    frames = measurements.get("frames") or []
+    node = scene.AddNewNodeByClass("vtkMRMLTableNode", unique_name(scene, name))
+    numbers = _column(node, vtk.vtkIntArray(), "Frame", description="frame number (1-based)")
+    index = _column(node, vtk.vtkStringArray(), index_label, description="sequence index value of the frame")
+    columns = [(_column(node, vtk.vtkDoubleArray(), col, unit, text), key) for col, key, unit, text in FRAME_COLUMNS]
+    node.GetTable().SetNumberOfRows(len(frames))
+    for row, frame in enumerate(frames):
+        t = int(frame.get("frame", row))
+        numbers.SetValue(row, t + 1)
+        index.SetValue(row, str(index_values[t]) if index_values is not None and t < len(index_values) else str(t))
+        for array, key in columns:
+            array.SetValue(row, float(frame.get(key, math.nan)))
+    node.GetTable().Modified()
+    node.SetLocked(True)
+    return node
+
+
+def table_rows(node) -> list[dict]:
+    """A table node's rows as dicts (column name -> value), for tests and reports."""
+    table = node.GetTable()
+    names = [table.GetColumnName(c) for c in range(table.GetNumberOfColumns())]
+    rows = []
+    for r in range(table.GetNumberOfRows()):
+        row = {}
+        for c, column in enumerate(names):
+            array = table.GetColumn(c)
+            row[column] = array.GetValue(r)
+        rows.append(row)
+    return rows

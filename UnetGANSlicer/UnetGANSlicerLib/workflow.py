@@ -1,0 +1,178 @@
+"""Adapt & Segment on scene nodes: the one entry point of the MRML layer.
+
+    result = adapt_and_segment(volume_node, adapter="Siemens", model=None, device="auto",
+                               progress=lambda done, total, stage: ..., cancel=lambda: False)
+
+Nothing is lost: the input node and its voxels are never modified; every run
+creates new nodes with unique names (a segmentation the user edited is never
+overwritten); on cancel or failure every node made so far is removed, the
+browser is left as it was, and the temporary files are deleted.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from unetgan.errors import Cancelled, InputError
+from unetgan.io.images import read_image, write_image
+
+from . import sequences as seq
+from .context import scene_of
+from .measurements import add_frames_table, add_summary_table
+from .nodes import add_volume, remove_nodes
+from .runner import BackendError, run_backend
+from .segmentation import add_segmentation, set_reference_volume
+
+DEVICES = {"auto": "auto", "cpu": "cpu", "gpu": "cuda", "cuda": "cuda"}
+
+
+@dataclass
+class AdaptSegmentResult:
+    """The nodes one run made. For a cine, ``translated`` and ``segmentation`` are proxies of the new sequences."""
+
+    input: object
+    segmentation: object
+    table: object  # summary: EDV, ESV, SV, EF, mass (or volumes of a single frame)
+    frames_table: object  # one row per frame
+    translated: object | None = None  # None when no adapter was used
+    translated_sequence: object | None = None
+    segmentation_sequence: object | None = None
+    browser: object | None = None
+    measurements: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    n_frames: int = 1
+    seconds: float = 0.0
+
+    @property
+    def nodes(self) -> list:
+        """Every node this run added to the scene (display and storage nodes aside)."""
+        candidates = [self.translated_sequence, self.segmentation_sequence, self.translated, self.segmentation,
+                      self.table, self.frames_table]
+        return [node for node in candidates if node is not None]
+
+
+def _argument_path(value) -> str:
+    """Model/adapter option: a registry name as is, an existing file as an absolute path."""
+    text = os.fspath(value)
+    path = Path(text).expanduser()
+    return str(path.resolve()) if (path.suffix or os.sep in text or path.exists()) else text
+
+
+def backend_arguments(input_path, output_dir, adapter, model, device) -> list[str]:
+    device_name = DEVICES.get(str(device).lower())
+    if device_name is None:
+        raise InputError(f"unknown device {device!r}: use auto, CPU or GPU")
+    arguments = ["adapt-segment", str(input_path), "-o", str(output_dir),
+                 "--adapter", "none" if adapter in (None, "", "none") else _argument_path(adapter),
+                 "--device", device_name, "--progress"]
+    if model not in (None, ""):
+        arguments += ["--model", _argument_path(model)]
+    return arguments
+
+
+def _read_outputs(output_dir: Path, shape: tuple[int, ...]):
+    translated = read_image(output_dir / "translated.nrrd").frames
+    labels = read_image(output_dir / "labelmap.nrrd").frames
+    if translated.shape != shape or labels.shape != shape:
+        raise BackendError(
+            f"the backend returned frames of shape {translated.shape} / {labels.shape}, expected {shape}"
+        )
+    measurements = json.loads((output_dir / "measurements.json").read_text(encoding="utf-8"))
+    return translated.astype(np.float32, copy=False), labels.astype(np.uint8, copy=False), measurements
+
+
+def _check(cancel):
+    if cancel is not None and cancel():
+        raise Cancelled("cancelled by the user")
+
+
+def adapt_and_segment(volume_node, adapter="Siemens", model=None, device="auto",
+                      progress: Callable[[int, int, str], None] | None = None,
+                      cancel: Callable[[], bool] | None = None,
+                      log: Callable[[str], None] | None = None) -> AdaptSegmentResult:
+    """Translate ``volume_node`` (or every frame of its cine) to the source look and segment the LV.
+
+    adapter: a registry name (e.g. the target vendor), an adapter file, or None to segment
+    the image as it is. model: a segmenter name or file (None: the registry's default).
+    device: "auto", "cpu"/"CPU" or "gpu"/"GPU"/"cuda". progress(done, total, stage) is
+    called as frames are done; cancel() is polled and, when it returns True, the run stops,
+    raising ``unetgan.errors.Cancelled`` with the scene as it was.
+    Raises ``InputError`` for unusable input and ``BackendError`` (message = the
+    backend's ``ERROR:`` line) when the backend fails.
+    """
+    started = time.monotonic()
+    source = seq.read_input(volume_node)
+    scene = scene_of(volume_node)
+    workdir = Path(tempfile.mkdtemp(prefix="unetgan-slicer-"))
+    created: list = []
+    attached: list = []
+    try:
+        input_path = workdir / "input.nrrd"
+        write_image(source.frames if source.is_cine else source.frames[0], source.geometry, input_path)
+        output_dir = workdir / "output"
+        run = run_backend(backend_arguments(input_path, output_dir, adapter, model, device),
+                          progress=progress, cancel=cancel, log=log)
+        translated, labels, measurements = _read_outputs(output_dir, source.frames.shape)
+        _check(cancel)
+
+        base = volume_node.GetName() or "volume"
+        warnings = list(dict.fromkeys(list(run.warnings) + list(measurements.get("warnings") or [])))
+        empty = [t + 1 for t in range(source.n_frames) if not (labels[t] > 0).any()]
+        if empty:
+            warnings.append(f"no left ventricle found in frame(s) {', '.join(map(str, empty))}")
+        result = AdaptSegmentResult(input=volume_node, segmentation=None, table=None, frames_table=None,
+                                    measurements=measurements, warnings=warnings, n_frames=source.n_frames)
+        if source.is_cine:
+            _cine_nodes(scene, base, source, translated, labels, adapter, result, created, attached, cancel)
+        else:
+            if adapter not in (None, "", "none"):
+                result.translated = add_volume(scene, f"{base} translated", translated[0], volume_node)
+                created.append(result.translated)
+            result.segmentation = add_segmentation(scene, f"{base} segmentation", labels[0], volume_node)
+            created.append(result.segmentation)
+        _check(cancel)
+        result.table = add_summary_table(scene, f"{base} measurements", measurements)
+        created.append(result.table)
+        index_label = (source.sequence.GetIndexName() or "Index") if source.is_cine else "Index"
+        result.frames_table = add_frames_table(scene, f"{base} volumes per frame", measurements,
+                                               source.index_values or None, index_label)
+        created.append(result.frames_table)
+        result.seconds = time.monotonic() - started
+        if progress is not None:
+            progress(source.n_frames, source.n_frames, "done")
+        return result
+    except BaseException:
+        for browser, sequence in reversed(attached):
+            seq.detach(browser, sequence)
+        remove_nodes(created)
+        raise
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _cine_nodes(scene, base, source, translated, labels, adapter, result, created, attached, cancel):
+    browser = source.browser
+    if adapter not in (None, "", "none"):
+        result.translated_sequence = seq.add_volume_sequence(scene, f"{base} translated", translated, source, cancel)
+        created.append(result.translated_sequence)
+    result.segmentation_sequence = seq.add_segmentation_sequence(scene, f"{base} segmentation", labels, source, cancel)
+    created.append(result.segmentation_sequence)
+    _check(cancel)
+    if result.translated_sequence is not None:
+        attached.append((browser, result.translated_sequence))
+        result.translated = seq.attach(browser, result.translated_sequence)
+        created.append(result.translated)
+    attached.append((browser, result.segmentation_sequence))
+    result.segmentation = seq.attach(browser, result.segmentation_sequence, save_changes=True)
+    created.append(result.segmentation)
+    set_reference_volume(result.segmentation, source.node)
+    result.browser = browser
+
