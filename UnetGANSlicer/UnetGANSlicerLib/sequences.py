@@ -126,7 +126,7 @@ def attach(browser, sequence, save_changes: bool = False):
 
 def detach(browser, sequence) -> None:
     """Undo :func:`attach` (the proxy node itself is removed by the caller)."""
-    if browser is not None and sequence is not None and browser.IsSynchronizedSequenceNode(sequence.GetID()):
+    if browser is not None and sequence is not None and browser.IsSynchronizedSequenceNodeID(sequence.GetID()):
         browser.RemoveSynchronizedSequenceNode(sequence.GetID())
 
 

@@ -220,11 +220,12 @@ def _segment(lvunet: nn.Module, images_unit: torch.Tensor, flipped: bool = True,
 
 
 def foreground_area(lvunet: nn.Module, images_unit: torch.Tensor) -> float:
-    """Mean predicted LV area (pixels) over the slices where the LV-Unet finds any LV."""
+    """Mean predicted LV area (pixels) per slice, slices without LV counting as 0."""
     labels = _segment(lvunet, images_unit, flipped=False)[0].argmax(1)
-    areas = (labels > 0).flatten(1).sum(1).float()
-    areas = areas[areas > 0]
-    return float(areas.mean()) if len(areas) else 0.0
+    return float((labels > 0).flatten(1).sum(1).float().mean())
+
+
+CRITERION_COMPONENTS = ("confidence", "flip_agreement", "plausibility", "area_ratio")
 
 
 def label_free_criterion(lvunet: nn.Module, images_unit: torch.Tensor, reference_area: float) -> dict:
@@ -238,34 +239,39 @@ def label_free_criterion(lvunet: nn.Module, images_unit: torch.Tensor, reference
     - confidence: mean max-softmax over the pixels predicted as LV (blood pool
       or myocardium): a U-Net is unsure on images unlike its training data;
     - flip_agreement: Dice between the masks of an image and of its mirror
-      image (flipped back): a network on familiar ground is equivariant to
-      the flips it was trained with, a lost one is not;
+      image (flipped back), over slices with any LV: a network on familiar
+      ground is equivariant to the flips it was trained with, a lost one is not;
     - plausibility: ``mask_plausibility`` averaged over slices with any LV:
       one pool, one myocardium, the pool enclosed by the myocardium;
-    - area_ratio: min/max of the mean predicted LV area and the source
-      reference: catches a generator that shrinks, erases or inflates the
-      heart (an empty mask is trivially "confident" and "stable").
+    - area_ratio: min/max of the mean predicted LV area per slice (empty
+      slices count as 0) and the source reference: catches a generator that
+      erases, shrinks or inflates the heart, for which the three above can be
+      excellent (a small tidy disc is confidently, stably and plausibly segmented).
 
-    ``score`` is their mean. Slices where nothing is found count in area_ratio
-    and coverage only; if no slice has any LV, every component is 0.
+    ``score`` is their geometric mean, so that no component can make up for
+    another that has collapsed (with an arithmetic mean, a generator that
+    shrank every heart to a dot scored best in a synthetic check). If no slice
+    has any LV, every component is 0. ``coverage`` (fraction of slices with
+    LV) is reported but not scored.
     """
     probabilities, flipped = _segment(lvunet, images_unit)
     confidence_map, labels = probabilities.max(1)
     labels_np, flipped_np = labels.cpu().numpy(), flipped.cpu().numpy()
-    found = (labels > 0).flatten(1).any(1)
+    foreground = labels > 0
+    found = foreground.flatten(1).any(1)
     result = {"coverage": float(found.float().mean())}
     if not found.any():
-        result.update(confidence=0.0, flip_agreement=0.0, plausibility=0.0, area_ratio=0.0, score=0.0)
+        result.update({name: 0.0 for name in CRITERION_COMPONENTS}, score=0.0)
         return result
 
-    foreground = labels > 0
     result["confidence"] = float(confidence_map[foreground].mean())
     agreements = [_dice_foreground(a, b) for a, b in zip(labels_np, flipped_np)]
     result["flip_agreement"] = float(np.nanmean(agreements))
     result["plausibility"] = float(np.nanmean([mask_plausibility(m) for m in labels_np[found.cpu().numpy()]]))
-    area = float(foreground.flatten(1).sum(1)[found].float().mean())
+    area = float(foreground.flatten(1).sum(1).float().mean())
     result["area_ratio"] = min(area, reference_area) / max(area, reference_area) if reference_area > 0 else 0.0
-    result["score"] = float(np.mean([result[k] for k in ("confidence", "flip_agreement", "plausibility", "area_ratio")]))
+    components = np.array([result[name] for name in CRITERION_COMPONENTS])
+    result["score"] = float(np.prod(components) ** (1 / len(components)))
     return result
 
 

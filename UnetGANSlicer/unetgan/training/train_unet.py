@@ -112,8 +112,10 @@ def validate(model: LVUnet, volumes: list[LabelledVolume], bf16: bool) -> float:
 
 
 def train_unet(volumes: list[LabelledVolume], config: UnetTrainConfig, out_dir: Path, resume: bool = True,
-               progress: bool = True, log=print) -> dict:
-    """Train on the volumes' subjects minus `val_subjects` held out; save best and last weights in out_dir."""
+               progress: bool = True, log=print, stop_after_epoch: int | None = None) -> dict:
+    """Train on the volumes' subjects minus `val_subjects` held out; save best and last weights in out_dir.
+
+    `stop_after_epoch` ends this run early (time-boxed sessions); a later call resumes from there."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
@@ -147,7 +149,7 @@ def train_unet(volumes: list[LabelledVolume], config: UnetTrainConfig, out_dir: 
         log(f"resuming after epoch {start_epoch} (best validation Dice {best:.4f})")
     sampler = CropSampler(train_set, config, rng)
 
-    for epoch in range(start_epoch, config.epochs):
+    for epoch in range(start_epoch, min(config.epochs, stop_after_epoch or config.epochs)):
         model.train()
         started, losses = time.time(), []
         bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress, leave=False)
