@@ -20,8 +20,15 @@ venv: $(STAMP)
 demo: $(STAMP)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) scripts/demo.py --out out/demo
 
-test: $(STAMP)
-	$(PY) -m pytest -q
+# The web tests drive Debian's Chromium (never a downloaded browser build).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  echo "WARNING: could not install chromium: the browser tests will fail"; }
+
+test: $(STAMP) browser
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q
 
 web: $(STAMP)
 	$(VENV)/bin/unetgan web

@@ -94,7 +94,7 @@ def _evaluate(args) -> int:
     from .evaluate_run import evaluate_manifest
 
     evaluate_manifest(args.manifest, args.vendor, args.split, args.method, model=args.model, adapter=args.adapter,
-                      json_path=args.json, convention=args.label_convention, device=args.device)
+                      json_path=args.json, convention=args.label_convention, device=args.device, subjects=args.subject)
     return 0
 
 
@@ -116,6 +116,7 @@ def _add_inference_commands(sub):
     p.add_argument("--manifest", required=True)
     p.add_argument("--vendor", action="append")
     p.add_argument("--split", action="append")
+    p.add_argument("--subject", action="append", help="only these subjects (repeatable)")
     p.add_argument("--method", default="clean", choices=["clean", "noisy", "augment", "histmatch", "unetgan"])
     p.add_argument("--model")
     p.add_argument("--adapter")
@@ -123,6 +124,68 @@ def _add_inference_commands(sub):
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "gpu"])
     p.add_argument("--json", help="write the summary and per-volume Dice here")
     p.set_defaults(func=_evaluate)
+
+
+def _train_adapter(args) -> int:
+    from .registry import load_lvunet
+    from .training.datasets import unlabelled_slices, unlabelled_volume_files
+    from .training.train_adapter import AdapterConfig, train_adapter
+
+    def slices(vendor, split, folder):
+        if folder:
+            return unlabelled_slices(unlabelled_volume_files(Path(folder)))
+        if not args.manifest:
+            raise InputError("give --manifest (with vendor and split) or a folder of images for each side")
+        from .io.manifest import read_manifest
+
+        return unlabelled_slices([item.image for item in read_manifest(args.manifest, [vendor], split)])
+
+    preset = AdapterConfig.paper if args.config == "paper" else AdapterConfig.fast
+    overrides = {k: v for k, v in {"iterations": args.iterations, "seed": args.seed, "device": args.device,
+                                  "time_limit_s": None if args.time_limit_min is None else args.time_limit_min * 60,
+                                  "cycle_loss": args.cycle_loss, "use_feature_loss": False if args.no_feature_loss else None,
+                                  "filters": args.filters, "n_blocks": args.blocks}.items() if v is not None}
+    config = preset(**overrides)
+    source = slices(args.source_vendor, args.source_split, args.source_dir)
+    target = slices(args.target_vendor, args.target_split, args.target_dir)
+    print(f"{source.shape[0]} source ({args.source_vendor}) and {target.shape[0]} target ({args.target_vendor}) slices", flush=True)
+    progress = None
+    if args.progress:
+        def progress(iteration, total, losses):
+            print(f"PROGRESS {iteration} {total} train-adapter", flush=True)
+    result = train_adapter(source[:, 0].numpy(), target[:, 0].numpy(), load_lvunet(args.lvunet), config, args.output,
+                           progress=progress, resume=True if args.resume else None, sample_dir=args.samples,
+                           source_vendor=args.source_vendor, target_vendor=args.target_vendor)
+    print(json.dumps({"adapter": str(result.adapter_path), "iterations": result.iterations,
+                      "best_iteration": result.best_iteration, "best_score": result.best_score,
+                      "identity_score": result.identity_score, "seconds": round(result.seconds)}))
+    return 0
+
+
+def _add_train_adapter(sub):
+    p = sub.add_parser("train-adapter", help="train a Unet-GAN adapter from unlabelled images of two vendors")
+    p.add_argument("--manifest", help="manifest for --source-vendor/--target-vendor selections")
+    p.add_argument("--source-vendor", default="Philips")
+    p.add_argument("--source-split", action="append")
+    p.add_argument("--source-dir", help="folder of source-vendor images instead of the manifest")
+    p.add_argument("--target-vendor", required=True)
+    p.add_argument("--target-split", action="append")
+    p.add_argument("--target-dir", help="folder of target-vendor images (NIfTI/NRRD/DICOM) instead of the manifest")
+    p.add_argument("--lvunet", help="the frozen source LV-Unet (registry name or file; default: shipped clean model)")
+    p.add_argument("-o", "--output", required=True, help="adapter file (.safetensors); training state goes beside it")
+    p.add_argument("--config", choices=["fast", "paper"], default="fast")
+    p.add_argument("--iterations", type=int)
+    p.add_argument("--time-limit-min", type=float, help="stop after this many minutes (then evaluate and save)")
+    p.add_argument("--cycle-loss", choices=["ssim", "l1"], help="ablation: plain L1 cycle loss instead of SSIM")
+    p.add_argument("--no-feature-loss", action="store_true", help="ablation: without the Unet feature loss")
+    p.add_argument("--filters", type=int)
+    p.add_argument("--blocks", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--samples", help="folder for sample images at each evaluation")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--progress", action="store_true", help="print 'PROGRESS done total stage' lines")
+    p.set_defaults(func=_train_adapter)
 
 
 def _add_phantom(sub):
@@ -138,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train_unet(sub)
     _add_inference_commands(sub)
+    _add_train_adapter(sub)
     _add_phantom(sub)
     return parser
 

@@ -161,3 +161,28 @@ def load_adapter(name_or_path, registry: Path | None = None):
         raise
     except (ValueError, KeyError, RuntimeError) as err:
         raise ModelError(f"{entry.file.name} is not a usable adapter ({str(err).splitlines()[0]})") from None
+
+
+def register_model(file: Path, name: str, kind: str, command: str, source_vendor: str | None = None,
+                   target_vendor: str | None = None, description: str = "", registry: Path | None = None,
+                   copy: bool = True) -> ModelEntry:
+    """Add (or replace) a registry entry with the file's SHA256 and the command that made it."""
+    registry = Path(registry or registry_file())
+    registry.parent.mkdir(parents=True, exist_ok=True)
+    read_weights(file)  # only valid safetensors files get registered
+    target = registry.parent / Path(file).name if copy else Path(file).resolve()
+    if copy and Path(file).resolve() != target.resolve():
+        import shutil
+
+        shutil.copyfile(file, target)
+    data = json.loads(registry.read_text()) if registry.is_file() else {"models": []}
+    data["models"] = [m for m in data["models"] if m["name"] != name]
+    relative = os.path.relpath(target, registry.parent)
+    data["models"].append({"name": name, "kind": kind, "file": relative, "sha256": sha256_of(target),
+                           "source_vendor": source_vendor, "target_vendor": target_vendor,
+                           "description": description, "command": command})
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=registry.parent)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle, indent=1)
+    os.replace(tmp, registry)
+    return find_model(name, kind, registry)

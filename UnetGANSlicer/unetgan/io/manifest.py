@@ -50,7 +50,8 @@ class LabelledVolume:
     valid: dict[str, np.ndarray] | None = None  # structure name -> bool per slice; None: all slices
 
 
-def read_manifest(path: str | Path, vendors=None, splits=None, require_labels: bool = False) -> list[ManifestItem]:
+def read_manifest(path: str | Path, vendors=None, splits=None, require_labels: bool = False,
+                  subjects=None) -> list[ManifestItem]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"manifest not found: {path}")
@@ -67,6 +68,8 @@ def read_manifest(path: str | Path, vendors=None, splits=None, require_labels: b
         if wanted_vendors and row["vendor"].lower() not in wanted_vendors:
             continue
         if wanted_splits and row["split"] not in wanted_splits:
+            continue
+        if subjects is not None and row["subject"] not in subjects:
             continue
         image = (path.parent / row["image"]).resolve() if row["image"] else None
         label = (path.parent / row["label"]).resolve() if row["label"] else None

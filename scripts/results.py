@@ -1,0 +1,158 @@
+"""Regenerate docs/results.md (the paper's Table 1 on the real data) with its JSON and figures.
+
+    python scripts/results.py --manifest ../shared/data/manifest.csv --out docs
+
+Rows: Philips (the LV-Unet's own validation subjects, never trained on), Siemens
+(`dev_labelled`), GE (Sunnybrook contours). Columns: every method below. Models come
+from the registry (Resources/Models/models.json) unless given as files.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from unetgan.evaluate_run import evaluate_manifest
+from unetgan.figures import comparison_rows, mid_lv_slice
+from unetgan.io.manifest import load_item, read_manifest
+from unetgan.io.sunnybrook import cine_phase_names
+from unetgan.methods import make_segmenter
+from unetgan.registry import find_model, load_lvunet
+
+ROWS = {"Philips": ["train_labelled"], "Siemens": ["dev_labelled"], "GE": ["dev_labelled"]}
+
+
+def columns(args) -> dict[str, dict]:
+    """Column name -> evaluate_manifest keyword arguments (adapter given per target vendor)."""
+    cols = {
+        "clean Unet": {"method": "clean"},
+        "noisy Unet": {"method": "noisy"},
+        "augmented Unet": {"method": "augment"},
+        "histogram matching": {"method": "histmatch"},
+        "Unet-GAN": {"method": "unetgan", "adapter": "{vendor}"},
+    }
+    if args.ablation_no_feature:
+        cols["Unet-GAN w/o feature loss"] = {"method": "unetgan", "adapter": args.ablation_no_feature, "only": "Siemens"}
+    if args.ablation_l1:
+        cols["Unet-GAN with L1 cycle loss"] = {"method": "unetgan", "adapter": args.ablation_l1, "only": "Siemens"}
+    return cols
+
+
+def adapter_for(vendor: str, spec: str) -> str | None:
+    if spec != "{vendor}":
+        return spec
+    if vendor == "Philips":  # source images through the Siemens adapter: does it keep anatomy?
+        vendor = "Siemens"
+    try:
+        return str(find_model(vendor, "adapter").file)
+    except Exception:
+        return None
+
+
+def cell(summary: dict, key: str) -> str:
+    entry = summary[key]
+    return "-" if entry["mean"] is None else f"{entry['mean']:.3f} ± {entry['sd']:.3f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--out", default="docs")
+    parser.add_argument("--ablation-no-feature", help="adapter file trained with --no-feature-loss (Siemens)")
+    parser.add_argument("--ablation-l1", help="adapter file trained with --cycle-loss l1 (Siemens)")
+    parser.add_argument("--vendors", nargs="*", default=list(ROWS))
+    args = parser.parse_args()
+    out = Path(args.out)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    validation = load_lvunet("lvunet-clean").metadata["validation_subjects"]
+    results, started = {}, time.time()
+    for vendor in args.vendors:
+        subjects = validation if vendor == "Philips" else None
+        for name, spec in columns(args).items():
+            if spec.get("only") and spec["only"] != vendor:
+                continue
+            adapter = adapter_for(vendor, spec["adapter"]) if "adapter" in spec else None
+            if spec["method"] == "unetgan" and adapter is None:
+                continue
+            t = time.time()
+            report = evaluate_manifest(args.manifest, [vendor], ROWS[vendor], spec["method"], adapter=adapter,
+                                       subjects=subjects, progress=False, quiet=True)
+            report["seconds"] = round(time.time() - t, 1)
+            results.setdefault(vendor, {})[name] = report
+            s = report["summary"][vendor]
+            print(f"{vendor:8} {name:30} mean Dice {cell(s, 'mean')}  EF MAE {s['ejection_fraction']['mae']}", flush=True)
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    write_markdown(results, out / "results.md", args)
+    write_figures(args, out / "images")
+    print(f"done in {time.time() - started:.0f} s")
+    return 0
+
+
+def write_markdown(results: dict, path: Path, args) -> None:
+    names = list(columns(args))
+    lines = ["# Results on the real data", "",
+             "Regenerate with `make results` (= `python scripts/results.py --manifest ../shared/data/manifest.csv --out docs`).",
+             "3D Dice per volume (subject x phase), mean ± sd over volumes. Philips: the LV-Unet's 10 validation",
+             "subjects (never trained on). Siemens: `dev_labelled` (10 subjects, ED + ES). GE: the 3 Sunnybrook",
+             "patients, contoured slices only (myocardium only on slices with both contours).", ""]
+    for key, title in (("mean", "Mean of blood pool and myocardium"), ("blood_pool", "LV blood pool"), ("myocardium", "Myocardium")):
+        lines += [f"## Dice: {title}", "", "| vendor | n | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+        for vendor, row in results.items():
+            n = next(iter(row.values()))["summary"][vendor]["n"]
+            lines.append(f"| {vendor} | {n} | " + " | ".join(cell(row[c]["summary"][vendor], key) if c in row else "-" for c in names) + " |")
+        lines.append("")
+    lines += ["## Ejection fraction agreement (from each subject's ED/ES pair)", "",
+              "EF from the blood-pool voxel counts of the ED and ES volumes (a ratio: valid where slice spacing is unknown).",
+              "MAE in EF percentage points, Pearson r against the expert labels.", "",
+              "| vendor | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for vendor, row in results.items():
+        cells = []
+        for c in names:
+            ef = row[c]["summary"][vendor]["ejection_fraction"] if c in row else None
+            if not ef or ef["mae"] is None:
+                cells.append("-")
+            else:
+                r = "-" if ef["pearson_r"] is None else f"{ef['pearson_r']:.2f}"
+                cells.append(f"MAE {ef['mae']:.1f}, r {r} (n={ef['n_subjects']})")
+        lines.append(f"| {vendor} | " + " | ".join(cells) + " |")
+    lines += ["", "## Does the translation keep anatomy?", "",
+              "Dice between the masks of the translated image and of the original image (same LV-Unet):", ""]
+    for vendor, row in results.items():
+        for c in names:
+            if c in row and row[c]["per_volume"] and "dice_translated_vs_original" in row[c]["per_volume"][0]:
+                values = [v["dice_translated_vs_original"] for v in row[c]["per_volume"]]
+                lines.append(f"- {vendor}, {c}: {np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}")
+    lines += ["", "## Figures", ""]
+    for vendor in results:
+        lines.append(f"![{vendor}](images/results_{vendor}.png)")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def write_figures(args, folder: Path) -> None:
+    clean = make_segmenter("clean")
+    for vendor in args.vendors:
+        adapter = adapter_for(vendor, "{vendor}")
+        if adapter is None:
+            continue
+        adapted = make_segmenter("unetgan", adapter=adapter)
+        rows = []
+        items = read_manifest(args.manifest, [vendor], ROWS[vendor], require_labels=True)
+        if vendor == "Philips":
+            validation = set(load_lvunet("lvunet-clean").metadata["validation_subjects"])
+            items = [i for i in items if i.subject in validation]
+        for item in items[:2]:
+            volume = cine_phase_names(load_item(item))[0]
+            before = clean(volume.image.array, volume.image.geometry.spacing)
+            after = adapted(volume.image.array, volume.image.geometry.spacing)
+            z = mid_lv_slice(volume.labels)
+            rows.append({"name": f"{item.subject} {volume.phase}", "original": volume.image.array[z],
+                         "translated": after.translated[z], "before": before.labels[z], "after": after.labels[z],
+                         "reference": volume.labels[z]})
+        comparison_rows(rows, folder / f"results_{vendor}.png", f"{vendor}: clean Unet vs Unet-GAN")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
