@@ -177,7 +177,7 @@ def test_read_input_rejects_labelmaps(scene, study):
 
 # ---------------------------------------------------------------- adapt & segment
 
-def test_volume_adapt_and_segment(scene, study, model_files, private_tmp):
+def test_volume_adapt_and_segment_and_rerun_keeps_edits(scene, study, model_files, private_tmp):
     volume = add_study_volume(scene, study, frame=0, name="case")
     before_hash, before_ids = fingerprint(volume), node_ids(scene)
     calls = []
@@ -210,6 +210,22 @@ def test_volume_adapt_and_segment(scene, study, model_files, private_tmp):
     # no temporary files left
     assert not glob.glob(os.path.join(private_tmp, "unetgan-slicer-*"))
     assert layout.show_side_by_side(volume, result.translated, result.segmentation) is False  # no app here
+
+    # The user edits the segmentation; a second run (no adapter) makes new nodes and keeps the edit.
+    edited = np.zeros(study.image.shape[1:], np.uint8)
+    edited[2, 30:60, 30:60] = 1
+    slicer.util.updateSegmentBinaryLabelmapFromArray(edited, result.segmentation, "LeftVentricleBloodPool", volume)
+    kept = labels_of(result.segmentation, volume)
+    second = adapt_and_segment(volume, adapter=None, model=model_files["model"], device="cpu")
+    assert second.translated is None  # no adapter: the image is segmented as it is
+    assert second.segmentation is not result.segmentation
+    assert second.segmentation.GetName() == "case segmentation (2)"
+    assert second.table.GetName() == "case measurements (2)"
+    assert result.segmentation.GetScene() is scene and result.translated.GetScene() is scene
+    np.testing.assert_array_equal(labels_of(result.segmentation, volume), kept)
+    blood_pool = slicer.util.arrayFromSegmentBinaryLabelmap(result.segmentation, "LeftVentricleBloodPool", volume)
+    np.testing.assert_array_equal(blood_pool > 0, edited == 1)
+    assert fingerprint(volume) == before_hash
 
 
 def test_cine_adapt_and_segment(scene, study, model_files, private_tmp):
@@ -267,24 +283,6 @@ def test_cine_adapt_and_segment(scene, study, model_files, private_tmp):
     assert not glob.glob(os.path.join(private_tmp, "unetgan-slicer-*"))
 
 
-def test_edited_segmentation_survives_a_second_run(scene, study, model_files):
-    volume = add_study_volume(scene, study, frame=1, name="case")
-    first = adapt_and_segment(volume, adapter=None, model=model_files["model"], device="cpu")
-    assert first.translated is None  # no adapter: segment the image as it is
-    edited = np.zeros(study.image.shape[1:], np.uint8)
-    edited[2, 30:60, 30:60] = 1
-    slicer.util.updateSegmentBinaryLabelmapFromArray(edited, first.segmentation, "LeftVentricleBloodPool", volume)
-    before = labels_of(first.segmentation, volume)
-    second = adapt_and_segment(volume, adapter=None, model=model_files["model"], device="cpu")
-    assert second.segmentation is not first.segmentation
-    assert second.segmentation.GetName() == "case segmentation (2)"
-    assert second.table.GetName() == "case measurements (2)"
-    assert first.segmentation.GetScene() is scene
-    np.testing.assert_array_equal(labels_of(first.segmentation, volume), before)
-    blood_pool = slicer.util.arrayFromSegmentBinaryLabelmap(first.segmentation, "LeftVentricleBloodPool", volume)
-    np.testing.assert_array_equal(blood_pool > 0, edited == 1)
-
-
 def test_cancel_leaves_the_scene_as_it_was(scene, study, model_files, private_tmp):
     proxy, sequence, browser = add_study_cine(scene, study)
     before_ids, before_sync = node_ids(scene), browser.GetNumberOfSynchronizedSequenceNodes()
@@ -298,9 +296,35 @@ def test_cancel_leaves_the_scene_as_it_was(scene, study, model_files, private_tm
     assert not glob.glob(os.path.join(private_tmp, "unetgan-slicer-*"))
 
 
-def test_failure_while_making_nodes_removes_them(scene, study, model_files, monkeypatch):
+def fake_backend(arguments, progress=None, cancel=None, log=None):
+    """Stands in for the CLI (same files, same contract) where the test is about the MRML side only."""
+    import json
+    from pathlib import Path
+
+    from unetgan.io.images import write_image
+    from unetgan.measurements import cine_measurements
+    from UnetGANSlicerLib.runner import RunOutput
+
+    source, out = Path(arguments[1]), Path(arguments[arguments.index("-o") + 1])
+    image = read_image(source)
+    labels = np.zeros(image.array.shape, np.uint8)
+    labels[..., 40:56, 40:56] = 2
+    labels[..., 44:52, 44:52] = 1
+    out.mkdir(parents=True)
+    write_image(image.array.astype(np.float32), image.geometry, out / "translated.nrrd")
+    write_image(labels, image.geometry, out / "labelmap.nrrd")
+    measurements = cine_measurements(labels, image.geometry.voxel_volume_ml)
+    measurements["warnings"] = []
+    (out / "measurements.json").write_text(json.dumps(measurements))
+    for t in range(len(image.frames)):
+        if progress is not None:
+            progress(t + 1, len(image.frames), "adapt-segment")
+    return RunOutput(returncode=0)
+
+
+def test_failure_while_making_nodes_removes_them(scene, study, monkeypatch):
     """A failure after the backend, with one result sequence already in the browser: all undone."""
-    from UnetGANSlicerLib import sequences
+    from UnetGANSlicerLib import sequences, workflow
 
     proxy, sequence, browser = add_study_cine(scene, study)
     before_ids, before_sync = node_ids(scene), browser.GetNumberOfSynchronizedSequenceNodes()
@@ -312,24 +336,60 @@ def test_failure_while_making_nodes_removes_them(scene, study, model_files, monk
         attached.append(original(browser_node, sequence_node, save_changes))
         return attached[-1]
 
+    monkeypatch.setattr(workflow, "run_backend", fake_backend)
     monkeypatch.setattr(sequences, "attach", failing_attach)
     with pytest.raises(RuntimeError, match="simulated failure"):
-        adapt_and_segment(proxy, adapter=model_files["adapter"], model=model_files["model"], device="cpu")
+        adapt_and_segment(proxy, adapter="Siemens", device="cpu")
     assert attached  # the translated sequence had been attached
     assert node_ids(scene) == before_ids
     assert browser.GetNumberOfSynchronizedSequenceNodes() == before_sync
 
 
-def test_backend_error_is_raised_with_its_message(scene, study, tmp_path):
+def test_cancel_while_making_nodes_removes_them(scene, study, monkeypatch):
+    from UnetGANSlicerLib import segmentation, sequences, workflow
+
+    proxy, sequence, browser = add_study_cine(scene, study)
+    before_ids = node_ids(scene)
+    made = []
+    original = segmentation.new_segmentation_node
+
+    def counting(labels, reference):
+        made.append(1)
+        return original(labels, reference)
+
+    monkeypatch.setattr(workflow, "run_backend", fake_backend)
+    monkeypatch.setattr(sequences, "new_segmentation_node", counting)
+    with pytest.raises(Cancelled):
+        adapt_and_segment(proxy, adapter="Siemens", device="cpu", cancel=lambda: len(made) >= 2)
+    assert len(made) == 2  # stopped in the middle of the segmentation sequence
+    assert node_ids(scene) == before_ids
+
+
+def test_backend_error_is_raised_with_its_message(scene, study, tmp_path, private_tmp):
+    """A model file the backend refuses: its ERROR line becomes the exception, the scene is unchanged."""
     volume = add_study_volume(scene, study)
     before_ids, before_hash = node_ids(scene), fingerprint(volume)
-    missing = tmp_path / "no_such_model.safetensors"
-    with pytest.raises(BackendError, match="not found") as error:
-        adapt_and_segment(volume, adapter=None, model=str(missing), device="cpu")
-    assert "no_such_model.safetensors" in str(error.value)
-    assert "Traceback" not in str(error.value)
+    damaged = tmp_path / "damaged.safetensors"
+    damaged.write_bytes(b"this is not a safetensors file at all")
+    with pytest.raises(BackendError, match="damaged.safetensors") as error:
+        adapt_and_segment(volume, adapter=None, model=str(damaged), device="cpu")
+    assert "safetensors" in str(error.value) and "Traceback" not in str(error.value)
+    assert error.value.returncode not in (0, None)
     assert node_ids(scene) == before_ids
     assert fingerprint(volume) == before_hash
+    assert not glob.glob(os.path.join(private_tmp, "unetgan-slicer-*"))
+
+
+def test_missing_model_file_is_refused_at_once(scene, study, tmp_path, private_tmp):
+    volume = add_study_volume(scene, study)
+    before_ids = node_ids(scene)
+    missing = tmp_path / "no_such_model.safetensors"
+    with pytest.raises(InputError, match="model file not found: .*no_such_model.safetensors"):
+        adapt_and_segment(volume, adapter=None, model=str(missing), device="cpu")
+    with pytest.raises(InputError, match="adapter file not found"):
+        adapt_and_segment(volume, adapter=str(tmp_path / "gone.safetensors"), device="cpu")
+    assert node_ids(scene) == before_ids
+    assert not glob.glob(os.path.join(private_tmp, "unetgan-slicer-*"))
 
 
 def test_bad_arguments_are_refused_before_running(scene, study):
@@ -340,21 +400,3 @@ def test_bad_arguments_are_refused_before_running(scene, study):
     with pytest.raises(InputError, match="no input volume"):
         adapt_and_segment(None)
     assert node_ids(scene) == before_ids
-
-
-def test_backend_output_files_have_the_input_grid(scene, study, model_files, tmp_path):
-    """The contract the layer relies on, checked on the files themselves."""
-    from UnetGANSlicerLib.runner import run_backend
-    from unetgan.io.images import write_image
-
-    geometry = Geometry(study.spacing, study.origin, study.direction)
-    source = write_image(study.image[:2], geometry, tmp_path / "in.nrrd")
-    out = tmp_path / "out"
-    run_backend(["adapt-segment", str(source), "-o", str(out), "--adapter", model_files["adapter"],
-                 "--model", model_files["model"], "--device", "cpu", "--progress"])
-    for name, dtype in (("translated.nrrd", np.float32), ("labelmap.nrrd", np.uint8)):
-        image = read_image(out / name)
-        assert image.array.shape == study.image[:2].shape and image.array.dtype == dtype
-        assert image.geometry.spacing == pytest.approx(geometry.spacing)
-        assert image.geometry.origin == pytest.approx(geometry.origin)
-        assert image.geometry.direction == pytest.approx(geometry.direction)

@@ -16,7 +16,7 @@ import math
 
 import vtk
 
-from .nodes import unique_name
+from .nodes import removed_on_error, unique_name
 
 FRAME_COLUMNS = (
     # (column name, key in measurements.json, unit, description)
@@ -64,7 +64,12 @@ def _column(node, array, name, unit="", description=""):
 
 def add_summary_table(scene, name: str, measurements: dict):
     node = scene.AddNewNodeByClass("vtkMRMLTableNode", unique_name(scene, name))
-    rows = summary_rows(measurements)
+    with removed_on_error(node):
+        _fill_summary(node, summary_rows(measurements))
+    return node
+
+
+def _fill_summary(node, rows):
     names = _column(node, vtk.vtkStringArray(), "Measurement")
     values = _column(node, vtk.vtkDoubleArray(), "Value")
     units = _column(node, vtk.vtkStringArray(), "Unit")
@@ -75,12 +80,16 @@ def add_summary_table(scene, name: str, measurements: dict):
         units.SetValue(row, unit)
     node.GetTable().Modified()
     node.SetLocked(True)
-    return node
 
 
 def add_frames_table(scene, name: str, measurements: dict, index_values=None, index_label: str = "Index"):
-    frames = measurements.get("frames") or []
     node = scene.AddNewNodeByClass("vtkMRMLTableNode", unique_name(scene, name))
+    with removed_on_error(node):
+        _fill_frames(node, measurements.get("frames") or [], index_values, index_label)
+    return node
+
+
+def _fill_frames(node, frames, index_values, index_label):
     numbers = _column(node, vtk.vtkIntArray(), "Frame", description="frame number (1-based)")
     index = _column(node, vtk.vtkStringArray(), index_label, description="sequence index value of the frame")
     columns = [(_column(node, vtk.vtkDoubleArray(), col, unit, text), key) for col, key, unit, text in FRAME_COLUMNS]
@@ -93,7 +102,6 @@ def add_frames_table(scene, name: str, measurements: dict, index_values=None, in
             array.SetValue(row, float(frame.get(key, math.nan)))
     node.GetTable().Modified()
     node.SetLocked(True)
-    return node
 
 
 def table_rows(node) -> list[dict]:

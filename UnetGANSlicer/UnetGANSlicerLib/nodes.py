@@ -12,6 +12,7 @@ direction matrix), never through a file or an LPS round trip, so it is bit-ident
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 
 import numpy as np
 import slicer
@@ -114,11 +115,22 @@ def standalone_volume(array: np.ndarray, geometry_source, class_name: str = "vtk
 def add_volume(scene, name: str, array: np.ndarray, geometry_source, class_name: str = "vtkMRMLScalarVolumeNode"):
     """A new volume node in the scene (unique name, display node) on ``geometry_source``'s grid."""
     node = scene.AddNewNodeByClass(class_name, unique_name(scene, name))
-    copy_geometry(geometry_source, node)
-    slicer.util.updateVolumeFromArray(node, np.ascontiguousarray(array))
-    node.CreateDefaultDisplayNodes()
-    follow_reference(node, geometry_source)
+    with removed_on_error(node):
+        copy_geometry(geometry_source, node)
+        slicer.util.updateVolumeFromArray(node, np.ascontiguousarray(array))
+        node.CreateDefaultDisplayNodes()
+        follow_reference(node, geometry_source)
     return node
+
+
+@contextmanager
+def removed_on_error(node):
+    """Remove ``node`` from its scene if the block raises (a half-made node never stays behind)."""
+    try:
+        yield node
+    except BaseException:
+        remove_nodes([node])
+        raise
 
 
 def follow_reference(node, reference) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 import slicer
 import vtk
 
-from .nodes import copy_geometry, follow_reference, unique_name
+from .nodes import copy_geometry, follow_reference, removed_on_error, unique_name
 
 TERMINOLOGY_CONTEXT = "Segmentation category and type - UnetGANSlicer cardiac MRI"
 ANATOMY_CONTEXT = "Anatomic codes - DICOM master list"
@@ -41,7 +41,7 @@ class SegmentSpec:
         region = self.region_code or ("", "", "")
         return slicer.vtkSlicerTerminologiesModuleLogic.SerializeTerminologyEntry(
             TERMINOLOGY_CONTEXT, *ANATOMICAL_STRUCTURE, *self.type_code, "", "", "",
-            ANATOMY_CONTEXT if self.region_code else "", *region, "", "", "",
+            ANATOMY_CONTEXT, *region, "", "", "",
         )
 
 
@@ -110,10 +110,11 @@ def new_segmentation_node(labels: np.ndarray, reference_volume):
 def add_segmentation(scene, name: str, labels: np.ndarray, reference_volume):
     """A new segmentation node in the scene, shown, with the input volume as reference geometry."""
     node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", unique_name(scene, name))
-    node.CreateDefaultDisplayNodes()
-    fill_segmentation(node, labels, reference_volume)
-    set_reference_volume(node, reference_volume)
-    follow_reference(node, reference_volume)
+    with removed_on_error(node):
+        node.CreateDefaultDisplayNodes()
+        fill_segmentation(node, labels, reference_volume)
+        set_reference_volume(node, reference_volume)
+        follow_reference(node, reference_volume)
     return node
 
 

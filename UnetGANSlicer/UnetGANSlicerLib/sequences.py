@@ -19,7 +19,7 @@ from unetgan.errors import InputError
 from unetgan.io.images import Geometry
 
 from .context import module_logic
-from .nodes import array_of, geometry_of, same_grid, standalone_volume, unique_name
+from .nodes import array_of, geometry_of, remove_nodes, same_grid, standalone_volume, unique_name
 from .segmentation import new_segmentation_node
 
 
@@ -84,7 +84,8 @@ def read_input(volume_node) -> InputFrames:
     return InputFrames(volume_node, frames, geometry_of(first), items, browser, sequence, index_values)
 
 
-def _new_sequence(scene, name: str, like):
+def new_sequence(scene, name: str, like):
+    """An empty sequence node with ``like``'s index name, unit and type."""
     sequence = scene.AddNewNodeByClass("vtkMRMLSequenceNode", unique_name(scene, name))
     sequence.SetIndexName(like.GetIndexName())
     sequence.SetIndexUnit(like.GetIndexUnit())
@@ -93,22 +94,18 @@ def _new_sequence(scene, name: str, like):
     return sequence
 
 
-def add_volume_sequence(scene, name: str, frames: np.ndarray, source: InputFrames, cancel=None):
-    """A new volume sequence, item t = frames[t] on the grid of input frame t, same index values."""
-    sequence = _new_sequence(scene, name, source.sequence)
+def fill_volume_sequence(sequence, frames: np.ndarray, source: InputFrames, cancel=None) -> None:
+    """Item t = frames[t] on the grid of input frame t, at the input's index value t."""
     for t, index_value in enumerate(source.index_values):
         _check(cancel)
         sequence.SetDataNodeAtValue(standalone_volume(frames[t], source.frame_nodes[t]), index_value)
-    return sequence
 
 
-def add_segmentation_sequence(scene, name: str, labels: np.ndarray, source: InputFrames, cancel=None):
-    """A new segmentation sequence, item t from labels[t], referencing input frame t's grid."""
-    sequence = _new_sequence(scene, name, source.sequence)
+def fill_segmentation_sequence(sequence, labels: np.ndarray, source: InputFrames, cancel=None) -> None:
+    """Item t = segmentation of labels[t], referencing input frame t's grid."""
     for t, index_value in enumerate(source.index_values):
         _check(cancel)
         sequence.SetDataNodeAtValue(new_segmentation_node(labels[t], source.frame_nodes[t]), index_value)
-    return sequence
 
 
 def attach(browser, sequence, save_changes: bool = False):
@@ -125,9 +122,14 @@ def attach(browser, sequence, save_changes: bool = False):
 
 
 def detach(browser, sequence) -> None:
-    """Undo :func:`attach` (the proxy node itself is removed by the caller)."""
-    if browser is not None and sequence is not None and browser.IsSynchronizedSequenceNodeID(sequence.GetID()):
+    """Undo :func:`attach`: unsynchronize ``sequence`` and remove the proxy node made for it."""
+    if browser is None or sequence is None or sequence.GetID() is None:
+        return
+    proxy = browser.GetProxyNode(sequence)
+    if browser.IsSynchronizedSequenceNodeID(sequence.GetID()):
         browser.RemoveSynchronizedSequenceNode(sequence.GetID())
+    if proxy is not None:
+        remove_nodes([proxy])
 
 
 def _check(cancel):

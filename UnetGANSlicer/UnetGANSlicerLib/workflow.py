@@ -59,11 +59,16 @@ class AdaptSegmentResult:
         return [node for node in candidates if node is not None]
 
 
-def _argument_path(value) -> str:
-    """Model/adapter option: a registry name as is, an existing file as an absolute path."""
+def _argument_path(value, what: str) -> str:
+    """Model/adapter option: a registry name as is; a file as an absolute path, refused at once if missing."""
     text = os.fspath(value)
     path = Path(text).expanduser()
-    return str(path.resolve()) if (path.suffix or os.sep in text or path.exists()) else text
+    looks_like_file = path.suffix.lower() == ".safetensors" or os.sep in text or (os.altsep or os.sep) in text
+    if path.exists() or looks_like_file:
+        if not path.is_file():
+            raise InputError(f"{what} file not found: {path}")
+        return str(path.resolve())
+    return text
 
 
 def backend_arguments(input_path, output_dir, adapter, model, device) -> list[str]:
@@ -71,10 +76,10 @@ def backend_arguments(input_path, output_dir, adapter, model, device) -> list[st
     if device_name is None:
         raise InputError(f"unknown device {device!r}: use auto, CPU or GPU")
     arguments = ["adapt-segment", str(input_path), "-o", str(output_dir),
-                 "--adapter", "none" if adapter in (None, "", "none") else _argument_path(adapter),
+                 "--adapter", "none" if adapter in (None, "", "none") else _argument_path(adapter, "adapter"),
                  "--device", device_name, "--progress"]
     if model not in (None, ""):
-        arguments += ["--model", _argument_path(model)]
+        arguments += ["--model", _argument_path(model, "model")]
     return arguments
 
 
@@ -111,6 +116,7 @@ def adapt_and_segment(volume_node, adapter="Siemens", model=None, device="auto",
     started = time.monotonic()
     source = seq.read_input(volume_node)
     scene = scene_of(volume_node)
+    backend_arguments("input", "output", adapter, model, device)  # refuse bad options before any work
     workdir = Path(tempfile.mkdtemp(prefix="unetgan-slicer-"))
     created: list = []
     attached: list = []
@@ -161,10 +167,12 @@ def adapt_and_segment(volume_node, adapter="Siemens", model=None, device="auto",
 def _cine_nodes(scene, base, source, translated, labels, adapter, result, created, attached, cancel):
     browser = source.browser
     if adapter not in (None, "", "none"):
-        result.translated_sequence = seq.add_volume_sequence(scene, f"{base} translated", translated, source, cancel)
+        result.translated_sequence = seq.new_sequence(scene, f"{base} translated", source.sequence)
         created.append(result.translated_sequence)
-    result.segmentation_sequence = seq.add_segmentation_sequence(scene, f"{base} segmentation", labels, source, cancel)
+        seq.fill_volume_sequence(result.translated_sequence, translated, source, cancel)
+    result.segmentation_sequence = seq.new_sequence(scene, f"{base} segmentation", source.sequence)
     created.append(result.segmentation_sequence)
+    seq.fill_segmentation_sequence(result.segmentation_sequence, labels, source, cancel)
     _check(cancel)
     if result.translated_sequence is not None:
         attached.append((browser, result.translated_sequence))

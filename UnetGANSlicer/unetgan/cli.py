@@ -188,6 +188,29 @@ def _add_train_adapter(sub):
     p.set_defaults(func=_train_adapter)
 
 
+def _register(args) -> int:
+    from .registry import register_model
+
+    entry = register_model(Path(args.file), args.name, args.kind, args.made_by, args.source_vendor, args.target_vendor,
+                           args.description, registry=args.registry, copy=not args.in_place)
+    print(f"registered {entry.name} ({entry.kind}) {entry.file} sha256 {entry.sha256}")
+    return 0
+
+
+def _add_register(sub):
+    p = sub.add_parser("register", help="add a model file to the registry (copied beside models.json, with its SHA256)")
+    p.add_argument("file")
+    p.add_argument("--name", required=True)
+    p.add_argument("--kind", required=True, choices=["segmenter", "adapter"])
+    p.add_argument("--made-by", required=True, help="the exact command that produced the file")
+    p.add_argument("--source-vendor")
+    p.add_argument("--target-vendor")
+    p.add_argument("--description", default="")
+    p.add_argument("--registry", help="models.json to update (default: $UNETGAN_REGISTRY or the bundled one)")
+    p.add_argument("--in-place", action="store_true", help="reference the file where it is instead of copying it")
+    p.set_defaults(func=_register)
+
+
 def _add_phantom(sub):
     try:
         from .phantom import cli as phantom_cli
@@ -202,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_unet(sub)
     _add_inference_commands(sub)
     _add_train_adapter(sub)
+    _add_register(sub)
     _add_phantom(sub)
     return parser
 

@@ -7,10 +7,10 @@ liver bottom-left, as in the usual short-axis display; w (mm) runs along the lon
 the base (w = 0) towards the apex.
 
 Every structure is a `Layer` (tissue name, label, signed distance: negative inside). Layers
-are painted in order, each covering what lies under it, with a partial-volume coverage
-computed from the distance, so the same description yields the image (painting tissue
-signals at the simulation resolution) and the labels (painting label indicators at the
-reconstruction resolution).
+are painted in order, each covering what lies under it, so the same description yields
+the image (tissue signals painted at the simulation resolution with a partial-volume
+coverage computed from the distance) and the labels (the label of the last layer that
+contains each pixel centre of the reconstruction grid).
 
 Label convention (M&Ms): papillary muscles and trabeculae inside the LV cavity have
 myocardial signal but are labelled LV blood pool (1); the RV label (3) is the RV cavity
@@ -28,6 +28,7 @@ BACKGROUND, BLOOD_POOL, MYOCARDIUM, RIGHT_VENTRICLE = 0, 1, 2, 3
 LABELS = (BACKGROUND, BLOOD_POOL, MYOCARDIUM, RIGHT_VENTRICLE)
 
 ANGLE_SAMPLES = 720  # resolution of the tabulated angular profiles (0.5 degree)
+
 
 class Layer(NamedTuple):
     tissue: str
@@ -353,7 +354,8 @@ def heart_layers(anatomy: Anatomy, samples: PolarSamples, w: float, c: float) ->
     layers: list[Layer] = []
 
     endo_ed, epi_ed = _lv_radii_ed(h, float(np.clip(s, 0.0, 1.0)))
-    lv_now = epi_ed if s >= 0.0 else _lv_radii_ed(h, 0.0)[1]  # the RV and atria follow the LV's size
+    # Mean LV epicardial radius now: the RV and the atria follow the LV's size.
+    lv_now = epi_ed if s >= 0.0 else _lv_radii_ed(h, 0.0)[1]
     lv_now = np.sqrt((endo_ed * _cavity_factor(h, c)) ** 2 + (lv_now ** 2 - endo_ed ** 2) / (1.0 - h.long_axis_shortening * c))
 
     rv_layers: list[Layer] = []

@@ -28,7 +28,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="cine format: a 4D NIfTI, or a DICOM series with 4D NIfTI labels (default nifti)")
     parser.add_argument("--phases", type=int, metavar="T", help="cardiac phases (default: the profile's)")
     parser.add_argument("--slices", type=int, metavar="Z", help="slices (default: the profile's)")
-    parser.add_argument("--matrix", type=int, metavar="N", help="recon matrix N x N, same field of view (default: the profile's)")
+    parser.add_argument("--matrix", type=int, metavar="N", help="larger recon matrix dimension (the other keeps the profile's aspect); same field of view")
     parser.add_argument("--dev-subjects", type=int, default=0, metavar="K",
                         help="mark the last K subjects of each non-source vendor dev_labelled (default 0)")
     parser.add_argument("--source-vendor", default="Philips", metavar="NAME",

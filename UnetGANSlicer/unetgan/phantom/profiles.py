@@ -154,7 +154,7 @@ def load_profile(source: str | Path | dict) -> dict:
         return validate_profile(source)
     text = str(source)
     path = Path(text)
-    if not (text.lower().endswith(".json") or path.exists()):
+    if not (text.lower().endswith(".json") or path.is_file()):
         path = profile_path(text)
     try:
         raw = json.loads(path.read_text())

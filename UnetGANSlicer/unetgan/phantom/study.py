@@ -101,6 +101,93 @@ def _scan_seed(seed: int, profile: dict) -> np.random.SeedSequence:
     return np.random.SeedSequence([int(seed), digest])
 
 
+class _Simulation:
+    """What is fixed for one study (subject, protocol, grids, coils, filter, noise level);
+    `slice(w)` simulates one slice position over all phases."""
+
+    def __init__(self, profile: dict, seed: int):
+        self.profile = profile
+        anatomy_seed, tissue_seed = np.random.SeedSequence(int(seed)).spawn(2)
+        self.subject = anat.draw_anatomy(np.random.default_rng(anatomy_seed))
+        self.heart = self.subject.heart
+        self.tissue_variation = draw_tissue_variation(np.random.default_rng(tissue_seed))
+        coil_seed, self.b0_seed, self.b1_seed, noise_seed, self.store_seed, self.pose_seed = _scan_seed(seed, profile).spawn(6)
+
+        self.geometry = derived_geometry(profile)
+        self.recon_shape = tuple(profile["recon_matrix"])
+        self.acquired_shape = tuple(profile["matrix"])
+        self.sim = _Grid(_simulation_shape(profile), self.geometry["fov_mm"], self.subject)
+        self.recon = _Grid(self.recon_shape, self.geometry["fov_mm"], self.subject)
+        self.sim_pixel = min(self.sim.pixel)
+
+        self.n_phases = profile["n_phases"]
+        self.contraction = anat.contraction(self.heart, np.arange(self.n_phases) / self.n_phases)
+        self.depths = self.subject.first_slice_mm + self.geometry["slice_spacing_mm"] * np.arange(profile["n_slices"])
+        fractions = (np.arange(THROUGH_PLANE_SAMPLES) + 0.5) / THROUGH_PLANE_SAMPLES - 0.5
+        self.through_plane = profile["slice_thickness_mm"] * fractions
+        self.heart_radius = anat.heart_radius_mm(self.subject) + float(np.hypot(*self.heart.systolic_shift_mm))
+
+        self.coils = acquisition.draw_coil_array(self.subject, np.random.default_rng(coil_seed))
+        self.window = acquisition.kspace_window(self.acquired_shape, profile["kspace_filter"])
+        # The profile's SNR is that of on-resonance blood at the heart (where the shading is 1).
+        self.noise_sigma = abs(complex(tissue_signal("blood", profile, self.tissue_variation))) / profile["snr"]
+        self.noise_rng = np.random.default_rng(noise_seed)
+
+    def _static(self, w: float):
+        """Tissue signals over the field maps, the static anatomy painted with them, and the coil shading."""
+        sim, heart = self.sim, self.heart
+        static = anat.static_layers(self.subject, sim.x, sim.y, w)
+        lung = anat.paint(static, self.sim_pixel, lambda tissue, label: float(tissue == "lung"), np.zeros(sim.shape, np.float32))
+        centre = anat.lv_centre(heart, w, 0.0)
+        centre_pixel = tuple(int(np.clip(round(p), 0, n - 1)) for p, n in zip(sim.to_pixel(*centre), sim.shape))
+        b0 = acquisition.off_resonance_hz(self.profile, self.b0_seed, sim.x, sim.y, w, lung, self.sim_pixel, centre_pixel)
+        flip = acquisition.flip_angle_scale(self.profile, self.b1_seed, sim.x, sim.y, w)
+        signals = signal_maps(self.profile, self.tissue_variation, b0, flip)
+        background = anat.paint(static, self.sim_pixel, lambda tissue, label: signals[tissue], signals["air"])
+        shading = acquisition.coil_shading(self.coils, sim.x, sim.y, w, self.profile["coil_shading_strength"],
+                                           reference=(*centre, w))
+        return signals, background, shading
+
+    def slice(self, w: float) -> tuple[np.ndarray, np.ndarray]:
+        """Magnitude images and labels (T, Y, X) of the slice centred at depth w."""
+        signals, background, shading = self._static(w)
+        sub_depths = w + self.through_plane
+        centres = [anat.lv_centre(self.heart, d, c) for d in sub_depths for c in (0.0, 1.0)]
+        sim_box, recon_box = self.sim.box(centres, self.heart_radius), self.recon.box(centres, self.heart_radius)
+        sx, sy = self.sim.x[sim_box], self.sim.y[sim_box]
+        rx, ry = self.recon.x[recon_box], self.recon.y[recon_box]
+        box_signals = {name: value[sim_box] for name, value in signals.items()}
+        frames = np.empty((self.n_phases,) + self.sim.shape, dtype=np.complex64)
+        labels = np.zeros((self.n_phases,) + self.recon_shape, dtype=np.uint8)
+        for t, c in enumerate(self.contraction):
+            c = float(c)
+            region = np.zeros(sx.shape, np.complex64)
+            sub_labels = []
+            # The LV axis drifts by well under a pixel within a slice: one polar grid per slice.
+            sim_samples = anat.PolarSamples(self.heart, sx, sy, w, c)
+            recon_samples = anat.PolarSamples(self.heart, rx, ry, w, c)
+            for d in sub_depths:
+                region += anat.paint(anat.heart_layers(self.subject, sim_samples, d, c), self.sim_pixel,
+                                     lambda tissue, label: box_signals[tissue], background[sim_box])
+                sub_labels.append(anat.paint_labels(anat.heart_layers(self.subject, recon_samples, d, c), rx.shape))
+            frame = background.copy()
+            frame[sim_box] = region / len(sub_depths)
+            frames[t] = frame * shading
+            labels[t][recon_box] = anat.majority(sub_labels)
+        magnitude = acquisition.acquire(frames, self.acquired_shape, self.recon_shape, self.window,
+                                        self.noise_sigma, self.noise_rng)
+        return magnitude, labels
+
+    def pose(self) -> tuple[np.ndarray, np.ndarray]:
+        """Origin (LPS mm of the first voxel) and direction (columns: x, y, z axes) of the stack."""
+        rng = np.random.default_rng(self.pose_seed)
+        right, down, normal = _slice_orientation(rng)
+        fov_centre = rng.uniform([-10.0, -40.0, -60.0], [40.0, 10.0, 0.0])  # LPS mm, near the heart
+        fov = self.geometry["fov_mm"]
+        origin = fov_centre - fov[1] / 2.0 * right - fov[0] / 2.0 * down
+        return origin, np.column_stack([right, down, normal])
+
+
 def make_study(vendor: str | Path | dict = "Philips", seed: int = 0, n_phases: int | None = None,
                n_slices: int | None = None, matrix: int | tuple[int, int] | None = None) -> Study:
     """Simulate one subject's short-axis bSSFP cine on one scanner.
@@ -108,88 +195,23 @@ def make_study(vendor: str | Path | dict = "Philips", seed: int = 0, n_phases: i
     `vendor` is a vendor name (see VENDORS), a profile JSON path or a profile dict. The
     subject (anatomy, motion, tissue properties) depends only on `seed`, so the same seed
     on two vendors is the same heart scanned twice. `n_phases`, `n_slices` and `matrix`
-    (recon matrix, same field of view) override the profile, e.g. for quick tests.
+    (recon matrix: [rows, cols] or the larger dimension; same field of view) override the
+    profile, e.g. for quick tests.
     """
     profile = with_overrides(load_profile(vendor), n_phases, n_slices, matrix)
-    subject_seed = np.random.SeedSequence(int(seed))
-    anatomy_seed, tissue_seed = subject_seed.spawn(2)
-    subject = anat.draw_anatomy(np.random.default_rng(anatomy_seed))
-    tissue_variation = draw_tissue_variation(np.random.default_rng(tissue_seed))
-    scan_seed = _scan_seed(seed, profile)
-    coil_seed, b0_seed, b1_seed, noise_seed, store_seed, pose_seed = scan_seed.spawn(6)
-
-    geometry = derived_geometry(profile)
-    fov = geometry["fov_mm"]
-    recon_shape = tuple(profile["recon_matrix"])
-    acquired_shape = tuple(profile["matrix"])
-    sim = _Grid(_simulation_shape(profile), fov, subject)
-    recon = _Grid(recon_shape, fov, subject)
-    sim_pixel, recon_pixel = min(sim.pixel), min(recon.pixel)
-
-    n_t, n_z = profile["n_phases"], profile["n_slices"]
-    heart = subject.heart
-    rr_ms = 60000.0 / heart.heart_rate_bpm
-    contraction = anat.contraction(heart, np.arange(n_t) / n_t)
-    spacing_z = geometry["slice_spacing_mm"]
-    depths = subject.first_slice_mm + spacing_z * np.arange(n_z)
-    offsets = profile["slice_thickness_mm"] * ((np.arange(THROUGH_PLANE_SAMPLES) + 0.5) / THROUGH_PLANE_SAMPLES - 0.5)
-    heart_radius = anat.heart_radius_mm(subject) + float(np.hypot(*heart.systolic_shift_mm))
-
-    coils = acquisition.draw_coil_array(subject, np.random.default_rng(coil_seed))
-    window = acquisition.kspace_window(acquired_shape, profile["kspace_filter"])
-    blood_signal = abs(complex(tissue_signal("blood", profile, tissue_variation)))
-    noise_sigma = blood_signal / profile["snr"]
-    noise_rng = np.random.default_rng(noise_seed)
-
-    magnitude = np.empty((n_t, n_z) + recon_shape, dtype=np.float32)
-    labels = np.empty((n_t, n_z) + recon_shape, dtype=np.uint8)
-    for z, w in enumerate(depths):
-        static = anat.static_layers(subject, sim.x, sim.y, w)
-        lung = anat.paint(static, sim_pixel, lambda tissue, label: float(tissue == "lung"), np.zeros(sim.shape, np.float32))
-        centre_pixel = tuple(int(round(p)) for p in sim.to_pixel(*anat.lv_centre(heart, w, 0.0)))
-        centre_pixel = tuple(int(np.clip(p, 0, n - 1)) for p, n in zip(centre_pixel, sim.shape))
-        b0 = acquisition.off_resonance_hz(profile, b0_seed, sim.x, sim.y, w, lung, sim_pixel, centre_pixel)
-        flip = acquisition.flip_angle_scale(profile, b1_seed, sim.x, sim.y, w)
-        signals = signal_maps(profile, tissue_variation, b0, flip)
-        background = anat.paint(static, sim_pixel, lambda tissue, label: signals[tissue], signals["air"])
-        shading = acquisition.coil_shading(coils, sim.x, sim.y, w, profile["coil_shading_strength"],
-                                           reference=(*anat.lv_centre(heart, w, 0.0), w))
-
-        sub_depths = w + offsets
-        centres = [anat.lv_centre(heart, d, c) for d in sub_depths for c in (0.0, 1.0)]
-        sim_box, recon_box = sim.box(centres, heart_radius), recon.box(centres, heart_radius)
-        sx, sy = sim.x[sim_box], sim.y[sim_box]
-        rx, ry = recon.x[recon_box], recon.y[recon_box]
-        box_signals = {name: value[sim_box] for name, value in signals.items()}
-        frames = np.empty((n_t,) + sim.shape, dtype=np.complex64)
-        for t, c in enumerate(contraction):
-            c = float(c)
-            region = np.zeros(sx.shape, np.complex64)
-            sub_labels = []
-            # The LV axis drifts by well under a pixel within a slice: one polar grid per slice.
-            sim_samples = anat.PolarSamples(heart, sx, sy, w, c)
-            recon_samples = anat.PolarSamples(heart, rx, ry, w, c)
-            for d in sub_depths:
-                region += anat.paint(anat.heart_layers(subject, sim_samples, d, c), sim_pixel,
-                                     lambda tissue, label: box_signals[tissue], background[sim_box])
-                sub_labels.append(anat.paint_labels(anat.heart_layers(subject, recon_samples, d, c), rx.shape))
-            frame = background.copy()
-            frame[sim_box] = region / len(sub_depths)
-            frames[t] = frame * shading
-            labels[t, z] = 0
-            labels[t, z][recon_box] = anat.majority(sub_labels)
-        magnitude[:, z] = acquisition.acquire(frames, acquired_shape, recon_shape, window, noise_sigma, noise_rng)
-
+    simulation = _Simulation(profile, seed)
+    n_t = profile["n_phases"]
+    magnitude = np.empty((n_t, profile["n_slices"]) + simulation.recon_shape, dtype=np.float32)
+    labels = np.empty(magnitude.shape, dtype=np.uint8)
+    for z, w in enumerate(simulation.depths):
+        magnitude[:, z], labels[:, z] = simulation.slice(w)
     if profile["fov_mask"] == "circle":
-        magnitude *= acquisition.circular_fov_mask(recon_shape)
-    image, gain = acquisition.store(magnitude, profile, np.random.default_rng(store_seed))
+        magnitude *= acquisition.circular_fov_mask(simulation.recon_shape)
+    image, gain = acquisition.store(magnitude, profile, np.random.default_rng(simulation.store_seed))
 
-    pose_rng = np.random.default_rng(pose_seed)
-    right, down, normal = _slice_orientation(pose_rng)
-    fov_centre = pose_rng.uniform([-10.0, -40.0, -60.0], [40.0, 10.0, 0.0])  # LPS mm, near the heart
-    origin = fov_centre - fov[1] / 2.0 * right - fov[0] / 2.0 * down
-    direction = np.column_stack([right, down, normal])
-    ed_frame, es_frame = 0, int(np.argmax(contraction))
+    origin, direction = simulation.pose()
+    heart = simulation.heart
+    rr_ms = 60000.0 / heart.heart_rate_bpm
     meta = {
         "profile": profile,
         "seed": int(seed),
@@ -197,21 +219,22 @@ def make_study(vendor: str | Path | dict = "Philips", seed: int = 0, n_phases: i
         "rr_interval_ms": rr_ms,
         "ejection_fraction_model": heart.ejection_fraction,
         "stored_gain": gain,
-        "noise_sigma_stored": noise_sigma * gain,
-        "simulation_matrix": list(sim.shape),
+        "noise_sigma_stored": simulation.noise_sigma * gain,
+        "simulation_matrix": list(simulation.sim.shape),
         "through_plane_samples": THROUGH_PLANE_SAMPLES,
-        "slice_depths_mm": [float(d) for d in depths],
-        "field_of_view_mm": list(fov),
+        "slice_depths_mm": [float(d) for d in simulation.depths],
+        "field_of_view_mm": list(simulation.geometry["fov_mm"]),
         "label_names": {"0": "background", "1": "LV blood pool", "2": "LV myocardium", "3": "RV blood pool"},
     }
     return Study(
         image=image,
         labels=labels,
-        spacing=(float(profile["pixel_spacing_mm"][1]), float(profile["pixel_spacing_mm"][0]), float(spacing_z)),
+        spacing=(float(profile["pixel_spacing_mm"][1]), float(profile["pixel_spacing_mm"][0]),
+                 float(simulation.geometry["slice_spacing_mm"])),
         origin=tuple(float(v) for v in origin),
         direction=tuple(float(v) for v in direction.ravel()),
-        ed_frame=ed_frame,
-        es_frame=es_frame,
+        ed_frame=0,
+        es_frame=int(np.argmax(simulation.contraction)),
         trigger_times_ms=[float(t * rr_ms / n_t) for t in range(n_t)],
         vendor=profile["vendor"],
         meta=meta,

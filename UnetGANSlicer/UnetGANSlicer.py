@@ -1,0 +1,626 @@
+"""UnetGANSlicer: cardiac cine MRI segmentation that adapts across scanner vendors.
+
+Thin Slicer front end. The work is done by ``UnetGANSlicerLib`` (MRML layer, no Qt),
+which runs the ``unetgan`` backend in a separate PythonSlicer process.
+"""
+import logging
+import os
+import pathlib
+import traceback
+from typing import Annotated
+
+import ctk
+import qt
+import vtk
+
+import slicer
+from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
+from slicer.i18n import tr as _
+from slicer.i18n import translate
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
+from slicer.util import VTKObservationMixin
+
+TORCH_REQUIREMENT = ">=2.3"
+PROTECTED_PACKAGES = ["torch", "numpy", "SimpleITK"]  # Slicer's own: pip must never replace them
+ADAPTER_NONE = "none"
+CUSTOM_FILE = "file"
+
+
+#
+# UnetGANSlicer
+#
+
+
+class UnetGANSlicer(ScriptedLoadableModule):
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = _("Unet-GAN Cardiac Segmentation")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "Segmentation")]
+        self.parent.dependencies = []
+        self.parent.contributors = ["UnetGANSlicer team"]
+        self.parent.helpText = _(
+            "Segments the left-ventricular blood pool and myocardium in short-axis cine MRI and measures "
+            "EDV, ESV, SV, EF and myocardial mass. Images from a new scanner vendor are first translated "
+            "into the look of the vendor the segmenter was trained on (Unet-GAN adapter), then segmented "
+            "by the unchanged LV-Unet. Every frame of a cine is processed; results are new nodes "
+            "(nothing is overwritten) and can be corrected in the Segment Editor. "
+            '<a href="https://github.com/unetganslicer/UnetGANSlicer">Documentation</a>.'
+        )
+        self.parent.acknowledgementText = _(
+            "Method: Unet-GAN (Yan et al., MICCAI 2019): domain adaptation of a cardiac segmentation "
+            "network across MR vendors with a CycleGAN guided by U-Net features. Not for clinical use."
+        )
+
+
+#
+# UnetGANSlicerParameterNode
+#
+
+
+@parameterNodeWrapper
+class UnetGANSlicerParameterNode:
+    """
+    inputVolume - the cine proxy volume (or a 3D volume) to process.
+    adapter / model - registry name, file path, or "" (no adapter / default segmenter).
+    device - auto, CPU or GPU.
+    trainingFolder, trainingVendor, iterations - adapter training inputs.
+    segmentation, translated, table - the nodes of the last run (shown in Results).
+    """
+
+    inputVolume: vtkMRMLScalarVolumeNode
+    adapter: str = ""
+    model: str = ""
+    device: Annotated[str, Choice(["auto", "CPU", "GPU"])] = "auto"
+    trainingFolder: pathlib.Path
+    trainingVendor: str = ""
+    iterations: Annotated[int, WithinRange(10, 1000000)] = 2000
+    segmentation: vtkMRMLSegmentationNode
+    translated: vtkMRMLScalarVolumeNode
+    table: vtkMRMLTableNode
+
+
+#
+# UnetGANSlicerWidget
+#
+
+
+class UnetGANSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._running = None  # None, "segment" or "train"
+        self._cancelRequested = False
+        self._result = None  # the last UnetGANSlicerLib.AdaptSegmentResult
+
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/UnetGANSlicer.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+
+        self.logic = UnetGANSlicerLogic()
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+
+        self._fillModelChoices()
+        self.ui.adapterComboBox.connect("currentIndexChanged(int)", self.onModelChoiceChanged)
+        self.ui.modelComboBox.connect("currentIndexChanged(int)", self.onModelChoiceChanged)
+        self.ui.adapterPathLineEdit.connect("currentPathChanged(QString)", self.onModelChoiceChanged)
+        self.ui.modelPathLineEdit.connect("currentPathChanged(QString)", self.onModelChoiceChanged)
+        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.sideBySideButton.connect("clicked(bool)", self.onSideBySideButton)
+        self.ui.segmentEditorButton.connect("clicked(bool)", self.onSegmentEditorButton)
+        self.ui.exportButton.connect("clicked(bool)", self.onExportButton)
+        self.ui.trainButton.connect("clicked(bool)", self.onTrainButton)
+        self.ui.progressBar.setVisible(False)
+        self.ui.trainProgressBar.setVisible(False)
+
+        self.initializeParameterNode()
+
+    def cleanup(self) -> None:
+        self.removeObservers()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        if self._running:
+            self._cancelRequested = True
+        self._result = None
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.inputVolume:
+            firstVolumeNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            if firstVolumeNode and not firstVolumeNode.IsA("vtkMRMLLabelMapVolumeNode"):
+                self._parameterNode.inputVolume = firstVolumeNode
+
+    def setParameterNode(self, inputParameterNode) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
+            self._selectModelChoices()
+            self._updateGui()
+
+    # -- model choices ---------------------------------------------------------------------------
+
+    def _fillModelChoices(self) -> None:
+        adapters, segmenters = self.logic.modelChoices()
+        combo = self.ui.adapterComboBox
+        combo.clear()
+        for choice in adapters:
+            combo.addItem(choice.label, choice.name)
+        combo.addItem(_("None (segment the image as it is)"), ADAPTER_NONE)
+        combo.addItem(_("Adapter file..."), CUSTOM_FILE)
+        combo = self.ui.modelComboBox
+        combo.clear()
+        for choice in segmenters:
+            combo.addItem(choice.label, choice.name)
+        combo.addItem(_("Segmenter file..."), CUSTOM_FILE)
+
+    def _selectModelChoices(self) -> None:
+        """Show the parameter node's adapter/model in the combo boxes."""
+        for combo, pathEdit, value in ((self.ui.adapterComboBox, self.ui.adapterPathLineEdit, self._parameterNode.adapter),
+                                       (self.ui.modelComboBox, self.ui.modelPathLineEdit, self._parameterNode.model)):
+            wasBlocked = combo.blockSignals(True)
+            index = combo.findData(value) if value else 0
+            if index < 0:
+                index = combo.findData(CUSTOM_FILE)
+                pathEdit.currentPath = value
+            combo.setCurrentIndex(index)
+            combo.blockSignals(wasBlocked)
+
+    def onModelChoiceChanged(self, *args) -> None:
+        if not self._parameterNode:
+            return
+        self._parameterNode.adapter = self._chosen(self.ui.adapterComboBox, self.ui.adapterPathLineEdit)
+        self._parameterNode.model = self._chosen(self.ui.modelComboBox, self.ui.modelPathLineEdit)
+
+    @staticmethod
+    def _chosen(combo, pathEdit) -> str:
+        data = combo.currentData
+        if data == CUSTOM_FILE:
+            return pathEdit.currentPath
+        return data or ""
+
+    # -- state ------------------------------------------------------------------------------------
+
+    def _updateGui(self, caller=None, event=None) -> None:
+        p = self._parameterNode
+        if p is None:
+            return
+        self.ui.adapterPathLineEdit.setVisible(self.ui.adapterComboBox.currentData == CUSTOM_FILE)
+        self.ui.modelPathLineEdit.setVisible(self.ui.modelComboBox.currentData == CUSTOM_FILE)
+        if self._running == "segment":
+            self.ui.applyButton.enabled = not self._cancelRequested
+        else:
+            self.ui.applyButton.text = _("Adapt and segment")
+            ready = p.inputVolume is not None and self._running is None
+            self.ui.applyButton.enabled = ready
+            self.ui.applyButton.toolTip = _("Translate, segment and measure every frame") if ready \
+                else _("Select an input volume")
+        if self._running != "train":
+            self.ui.trainButton.text = _("Start training")
+            self.ui.trainButton.enabled = self._running is None and bool(str(p.trainingFolder or "").strip(". "))
+        hasResult = p.segmentation is not None
+        self.ui.segmentEditorButton.enabled = hasResult and self._running is None
+        self.ui.exportButton.enabled = self._result is not None and self._running is None
+        self.ui.sideBySideButton.enabled = hasResult
+        self.ui.resultsTableView.setMRMLTableNode(p.table)
+
+    def _isCancelRequested(self) -> bool:
+        slicer.app.processEvents()  # lets the Cancel click through while the backend runs
+        return self._cancelRequested
+
+    # -- Adapt & Segment --------------------------------------------------------------------------
+
+    def onApplyButton(self) -> None:
+        if self._running == "segment":
+            self._cancelRequested = True
+            self.ui.applyButton.text = _("Cancelling...")
+            self._updateGui()
+            return
+        if not self.logic.ensureDependencies():
+            return
+        from unetgan.errors import Cancelled
+
+        p = self._parameterNode
+        self._running, self._cancelRequested = "segment", False
+        self.ui.applyButton.text = _("Cancel")
+        self.ui.progressBar.setVisible(True)
+        self.ui.progressBar.setValue(0)
+        self.ui.statusLabel.text = _("Starting...")
+        self.ui.warningsLabel.text = ""
+        self._updateGui()
+        try:
+            result = self.logic.process(p.inputVolume, p.adapter or None, p.model or None, p.device,
+                                        progress=self._onProgress, cancel=self._isCancelRequested)
+        except Cancelled:
+            self.ui.statusLabel.text = _("Cancelled: the scene is as it was before.")
+        except Exception as error:  # noqa: BLE001 - shown to the user, logged with its traceback
+            logging.error(traceback.format_exc())
+            self.ui.statusLabel.text = _("Failed.")
+            slicer.util.errorDisplay(_("Adapt and segment failed: {message}").format(message=str(error)),
+                                     detailedText=traceback.format_exc())
+        else:
+            self._showResult(result)
+        finally:
+            self._running, self._cancelRequested = None, False
+            self.ui.progressBar.setVisible(False)
+            self._updateGui()
+
+    def _onProgress(self, done: int, total: int, stage: str) -> None:
+        self.ui.progressBar.setMaximum(max(total, 1))
+        self.ui.progressBar.setValue(done)
+        self.ui.statusLabel.text = _("{stage}: frame {done} of {total}").format(stage=stage, done=done, total=total)
+        slicer.app.processEvents()
+
+    def _showResult(self, result) -> None:
+        self._result = result
+        p = self._parameterNode
+        p.segmentation = result.segmentation
+        p.translated = result.translated
+        p.table = result.table
+        frames = _("{n} frames").format(n=result.n_frames) if result.n_frames > 1 else _("1 volume")
+        self.ui.statusLabel.text = _("Done: {frames} in {seconds:.1f} s. New nodes: {names}.").format(
+            frames=frames, seconds=result.seconds, names=", ".join(n.GetName() for n in result.nodes))
+        self.ui.warningsLabel.text = "\n".join(_("Warning: {w}").format(w=w) for w in result.warnings)
+        self.logic.showResult(result)
+
+    # -- Results ----------------------------------------------------------------------------------
+
+    def onSideBySideButton(self) -> None:
+        p = self._parameterNode
+        self.logic.showSideBySide(p.inputVolume, p.translated, p.segmentation)
+
+    def onSegmentEditorButton(self) -> None:
+        p = self._parameterNode
+        self.logic.openSegmentEditor(p.segmentation, p.inputVolume)
+
+    def onExportButton(self) -> None:
+        if self._result is None:
+            return
+        folder = qt.QFileDialog.getExistingDirectory(slicer.util.mainWindow(), _("Export results to folder"))
+        if not folder:
+            return
+        base = self._result.input.GetName() or "result"
+        try:
+            files = self.logic.exportResult(self._result, folder, base, overwrite=False)
+        except FileExistsError as error:
+            if not slicer.util.confirmYesNoDisplay(_("{message}\n\nReplace the existing files?").format(message=str(error))):
+                return
+            files = self.logic.exportResult(self._result, folder, base, overwrite=True)
+        except Exception as error:  # noqa: BLE001
+            slicer.util.errorDisplay(_("Export failed: {message}").format(message=str(error)),
+                                     detailedText=traceback.format_exc())
+            return
+        self.ui.statusLabel.text = _("Saved {n} files in {folder}").format(n=len(files), folder=folder)
+
+    # -- Train adapter ----------------------------------------------------------------------------
+
+    def onTrainButton(self) -> None:
+        if self._running == "train":
+            self._cancelRequested = True
+            self.ui.trainButton.text = _("Cancelling...")
+            self.ui.trainButton.enabled = False
+            return
+        if not self.logic.ensureDependencies():
+            return
+        from unetgan.errors import Cancelled
+
+        p = self._parameterNode
+        self._running, self._cancelRequested = "train", False
+        self.ui.trainButton.text = _("Cancel training")
+        self.ui.trainButton.enabled = True
+        self.ui.trainProgressBar.setVisible(True)
+        self.ui.trainProgressBar.setMaximum(p.iterations)
+        self.ui.trainProgressBar.setValue(0)
+        self._updateGui()
+
+        def progress(done, total, stage):
+            self.ui.trainProgressBar.setMaximum(max(total, 1))
+            self.ui.trainProgressBar.setValue(done)
+            self.ui.trainStatusLabel.text = _("{stage}: {done} / {total}").format(stage=stage, done=done, total=total)
+            slicer.app.processEvents()
+
+        try:
+            path = self.logic.trainAdapter(str(p.trainingFolder), p.trainingVendor, p.iterations, p.model or None,
+                                           p.device, progress=progress, cancel=self._isCancelRequested)
+        except Cancelled:
+            self.ui.trainStatusLabel.text = _("Training cancelled.")
+        except Exception as error:  # noqa: BLE001
+            logging.error(traceback.format_exc())
+            slicer.util.errorDisplay(_("Adapter training failed: {message}").format(message=str(error)),
+                                     detailedText=traceback.format_exc())
+        else:
+            self.ui.trainStatusLabel.text = _("Adapter saved: {path}").format(path=path)
+            self._fillModelChoices()
+            p.adapter = str(path)
+            self._selectModelChoices()
+        finally:
+            self._running, self._cancelRequested = None, False
+            self.ui.trainProgressBar.setVisible(False)
+            self._updateGui()
+
+
+#
+# UnetGANSlicerLogic
+#
+
+
+class UnetGANSlicerLogic(ScriptedLoadableModuleLogic):
+    """Slicer-specific glue (dependencies, views, Segment Editor); the work is in UnetGANSlicerLib."""
+
+    def __init__(self) -> None:
+        ScriptedLoadableModuleLogic.__init__(self)
+        self._loadTerminology()
+
+    def getParameterNode(self):
+        return UnetGANSlicerParameterNode(super().getParameterNode())
+
+    @staticmethod
+    def moduleDir() -> pathlib.Path:
+        return pathlib.Path(__file__).resolve().parent
+
+    def _loadTerminology(self) -> None:
+        path = self.moduleDir() / "Resources" / "Terminology" / "UnetGANSlicer.term.json"
+        try:
+            terminologies = slicer.modules.terminologies.logic()
+            terminologies.LoadTerminologyFromFile(str(path))
+        except Exception:  # noqa: BLE001 - the segments keep their tags; only the selector lacks the list
+            logging.warning(f"UnetGANSlicer: could not load the terminology {path}")
+
+    # -- dependencies -------------------------------------------------------------------------------
+
+    def requirementsFile(self) -> pathlib.Path:
+        return self.moduleDir() / "Resources" / "requirements.txt"
+
+    def missingRequirements(self) -> list:
+        """Requirement strings from Resources/requirements.txt that are not installed (torch aside)."""
+        import importlib.metadata
+
+        from packaging.requirements import Requirement
+
+        missing = []
+        for line in self.requirementsFile().read_text().splitlines():
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            requirement = Requirement(line)
+            try:
+                installed = importlib.metadata.version(requirement.name)
+            except importlib.metadata.PackageNotFoundError:
+                missing.append(line)
+                continue
+            if requirement.specifier and installed not in requirement.specifier:
+                missing.append(line)
+        return missing
+
+    def ensureDependencies(self, askConfirmation: bool = True) -> bool:
+        """torch from the PyTorch extension, the rest with pip; asks first. False if the user declines or it fails."""
+        try:
+            import PyTorchUtils  # noqa: F401 - the PyTorch extension
+        except ModuleNotFoundError:
+            slicer.util.errorDisplay(_("This module needs the PyTorch extension. Install 'PyTorch' from the "
+                                       "Extensions Manager, restart Slicer, and try again."))
+            return False
+        torchLogic = PyTorchUtils.PyTorchUtilsLogic()
+        if not torchLogic.torchInstalled():
+            torch = torchLogic.installTorch(askConfirmation=askConfirmation, torchVersionRequirement=TORCH_REQUIREMENT)
+            if torch is None:
+                slicer.util.errorDisplay(_("PyTorch is needed to run the networks; it was not installed."))
+                return False
+        missing = self.missingRequirements()
+        if not missing:
+            return True
+        try:
+            pydeps = getattr(slicer, "pydeps", None) or getattr(slicer, "packaging", None)
+            if pydeps is not None and hasattr(pydeps, "pip_ensure"):  # Slicer >= 5.11
+                requirements = pydeps.load_requirements(str(self.requirementsFile()))
+                pydeps.pip_ensure(requirements, skip_packages=PROTECTED_PACKAGES, prompt_install=askConfirmation,
+                                  requester="UnetGANSlicer")
+            else:
+                if askConfirmation and not slicer.util.confirmOkCancelDisplay(
+                        _("UnetGANSlicer needs these Python packages: {packages}. Install them now?").format(
+                            packages=", ".join(missing))):
+                    return False
+                with slicer.util.WaitCursor():
+                    # --no-deps: their dependencies are numpy/torch, which Slicer already has and must keep
+                    for requirement in missing:
+                        slicer.util.pip_install(["--no-deps", requirement])
+        except Exception as error:  # noqa: BLE001
+            slicer.util.errorDisplay(_("Installing Python packages failed: {message}").format(message=str(error)),
+                                     detailedText=traceback.format_exc())
+            return False
+        return not self.missingRequirements()
+
+    # -- the work (UnetGANSlicerLib) ------------------------------------------------------------------
+
+    def modelChoices(self):
+        from UnetGANSlicerLib.models import available_models
+
+        return available_models("adapter"), available_models("segmenter")
+
+    def process(self, inputVolume, adapter=None, model=None, device="auto", progress=None, cancel=None):
+        """Adapt and segment; returns UnetGANSlicerLib.AdaptSegmentResult (raises on failure or cancel)."""
+        from UnetGANSlicerLib import adapt_and_segment
+
+        return adapt_and_segment(inputVolume, adapter=adapter, model=model, device=device,
+                                 progress=progress, cancel=cancel, log=logging.info)
+
+    def trainAdapter(self, folder, vendor="", iterations=2000, model=None, device="auto", progress=None, cancel=None):
+        from UnetGANSlicerLib.training import train_adapter
+
+        return train_adapter(folder, vendor=vendor or None, iterations=iterations, model=model, device=device,
+                             progress=progress, cancel=cancel, log=logging.info)
+
+    def exportResult(self, result, folder, base, overwrite=False) -> list:
+        from UnetGANSlicerLib import editing, export
+
+        editing.apply_edits(result)  # numbers as the (possibly edited) segmentation is now
+        groups = export.save_result(result, folder, export.check_base_name(_safeBaseName(base)), overwrite=overwrite)
+        return [path for group in groups.values() for path in group]
+
+    # -- views --------------------------------------------------------------------------------------
+
+    def showResult(self, result) -> None:
+        from UnetGANSlicerLib import layout
+
+        if result.translated is not None:
+            layout.show_side_by_side(result.input, result.translated, result.segmentation)
+        else:
+            layout.show_volume(result.input)
+
+    def showSideBySide(self, original, translated, segmentation) -> None:
+        from UnetGANSlicerLib import layout
+
+        layout.show_side_by_side(original, translated, segmentation)
+
+    def openSegmentEditor(self, segmentationNode, sourceVolumeNode) -> None:
+        """Open the Segment Editor on the result (for a cine: the current frame; edits are kept per frame)."""
+        slicer.util.selectModule("SegmentEditor")
+        editorWidget = slicer.modules.segmenteditor.widgetRepresentation().self().editor
+        editorWidget.setSegmentationNode(segmentationNode)
+        if hasattr(editorWidget, "setSourceVolumeNode"):
+            editorWidget.setSourceVolumeNode(sourceVolumeNode)
+        else:  # Slicer < 5.3
+            editorWidget.setMasterVolumeNode(sourceVolumeNode)
+
+
+def _safeBaseName(name: str) -> str:
+    import re
+
+    cleaned = re.sub(r"[^A-Za-z0-9 ._()+-]+", "_", name).strip(" ._") or "result"
+    return cleaned[:100]
+
+
+#
+# UnetGANSlicerTest
+#
+
+
+class UnetGANSlicerTest(ScriptedLoadableModuleTest):
+    """Phantom scenario inside Slicer: a 3-frame multi-vendor phantom cine, tiny random networks.
+
+    Checks the plumbing (one output frame per input frame, geometry, segments, measurements,
+    nothing overwritten, cancel leaves the scene as it was), not the accuracy.
+    """
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        self.setUp()
+        self.test_phantom_cine()
+        self.setUp()
+        self.test_cancel()
+
+    def _models(self, folder):
+        import torch
+
+        from unetgan.networks.generator import GeneratorConfig, build_generator, save_generator
+        from unetgan.networks.lvunet import LVUnet, LVUnetConfig
+        from unetgan.registry import write_weights
+
+        torch.manual_seed(0)
+        config = LVUnetConfig(widths=(4, 8, 8, 8))
+        segmenter = LVUnet(config).eval()
+        with torch.no_grad():
+            segmenter.head.bias.copy_(torch.tensor([0.0, 0.3, 0.3]))
+        model = os.path.join(folder, "lvunet_tiny.safetensors")
+        write_weights(segmenter, model, {"architecture": "LVUnet", "config": config.to_dict()})
+        adapter = os.path.join(folder, "adapter_tiny.safetensors")
+        save_generator(build_generator(GeneratorConfig(filters=4, n_blocks=1, residual_output=True)), adapter,
+                       source_vendor="Philips", target_vendor="Siemens")
+        return model, adapter
+
+    def _phantomCine(self):
+        from unetgan.io.images import Geometry
+        from unetgan.phantom import make_study
+        from UnetGANSlicerLib.loading import add_image
+
+        study = make_study("Siemens", seed=0, n_phases=3, n_slices=4, matrix=96)
+        geometry = Geometry(study.spacing, study.origin, study.direction)
+        return study, add_image(study.image, geometry, "phantom", slicer.mrmlScene, study.trigger_times_ms)
+
+    def test_phantom_cine(self):
+        import tempfile
+
+        import numpy as np
+
+        from UnetGANSlicerLib.nodes import fingerprint, ijk_to_ras
+        from UnetGANSlicerLib.segmentation import SEGMENTS, labels_of
+
+        self.delayDisplay("Creating the phantom cine and tiny networks")
+        logic = UnetGANSlicerLogic()
+        self.assertTrue(logic.ensureDependencies(askConfirmation=False), "dependencies are missing")
+        study, loaded = self._phantomCine()
+        proxy = loaded.volume
+        before = fingerprint(proxy)
+        with tempfile.TemporaryDirectory() as folder:
+            model, adapter = self._models(folder)
+            calls = []
+            self.delayDisplay("Adapt and segment")
+            result = logic.process(proxy, adapter, model, "auto", progress=lambda d, t, s: calls.append((d, t)))
+        self.assertEqual(fingerprint(proxy), before)
+        self.assertEqual(result.n_frames, 3)
+        self.assertEqual(result.segmentation_sequence.GetNumberOfDataNodes(), 3)
+        self.assertEqual(result.translated_sequence.GetNumberOfDataNodes(), 3)
+        self.assertTrue(loaded.browser.IsSynchronizedSequenceNodeID(result.segmentation_sequence.GetID()))
+        self.assertTrue(all(t == 3 for _, t in calls))
+        segmentation = result.segmentation.GetSegmentation()
+        self.assertEqual(sorted(segmentation.GetSegment(s.segment_id).GetName() for s in SEGMENTS),
+                         ["Left ventricle blood pool", "Myocardium"])
+        np.testing.assert_array_equal(ijk_to_ras(result.translated), ijk_to_ras(proxy))
+        volumeMl = float(np.prod(proxy.GetSpacing())) / 1000.0
+        table = result.frames_table.GetTable()
+        for t in range(3):
+            labels = labels_of(result.segmentation_sequence.GetNthDataNode(t), loaded.sequence.GetNthDataNode(t))
+            self.assertAlmostEqual(table.GetValueByName(t, "Blood pool").ToDouble(),
+                                   (labels == 1).sum() * volumeMl, delta=2e-3)
+        logic.showResult(result)
+        self.delayDisplay("Phantom cine test passed")
+
+    def test_cancel(self):
+        import tempfile
+
+        from unetgan.errors import Cancelled
+
+        logic = UnetGANSlicerLogic()
+        study, loaded = self._phantomCine()
+        ids = {slicer.mrmlScene.GetNthNode(i).GetID() for i in range(slicer.mrmlScene.GetNumberOfNodes())}
+        calls = []
+        with tempfile.TemporaryDirectory() as folder:
+            model, adapter = self._models(folder)
+            with self.assertRaises(Cancelled):
+                logic.process(loaded.volume, adapter, model, "auto", progress=lambda d, t, s: calls.append(d),
+                              cancel=lambda: bool(calls))
+        after = {slicer.mrmlScene.GetNthNode(i).GetID() for i in range(slicer.mrmlScene.GetNumberOfNodes())}
+        self.assertEqual(after, ids)
+        self.delayDisplay("Cancel test passed")

@@ -1,0 +1,6 @@
+"""``python -m UnetGANSlicerWeb [options] [INPUT]``: the same as ``unetgan web``."""
+import sys
+
+from .cli import main
+
+sys.exit(main())
