@@ -400,3 +400,147 @@ def test_bad_arguments_are_refused_before_running(scene, study):
     with pytest.raises(InputError, match="no input volume"):
         adapt_and_segment(None)
     assert node_ids(scene) == before_ids
+
+
+# ---------------------------------------------------------------- runner, export, training (no networks)
+
+def test_cancel_kills_the_whole_process_tree(tmp_path, monkeypatch):
+    """Cancel kills the backend and the processes it started, not just the launcher."""
+    import psutil
+
+    from UnetGANSlicerLib import runner
+
+    pid_file = tmp_path / "child.pid"
+    script = tmp_path / "backend.py"
+    script.write_text(
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+        "print('PROGRESS 1 5 adapt-segment', flush=True)\n"
+        "time.sleep(60)\n")
+    monkeypatch.setattr(runner, "backend_command", lambda arguments: [runner.python_executable(), str(script)])
+    calls = []
+    with pytest.raises(Cancelled):
+        runner.run_backend([], progress=lambda d, t, s: calls.append((d, t, s)),
+                           cancel=lambda: bool(calls) and pid_file.exists())
+    assert calls == [(1, 5, "adapt-segment")]
+    child = int(pid_file.read_text())
+    assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE
+
+
+def test_runner_reports_the_error_line_and_warnings(tmp_path, monkeypatch):
+    from UnetGANSlicerLib import runner
+
+    script = tmp_path / "failing.py"
+    script.write_text("import sys\nprint('WARNING: odd spacing', file=sys.stderr)\n"
+                      "print('ERROR: input not found: x.nrrd', file=sys.stderr)\nsys.exit(2)\n")
+    monkeypatch.setattr(runner, "backend_command", lambda arguments: [runner.python_executable(), str(script)])
+    with pytest.raises(BackendError) as error:
+        runner.run_backend([])
+    assert str(error.value) == "input not found: x.nrrd" and error.value.returncode == 2
+    script.write_text("import sys\nprint('WARNING: odd spacing', file=sys.stderr)\nprint('PROGRESS 2 2 x')\n")
+    output = runner.run_backend([], progress=lambda *a: None)
+    assert output.returncode == 0 and output.warnings == ["odd spacing"]
+
+
+@pytest.mark.parametrize("cine", [False, True])
+def test_export_writes_readable_files_and_leaves_the_scene(scene, study, tmp_path, monkeypatch, cine):
+    from UnetGANSlicerLib import export, workflow
+
+    monkeypatch.setattr(workflow, "run_backend", fake_backend)
+    node = add_study_cine(scene, study)[0] if cine else add_study_volume(scene, study)
+    result = adapt_and_segment(node, adapter="Siemens", device="cpu")
+    ids = node_ids(scene)
+    groups = export.save_result(result, tmp_path, "case")
+    assert node_ids(scene) == ids
+    written = [p for group in groups.values() for p in group]
+    assert all(p.is_file() for p in written)
+    labels = read_image(groups["labelmap"][0])
+    expected = np.stack([labels_of(result.segmentation_sequence.GetNthDataNode(t), read_input(node).frame_nodes[t])
+                         for t in range(N_PHASES)]) if cine else labels_of(result.segmentation, node)
+    np.testing.assert_array_equal(labels.array, expected)
+    assert labels.geometry.direction == pytest.approx(study.direction)
+    reader = slicer.vtkMRMLSegmentationStorageNode()
+    loaded = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "reloaded")
+    reader.SetFileName(str(groups["segmentation"][0]))
+    assert reader.ReadData(loaded)
+    check_segments(loaded, name_flag=False)
+    with pytest.raises(export.OutputExists):
+        export.save_result(result, tmp_path, "case")
+    assert export.save_result(result, tmp_path, "case", overwrite=True)
+    with pytest.raises(ValueError):
+        export.check_base_name("../escape")
+
+
+def test_train_adapter_arguments_and_new_file_names(tmp_path, monkeypatch):
+    from UnetGANSlicerLib import training
+    from UnetGANSlicerLib.runner import RunOutput
+
+    target, source = tmp_path / "ge", tmp_path / "philips"
+    target.mkdir()
+    source.mkdir()
+    monkeypatch.setenv("UNETGAN_ADAPTER_DIR", str(tmp_path / "adapters"))
+    seen = []
+
+    def fake_run(arguments, progress=None, cancel=None, log=None):
+        seen.append(arguments)
+        output = arguments[arguments.index("-o") + 1]
+        open(output, "w").close()
+        return RunOutput(returncode=0, stdout=['{"adapter": "%s", "iterations": 20}' % output])
+
+    monkeypatch.setattr(training, "run_backend", fake_run)
+    first = training.train_adapter(target, source, vendor="GE", iterations=20, device="GPU")
+    second = training.train_adapter(target, source, vendor="GE", iterations=20)
+    assert first.name == "GE.safetensors" and second.name == "GE (2).safetensors"  # never replaces a file
+    arguments = seen[0]
+    assert arguments[0] == "train-adapter" and "--progress" in arguments
+    assert arguments[arguments.index("--device") + 1] == "cuda"
+    assert arguments[arguments.index("--target-dir") + 1] == str(target.resolve())
+    assert arguments[arguments.index("--source-dir") + 1] == str(source.resolve())
+    with pytest.raises(InputError, match="source image folder"):
+        training.train_adapter(target, tmp_path / "missing", vendor="GE")
+
+
+def test_module_logic_runs_on_slicer_core_with_gui_stubs(scene, study, tmp_path, monkeypatch):
+    """UnetGANSlicer.py's Logic (not its Qt widget) against real MRML; only GUI-only imports are stubbed."""
+    import importlib.util
+    import sys
+    import types
+    from pathlib import Path
+
+    from UnetGANSlicerLib import workflow
+
+    for name in ("qt", "ctk"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    i18n = types.ModuleType("slicer.i18n")
+    i18n.tr, i18n.translate = (lambda text: text), (lambda context_, text: text)
+    wrapper = types.ModuleType("slicer.parameterNodeWrapper")
+    wrapper.parameterNodeWrapper = lambda cls: cls
+    wrapper.Choice, wrapper.WithinRange = (lambda choices: choices), (lambda low, high: (low, high))
+    base = types.ModuleType("slicer.ScriptedLoadableModule")
+    for name in ("ScriptedLoadableModule", "ScriptedLoadableModuleLogic", "ScriptedLoadableModuleTest",
+                 "ScriptedLoadableModuleWidget"):
+        setattr(base, name, type(name, (), {"__init__": lambda self, *a, **k: None}))
+    monkeypatch.setitem(sys.modules, "slicer.i18n", i18n)
+    monkeypatch.setitem(sys.modules, "slicer.parameterNodeWrapper", wrapper)
+    monkeypatch.setitem(sys.modules, "slicer.ScriptedLoadableModule", base)
+    monkeypatch.setattr(slicer.modules, "terminologies",
+                        types.SimpleNamespace(logic=slicer.vtkSlicerTerminologiesModuleLogic), raising=False)
+    path = Path(__file__).resolve().parent.parent / "UnetGANSlicer" / "UnetGANSlicer.py"
+    spec = importlib.util.spec_from_file_location("UnetGANSlicerModuleUnderTest", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    logic = module.UnetGANSlicerLogic()
+    assert logic.missingRequirements() == []  # this environment has them all
+    adapters, segmenters = logic.modelChoices()
+    assert isinstance(adapters, list) and isinstance(segmenters, list)
+    monkeypatch.setattr(workflow, "run_backend", fake_backend)
+    proxy = add_study_cine(scene, study)[0]
+    result = logic.process(proxy, "Siemens", None, "GPU")
+    assert result.n_frames == N_PHASES and result.translated is not None
+    files = logic.exportResult(result, tmp_path, "phantom: cine/1")
+    assert files and all(Path(f).is_file() for f in files)
+    assert all(Path(f).name.startswith("phantom_ cine_1") or Path(f).parent.name.startswith("phantom_ cine_1")
+               for f in files)
+    logic.showResult(result)  # no layout manager here: nothing happens, nothing fails

@@ -9,7 +9,6 @@ import pathlib
 import traceback
 from typing import Annotated
 
-import ctk
 import qt
 import vtk
 
@@ -69,7 +68,8 @@ class UnetGANSlicerParameterNode:
     inputVolume - the cine proxy volume (or a 3D volume) to process.
     adapter / model - registry name, file path, or "" (no adapter / default segmenter).
     device - auto, CPU or GPU.
-    trainingFolder, trainingVendor, iterations - adapter training inputs.
+    trainingFolder, sourceFolder, trainingVendor, iterations - adapter training inputs (new-vendor and
+        source-vendor image folders, the new vendor's name).
     segmentation, translated, table - the nodes of the last run (shown in Results).
     """
 
@@ -78,6 +78,7 @@ class UnetGANSlicerParameterNode:
     model: str = ""
     device: Annotated[str, Choice(["auto", "CPU", "GPU"])] = "auto"
     trainingFolder: pathlib.Path
+    sourceFolder: pathlib.Path
     trainingVendor: str = ""
     iterations: Annotated[int, WithinRange(10, 1000000)] = 2000
     segmentation: vtkMRMLSegmentationNode
@@ -195,6 +196,7 @@ class UnetGANSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 pathEdit.currentPath = value
             combo.setCurrentIndex(index)
             combo.blockSignals(wasBlocked)
+        self.onModelChoiceChanged()  # the parameter node holds what the combo boxes show
 
     def onModelChoiceChanged(self, *args) -> None:
         if not self._parameterNode:
@@ -227,7 +229,8 @@ class UnetGANSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 else _("Select an input volume")
         if self._running != "train":
             self.ui.trainButton.text = _("Start training")
-            self.ui.trainButton.enabled = self._running is None and bool(str(p.trainingFolder or "").strip(". "))
+            folders = [str(f or "").strip(". ") for f in (p.trainingFolder, p.sourceFolder)]
+            self.ui.trainButton.enabled = self._running is None and all(folders)
         hasResult = p.segmentation is not None
         self.ui.segmentEditorButton.enabled = hasResult and self._running is None
         self.ui.exportButton.enabled = self._result is not None and self._running is None
@@ -246,6 +249,11 @@ class UnetGANSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.applyButton.text = _("Cancelling...")
             self._updateGui()
             return
+        for combo, pathEdit, what in ((self.ui.adapterComboBox, self.ui.adapterPathLineEdit, _("an adapter file")),
+                                      (self.ui.modelComboBox, self.ui.modelPathLineEdit, _("a segmenter file"))):
+            if combo.currentData == CUSTOM_FILE and not pathEdit.currentPath:
+                slicer.util.errorDisplay(_("Choose {what} first.").format(what=what))
+                return
         if not self.logic.ensureDependencies():
             return
         from unetgan.errors import Cancelled
@@ -350,8 +358,9 @@ class UnetGANSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             slicer.app.processEvents()
 
         try:
-            path = self.logic.trainAdapter(str(p.trainingFolder), p.trainingVendor, p.iterations, p.model or None,
-                                           p.device, progress=progress, cancel=self._isCancelRequested)
+            path = self.logic.trainAdapter(str(p.trainingFolder), str(p.sourceFolder), p.trainingVendor, p.iterations,
+                                           p.model or None, p.device, progress=progress,
+                                           cancel=self._isCancelRequested)
         except Cancelled:
             self.ui.trainStatusLabel.text = _("Training cancelled.")
         except Exception as error:  # noqa: BLE001
@@ -405,20 +414,22 @@ class UnetGANSlicerLogic(ScriptedLoadableModuleLogic):
         """Requirement strings from Resources/requirements.txt that are not installed (torch aside)."""
         import importlib.metadata
 
-        from packaging.requirements import Requirement
-
+        try:
+            from packaging.requirements import Requirement
+        except ImportError:  # very old Slicer: check presence only
+            Requirement = None
         missing = []
         for line in self.requirementsFile().read_text().splitlines():
             line = line.split("#", 1)[0].strip()
             if not line:
                 continue
-            requirement = Requirement(line)
+            name = Requirement(line).name if Requirement else line.split(">")[0].split("=")[0].split("<")[0].strip()
             try:
-                installed = importlib.metadata.version(requirement.name)
+                installed = importlib.metadata.version(name)
             except importlib.metadata.PackageNotFoundError:
                 missing.append(line)
                 continue
-            if requirement.specifier and installed not in requirement.specifier:
+            if Requirement and Requirement(line).specifier and installed not in Requirement(line).specifier:
                 missing.append(line)
         return missing
 
@@ -440,8 +451,11 @@ class UnetGANSlicerLogic(ScriptedLoadableModuleLogic):
         if not missing:
             return True
         try:
-            pydeps = getattr(slicer, "pydeps", None) or getattr(slicer, "packaging", None)
-            if pydeps is not None and hasattr(pydeps, "pip_ensure"):  # Slicer >= 5.11
+            try:
+                import slicer.pydeps as pydeps  # Slicer >= 5.11
+            except ImportError:
+                pydeps = getattr(slicer, "packaging", None)
+            if pydeps is not None and hasattr(pydeps, "pip_ensure"):
                 requirements = pydeps.load_requirements(str(self.requirementsFile()))
                 pydeps.pip_ensure(requirements, skip_packages=PROTECTED_PACKAGES, prompt_install=askConfirmation,
                                   requester="UnetGANSlicer")
@@ -474,11 +488,13 @@ class UnetGANSlicerLogic(ScriptedLoadableModuleLogic):
         return adapt_and_segment(inputVolume, adapter=adapter, model=model, device=device,
                                  progress=progress, cancel=cancel, log=logging.info)
 
-    def trainAdapter(self, folder, vendor="", iterations=2000, model=None, device="auto", progress=None, cancel=None):
+    def trainAdapter(self, targetFolder, sourceFolder, vendor="", iterations=2000, model=None, device="auto",
+                     progress=None, cancel=None):
+        """Train a new adapter (never replacing a file); returns its path."""
         from UnetGANSlicerLib.training import train_adapter
 
-        return train_adapter(folder, vendor=vendor or None, iterations=iterations, model=model, device=device,
-                             progress=progress, cancel=cancel, log=logging.info)
+        return train_adapter(targetFolder, sourceFolder, vendor=vendor or None, iterations=iterations, model=model,
+                             device=device, progress=progress, cancel=cancel, log=logging.info)
 
     def exportResult(self, result, folder, base, overwrite=False) -> list:
         from UnetGANSlicerLib import editing, export

@@ -139,7 +139,28 @@ def labels_of(segmentation_node, reference_volume) -> np.ndarray:
 
 
 def _segment_array(segmentation_node, segment_id, reference_volume) -> np.ndarray:
-    return slicer.util.arrayFromSegmentBinaryLabelmap(segmentation_node, segment_id, reference_volume)
+    """The segment's voxels (Z, Y, X) on the reference volume's grid, 0/1.
+
+    Read from the segment's binary labelmap directly (no temporary nodes, so the scene is
+    untouched; works for sequence items outside any scene). Segments may share a labelmap
+    layer, so the segment is the voxels equal to its own label value.
+    """
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    logic = slicer.vtkSlicerSegmentationsModuleLogic
+    segment = segmentation_node.GetSegmentation().GetSegment(segment_id)
+    image = slicer.vtkOrientedImageData()
+    if not logic.GetSegmentBinaryLabelmapRepresentation(segmentation_node, segment_id, image, False):
+        raise RuntimeError(f"segment {segment_id!r} has no binary labelmap")
+    reference = logic.CreateOrientedImageDataFromVolumeNode(reference_volume)
+    resampled = slicer.vtkOrientedImageData()
+    slicer.vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(
+        image, reference, resampled, False, True)
+    dims = tuple(reversed(resampled.GetDimensions()))
+    scalars = resampled.GetPointData().GetScalars() if resampled.GetPointData() else None
+    if scalars is None:
+        return np.zeros(dims, np.uint8)
+    return (vtk_to_numpy(scalars).reshape(dims) == segment.GetLabelValue()).astype(np.uint8)
 
 
 def terminology_of(segment) -> str:

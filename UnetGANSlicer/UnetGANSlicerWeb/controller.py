@@ -97,6 +97,19 @@ def _number(value) -> str:
     return f"{value:.0f}" if value.is_integer() and abs(value) < 1e6 else f"{value:.1f}"
 
 
+def release_render_contexts(views) -> None:
+    """Unbind the views' OpenGL contexts from the calling (worker) thread.
+
+    Making nodes in the worker lets VTK make the views' contexts current there
+    (EGL then refuses them to the loop's thread: "Unable to eglMakeCurrent"); the
+    worker gives them back before it ends.
+    """
+    for view in views:
+        window = view.render_window()
+        if window.IsCurrent() and hasattr(window, "ReleaseCurrent"):
+            window.ReleaseCurrent()
+
+
 class WorkflowController:
     """State and actions of the page; ``views`` are the two trame-slicer slice views (original, translated)."""
 
@@ -115,6 +128,7 @@ class WorkflowController:
         self._switching_frame = False
         self._edit_task = None
         self._play_task = None
+        self._observed: list[tuple] = []  # (node, observer id) on the shown segmentation
         self._init_state()
         self._bind()
 
@@ -139,6 +153,7 @@ class WorkflowController:
             "ug_is_cine": False,
             "ug_n_frames": 1,
             "ug_frame": 1,
+            "ug_frame_shown": 1,  # the frame the server's views show (follows ug_frame)
             "ug_playing": False,
             "ug_running": False,
             "ug_progress_done": 0,
@@ -178,6 +193,8 @@ class WorkflowController:
         ctrl.ug_confirm_save = self.confirm_save
         self.server.trigger("ug_upload")(self.upload)
         self.slicer_app.segmentation_editor.segmentation_modified.connect(self._on_segmentation_modified)
+        if self.undo_stack is not None:
+            self.undo_stack.index_changed.connect(self._on_segmentation_modified)
 
     def error(self, message: str) -> None:
         """Show an error in the page (snackbar + alert) and in the log."""
@@ -198,6 +215,7 @@ class WorkflowController:
         editor.clear()
         for view in self.views:
             view.set_background_volume_id(None)
+        self._observe_segmentation(None)
         for result in self.results:
             remove_nodes(result.nodes)
         self.results, self.result = [], None
@@ -207,7 +225,8 @@ class WorkflowController:
         self.state.update({"ug_has_input": False, "ug_has_result": False, "ug_input_name": "", "ug_input_info": "",
                            "ug_summary": [], "ug_frame_rows": [], "ug_curve": "", "ug_warnings": [],
                            "ug_segment_names": [], "ug_saved_files": [], "ug_edited": False,
-                           "ug_has_translation": False, "ug_frame": 1, "ug_n_frames": 1, "ug_is_cine": False})
+                           "ug_has_translation": False, "ug_frame": 1, "ug_frame_shown": 1, "ug_n_frames": 1,
+                           "ug_is_cine": False})
 
     def _show_input(self, loaded: loading.LoadedImage, description: str) -> None:
         self._clear()
@@ -225,7 +244,7 @@ class WorkflowController:
         info = (f"{frames}{dims[2]} slices of {dims[0]} x {dims[1]}, "
                 f"{spacing[0]:.2f} x {spacing[1]:.2f} x {spacing[2]:.2f} mm")
         self.state.update({"ug_has_input": True, "ug_input_name": description, "ug_input_info": info,
-                           "ug_is_cine": loaded.is_cine, "ug_n_frames": loaded.n_frames, "ug_frame": 1,
+                           "ug_is_cine": loaded.is_cine, "ug_n_frames": loaded.n_frames, "ug_frame": 1, "ug_frame_shown": 1,
                            "ug_right_title": "Translated (run Adapt & Segment)"})
         save_name = re.sub(r"[^A-Za-z0-9._-]+", "_", loaded.volume.GetName()).strip("._-") or "case"
         self.state.ug_save_name = save_name[:60]
@@ -351,8 +370,11 @@ class WorkflowController:
             loop.call_soon_threadsafe(self._on_progress, done, total, stage)
 
         def job():
-            return adapt_and_segment(volume, adapter=adapter, model=model, device=device,
-                                     progress=progress, cancel=self._cancel.is_set)
+            try:
+                return adapt_and_segment(volume, adapter=adapter, model=model, device=device,
+                                         progress=progress, cancel=self._cancel.is_set)
+            finally:
+                release_render_contexts(self.views)
 
         blocked = [view.set_render_blocked(True) for view in self.views]
         result = None
@@ -398,6 +420,7 @@ class WorkflowController:
             display.SetVisibility(True)
             display.SetAllSegmentsVisibility(True)
         self.slicer_app.segmentation_editor.set_active_segmentation(result.segmentation, result.input)
+        self._observe_segmentation(result.segmentation)
         if self.undo_stack is not None:
             self.undo_stack.clear()
         segmentation = result.segmentation.GetSegmentation()
@@ -442,10 +465,25 @@ class WorkflowController:
                                edited=bool(self.state.ug_edited))
         self.state.ug_curve = as_data_url(png)
 
+    def _observe_segmentation(self, node) -> None:
+        """Edits (paint, erase, undo...) modify segments: observe them on the node itself."""
+        import slicer
+
+        for observed, tag in self._observed:
+            observed.RemoveObserver(tag)
+        self._observed = []
+        if node is None:
+            return
+        for event in (slicer.vtkSegmentation.SegmentModified, slicer.vtkSegmentation.RepresentationModified,
+                      slicer.vtkSegmentation.SegmentAdded, slicer.vtkSegmentation.SegmentRemoved):
+            self._observed.append((node, node.AddObserver(event, self._on_segmentation_modified)))
+
     def _on_segmentation_modified(self, *_):
         """The segment editor changed the mask: recompute the measurements once edits settle."""
         if self.result is None or self._switching_frame or self.state.ug_running:
             return
+        if threading.current_thread() is not threading.main_thread():
+            return  # only the loop's thread schedules work
         if self._edit_task is None or self._edit_task.done():
             self._edit_task = asynchronous.create_task(self._apply_edits_soon())
 
@@ -490,6 +528,7 @@ class WorkflowController:
             loaded.browser.SetSelectedItemNumber(index)
         finally:
             self._switching_frame = False
+        self.state.ug_frame_shown = index + 1
         if self.undo_stack is not None:
             self.undo_stack.clear()  # undo steps belong to the frame they were made on
         for view in self.views:
