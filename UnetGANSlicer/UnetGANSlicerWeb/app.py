@@ -238,14 +238,14 @@ class WebApp:
                             html.Td("{{ row.name }}")
                             html.Td("{{ row.value }}", classes="text-right")
                             html.Td("{{ row.unit }}")
-            with v3.VCard(variant="tonal", style="flex: 1 1 0; overflow-y: auto;", title="Per frame",
+            with v3.VCard(variant="tonal", style="flex: 1.3 1 0; overflow: auto;", title="Per frame",
                           density="compact"):
                 with v3.VTable(density="compact", classes="ug-table", id="ug-frames"):
                     with html.Thead(), html.Tr():
                         html.Th("Frame")
-                        html.Th("Blood pool (mL)")
-                        html.Th("Myocardium (mL)")
-                        html.Th("Mass (g)")
+                        html.Th("Blood pool mL")
+                        html.Th("Myocard. mL")
+                        html.Th("Mass g")
                     with html.Tbody():
                         with html.Tr(v_for="row in ug_frame_rows", key="row.frame",
                                      classes=("row.frame === ug_frame ? 'bg-primary' : ''",)):
@@ -253,7 +253,7 @@ class WebApp:
                             html.Td("{{ row.blood }}", classes="ug-blood")
                             html.Td("{{ row.myo }}")
                             html.Td("{{ row.mass }}")
-            with v3.VCard(variant="tonal", style="flex: 0 0 440px;", density="compact"):
+            with v3.VCard(variant="tonal", style="flex: 0 0 400px;", density="compact"):
                 html.Img(src=("ug_curve",), v_if=("ug_curve",), style="width: 100%; height: auto;", id="ug-curve",
                          alt="blood-pool volume per frame")
 

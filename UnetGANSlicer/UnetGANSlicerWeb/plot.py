@@ -14,11 +14,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def volume_curve_png(frames: list[int], volumes: list[float], current: int | None = None,
                      ed: int | None = None, es: int | None = None, edited: bool = False,
-                     width_px: int = 420, height_px: int = 220) -> bytes:
+                     width_px: int = 400, height_px: int = 220) -> bytes:
     """PNG bytes: blood-pool volume (mL) against frame number (1-based)."""
     dpi = 100
     figure, axes = plt.subplots(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)
@@ -35,6 +36,7 @@ def volume_curve_png(frames: list[int], volumes: list[float], current: int | Non
             if current is not None:
                 axes.axvline(current, color="#7f8c8d", linewidth=1, linestyle="--")
             axes.set_xlim(min(xs) - 0.5, max(xs) + 0.5)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_xlabel("frame", fontsize=8)
         axes.set_ylabel("LV blood pool (mL)", fontsize=8)
         axes.set_title("Blood-pool volume per frame" + (" (edited)" if edited else ""), fontsize=9)

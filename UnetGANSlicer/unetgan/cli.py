@@ -131,23 +131,32 @@ def _train_adapter(args) -> int:
     from .training.datasets import unlabelled_slices, unlabelled_volume_files
     from .training.train_adapter import AdapterConfig, train_adapter
 
-    def slices(vendor, split, folder):
+    def image_paths(vendor, split, folder):
         if folder:
-            return unlabelled_slices(unlabelled_volume_files(Path(folder)))
+            return unlabelled_volume_files(Path(folder))
         if not args.manifest:
             raise InputError("give --manifest (with vendor and split) or a folder of images for each side")
         from .io.manifest import read_manifest
 
-        return unlabelled_slices([item.image for item in read_manifest(args.manifest, [vendor], split)])
+        return [item.image for item in read_manifest(args.manifest, [vendor], split)]
 
     preset = AdapterConfig.paper if args.config == "paper" else AdapterConfig.fast
     overrides = {k: v for k, v in {"iterations": args.iterations, "seed": args.seed, "device": args.device,
                                   "time_limit_s": None if args.time_limit_min is None else args.time_limit_min * 60,
                                   "cycle_loss": args.cycle_loss, "use_feature_loss": False if args.no_feature_loss else None,
-                                  "filters": args.filters, "n_blocks": args.blocks}.items() if v is not None}
+                                  "filters": args.filters, "n_blocks": args.blocks, "lambda_unet": args.lambda_unet}.items() if v is not None}
     config = preset(**overrides)
-    source = slices(args.source_vendor, args.source_split, args.source_dir)
-    target = slices(args.target_vendor, args.target_split, args.target_dir)
+    source_paths = image_paths(args.source_vendor, args.source_split, args.source_dir)
+    target_paths = image_paths(args.target_vendor, args.target_split, args.target_dir)
+    extra, reference = {}, None
+    if args.histogram_match:  # the GAN then learns only what histogram matching leaves over
+        from .histogram import reference_from
+        from .training.datasets import unlabelled_frames
+
+        reference = reference_from([frame for frame, _ in unlabelled_frames(source_paths, progress=False)])
+        extra = {"target_preprocessing": "histmatch", "histogram_reference": reference.tolist()}
+    source = unlabelled_slices(source_paths)
+    target = unlabelled_slices(target_paths, histogram_reference=reference)
     print(f"{source.shape[0]} source ({args.source_vendor}) and {target.shape[0]} target ({args.target_vendor}) slices", flush=True)
     progress = None
     if args.progress:
@@ -155,7 +164,7 @@ def _train_adapter(args) -> int:
             print(f"PROGRESS {iteration} {total} train-adapter", flush=True)
     result = train_adapter(source[:, 0].numpy(), target[:, 0].numpy(), load_lvunet(args.lvunet), config, args.output,
                            progress=progress, resume=True if args.resume else None, sample_dir=args.samples,
-                           source_vendor=args.source_vendor, target_vendor=args.target_vendor)
+                           source_vendor=args.source_vendor, target_vendor=args.target_vendor, extra_metadata=extra)
     print(json.dumps({"adapter": str(result.adapter_path), "iterations": result.iterations,
                       "best_iteration": result.best_iteration, "best_score": result.best_score,
                       "identity_score": result.identity_score, "seconds": round(result.seconds)}))
@@ -178,6 +187,9 @@ def _add_train_adapter(sub):
     p.add_argument("--time-limit-min", type=float, help="stop after this many minutes (then evaluate and save)")
     p.add_argument("--cycle-loss", choices=["ssim", "l1"], help="ablation: plain L1 cycle loss instead of SSIM")
     p.add_argument("--no-feature-loss", action="store_true", help="ablation: without the Unet feature loss")
+    p.add_argument("--histogram-match", action="store_true",
+                   help="match target images to the source histogram before the generator (also at inference)")
+    p.add_argument("--lambda-unet", type=float, help="weight of the Unet feature loss (paper: 15)")
     p.add_argument("--filters", type=int)
     p.add_argument("--blocks", type=int)
     p.add_argument("--seed", type=int)

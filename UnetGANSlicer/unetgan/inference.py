@@ -15,6 +15,7 @@ from scipy import ndimage
 
 from .errors import Cancelled, InputError
 from .io.images import Geometry
+from .histogram import match_to_reference
 from .preprocess import normalise_intensity, prepare_volume, PERCENTILES
 
 BACKGROUND_FILL = (1.0, 0.0, 0.0)  # class probabilities outside the network's crop
@@ -88,9 +89,16 @@ def translate_to_source(volume: np.ndarray, spacing, generator, device="cpu", bf
     return adapt_and_segment_frame(volume, spacing, None, generator, device, bf16, batch).translated
 
 
+def adapter_input(volume: np.ndarray, generator) -> np.ndarray:
+    """What the adapter was trained on: the raw volume, or the volume histogram-matched to the source first
+    (adapters trained with `--histogram-match` carry the source quantile function in their metadata)."""
+    reference = (getattr(generator, "metadata", None) or {}).get("histogram_reference") if generator is not None else None
+    return volume if reference is None else match_to_reference(volume, np.asarray(reference, dtype=np.float64))
+
+
 def adapt_and_segment_frame(volume, spacing, model, generator, device="cpu", bf16=False, batch=32, postprocess=True) -> FrameResult:
     device = pick_device(device) if isinstance(device, str) else device
-    slices, grid = prepare_volume(volume, spacing)
+    slices, grid = prepare_volume(adapter_input(volume, generator), spacing)
     if generator is not None:
         slices_source = translate_slices(generator, slices, device, bf16, batch)
     else:

@@ -107,7 +107,10 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
         raise ModelError(f"{path.name} is damaged or not a safetensors file ({err})") from None
-    return tensors, {k: json.loads(v) for k, v in metadata.items()}
+    try:
+        return tensors, {k: json.loads(v) for k, v in metadata.items()}
+    except json.JSONDecodeError:
+        raise ModelError(f"{path.name} was not written by UnetGANSlicer (its metadata is not JSON)") from None
 
 
 def write_weights(module: torch.nn.Module, path: Path, metadata: dict) -> str:

@@ -62,11 +62,21 @@ def unlabelled_volume_files(folder: Path) -> list[Path]:
     return files + dicom_dirs
 
 
-def unlabelled_slices(paths: list[Path], progress=True) -> torch.Tensor:
-    """Every frame of every image as network slices (N, 1, 192, 192)."""
-    out = []
+def unlabelled_frames(paths: list[Path], progress=True):
+    """Every frame (Z, Y, X) of every image, with its spacing."""
     for path in tqdm(paths, desc="loading", disable=not progress, leave=False):
         image = read_image(path)
         for frame in image.frames:
-            out.append(prepare_volume(frame, image.geometry.spacing)[0])
+            yield frame, image.geometry.spacing
+
+
+def unlabelled_slices(paths: list[Path], progress=True, histogram_reference=None) -> torch.Tensor:
+    """Every frame of every image as network slices (N, 1, 192, 192), optionally histogram-matched first."""
+    from ..histogram import match_to_reference
+
+    out = []
+    for frame, spacing in unlabelled_frames(paths, progress):
+        if histogram_reference is not None:
+            frame = match_to_reference(frame, histogram_reference)
+        out.append(prepare_volume(frame, spacing)[0])
     return torch.cat(out)

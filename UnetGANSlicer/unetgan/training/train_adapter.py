@@ -635,6 +635,7 @@ def train_adapter(
     sample_dir: str | Path | None = None,
     source_vendor: str = "source",
     target_vendor: str = "target",
+    extra_metadata: dict | None = None,
 ) -> TrainResult:
     """Train a Unet-GAN adapter (G_S: target -> source) and save the best one to ``out_path``.
 
@@ -719,7 +720,8 @@ def train_adapter(
                     save_generator(run.nets["G_S"], out_path, source_vendor=source_vendor, target_vendor=target_vendor,
                                    direction="target_to_source", iteration=iteration,
                                    criterion={k: v for k, v in result.items() if k != "losses"},
-                                   identity_criterion=identity_score, training=config.to_dict())
+                                   identity_criterion=identity_score, training=config.to_dict(),
+                                   **(extra_metadata or {}))
                 checkpoint(iteration, seconds_before + time.monotonic() - started)
             if out_of_time:
                 break

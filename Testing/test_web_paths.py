@@ -1,0 +1,213 @@
+"""Security helpers of the web page (UnetGANSlicerWeb.paths), without a browser or a server.
+
+Uploads: type and size limits, names reduced to a safe base name. Output: a
+sub-folder of the output folder only (no '..', no absolute path, no symbolic link
+leading out), plain file names. Server paths: must exist, readable types only,
+inside the data root when one is set. Binding: a warning for non-loopback hosts.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+paths = pytest.importorskip("UnetGANSlicerWeb.paths")
+PathRejected, UploadRejected = paths.PathRejected, paths.UploadRejected
+MB = 2**20
+
+
+# ---------------------------------------------------------------- uploads
+
+@pytest.mark.parametrize("name, expected", [
+    ("case.nii.gz", "case.nii.gz"),
+    ("case.NII.GZ", "case.NII.GZ"),
+    ("scan.nii", "scan.nii"),
+    ("cine 4d.nrrd", "cine_4d.nrrd"),
+    ("volume.mha", "volume.mha"),
+    ("../../etc/x.nrrd", "x.nrrd"),
+    ("C:\\Users\\me\\cine.nii.gz", "cine.nii.gz"),
+    (".hidden.nrrd", "hidden.nrrd"),
+    ("é€.mha", "upload.mha"),
+])
+def test_upload_names_are_reduced_to_safe_base_names(name, expected):
+    assert paths.check_upload(name, 1000) == expected
+
+
+@pytest.mark.parametrize("name", ["notes.txt", "image.png", "series.dcm", "archive.zip", "cine.nii.gz.exe",
+                                  "x.gz", ".nrrd", "nrrd", "case.seg", ""])
+def test_upload_of_other_types_is_rejected_with_a_message(name):
+    with pytest.raises(UploadRejected) as err:
+        paths.check_upload(name, 1000)
+    assert str(err.value)  # a message for the page
+
+
+def test_upload_size_limits():
+    assert paths.MAX_UPLOAD_BYTES == 512 * MB
+    assert paths.check_upload("a.nrrd", 512 * MB) == "a.nrrd"
+    with pytest.raises(UploadRejected, match="limit is 512 MB"):
+        paths.check_upload("a.nrrd", 512 * MB + 1)
+    with pytest.raises(UploadRejected, match="limit is 10 MB"):
+        paths.check_upload("a.nrrd", 11 * MB, max_bytes=10 * MB)
+    with pytest.raises(UploadRejected, match="empty"):
+        paths.check_upload("a.nrrd", 0)
+    for size in (None, -1, "12"):
+        with pytest.raises(UploadRejected):
+            paths.check_upload("a.nrrd", size)
+
+
+# ---------------------------------------------------------------- output folder
+
+@pytest.fixture
+def root(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    return out
+
+
+def test_output_folder_inside_root(root):
+    assert paths.resolve_output_folder(root, "") == root.resolve()
+    assert paths.resolve_output_folder(root, ".") == root.resolve()
+    made = paths.resolve_output_folder(root, "patient 1/run-2", create=True)
+    assert made == (root / "patient 1" / "run-2").resolve() and made.is_dir()
+    assert paths.resolve_output_folder(root, "patient 1\\run-2") == made  # Windows separators too
+
+
+@pytest.mark.parametrize("relative", ["..", "../x", "a/../../x", "a/..", "/tmp", "/etc/passwd", "~", "~/x",
+                                      "C:\\x", "\\\\server\\share", "a/\x00b", "a/.hidden", "a/b:c"])
+def test_output_folder_escapes_are_rejected(root, relative):
+    with pytest.raises(PathRejected):
+        paths.resolve_output_folder(root, relative, create=True)
+    assert sorted(p.name for p in root.parent.iterdir()) == ["out"]  # nothing made anywhere
+
+
+def test_symbolic_link_out_of_the_output_folder_is_rejected(root, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / "link").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(PathRejected, match="outside"):
+        paths.resolve_output_folder(root, "link")
+    with pytest.raises(PathRejected, match="outside"):
+        paths.resolve_output_folder(root, "link/sub", create=True)
+    assert not (outside / "sub").exists()
+    with pytest.raises(PathRejected):
+        paths.check_inside(root / "link" / "case.seg.nrrd", root)
+    # a link that stays inside is fine
+    (root / "inner").mkdir()
+    (root / "alias").symlink_to(root / "inner", target_is_directory=True)
+    assert paths.resolve_output_folder(root, "alias") == (root / "inner").resolve()
+
+
+def test_output_root_itself_may_be_a_link(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(real, target_is_directory=True)
+    assert paths.resolve_output_folder(link, "a", create=True) == real / "a"
+
+
+def test_check_inside(root):
+    assert paths.check_inside(root / "case.seg.nrrd", root) == root.resolve() / "case.seg.nrrd"
+    sub = paths.resolve_output_folder(root, "s", create=True)
+    assert paths.check_inside(sub / "frames" / "f.seg.nrrd", root) == sub / "frames" / "f.seg.nrrd"
+    with pytest.raises(PathRejected):
+        paths.check_inside(root.parent / "case.seg.nrrd", root)
+    with pytest.raises(PathRejected):
+        paths.check_inside(root / ".." / "case.seg.nrrd", root)
+
+
+@pytest.mark.parametrize("name", ["case", "patient 1", "a.b", "x_(2)", "cine+seg"])
+def test_file_names_accepted(name):
+    assert paths.check_file_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", " ", ".", "..", "a..b", ".hidden", "a/b", "a\\b", "a\x00", "-rf", "a:b",
+                                  "x" * 200, "a*", "a?"])
+def test_file_names_rejected(name):
+    with pytest.raises(PathRejected):
+        paths.check_file_name(name)
+
+
+# ---------------------------------------------------------------- server paths
+
+def test_server_paths(tmp_path):
+    data = tmp_path / "data"
+    (data / "dicom").mkdir(parents=True)
+    image = data / "cine.nii.gz"
+    image.write_bytes(b"x")
+    (data / "notes.txt").write_text("x")
+    assert paths.check_server_path(str(data / "dicom")) == (data / "dicom").resolve()
+    assert paths.check_server_path(str(image), data_root=data) == image.resolve()
+    with pytest.raises(PathRejected, match="absolute"):
+        paths.check_server_path("data/cine.nii.gz")
+    with pytest.raises(PathRejected, match="does not exist"):
+        paths.check_server_path(str(data / "missing"))
+    with pytest.raises(PathRejected, match="not an image type"):
+        paths.check_server_path(str(data / "notes.txt"))
+    with pytest.raises(PathRejected, match="outside the data folder"):
+        paths.check_server_path(str(tmp_path), data_root=data)
+    with pytest.raises(PathRejected, match="outside the data folder"):
+        paths.check_server_path(str(data / ".." / "data" / ".." / "x"), data_root=data)
+    (data / "escape").symlink_to(tmp_path, target_is_directory=True)
+    with pytest.raises(PathRejected, match="outside the data folder"):
+        paths.check_server_path(str(data / "escape"), data_root=data)
+    with pytest.raises(PathRejected):
+        paths.check_server_path("")
+
+
+# ---------------------------------------------------------------- binding
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.1.1", "localhost", "::1", "[::1]"])
+def test_loopback_hosts_give_no_warning(host):
+    assert paths.is_loopback(host)
+    assert paths.exposure_warning(host) is None
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "example.org", ""])
+def test_other_hosts_give_a_warning(host):
+    warning = paths.exposure_warning(host)
+    assert warning is not None and warning.startswith("WARNING") and "127.0.0.1" in warning
+
+
+def test_cli_warns_on_stderr_for_other_addresses(monkeypatch, capsys, tmp_path):
+    """The warning is printed before anything starts (the server start itself is stubbed)."""
+    cli = pytest.importorskip("UnetGANSlicerWeb.cli")
+    started = []
+
+    class FakeApp:
+        def __init__(self, options):
+            self.options = options
+
+        def start(self):
+            started.append(self.options)
+
+    import UnetGANSlicerWeb.app as app_module
+
+    monkeypatch.setattr(app_module, "WebApp", FakeApp)
+    assert cli.main(["--host", "0.0.0.0", "--port", "0", "--output-dir", str(tmp_path / "o")]) == 0
+    err = capsys.readouterr().err
+    assert "WARNING: serving on 0.0.0.0" in err
+    assert started and started[0].host == "0.0.0.0" and started[0].output_dir == (tmp_path / "o").resolve()
+    assert cli.main(["--output-dir", str(tmp_path / "o")]) == 0
+    assert "WARNING" not in capsys.readouterr().err
+    assert started[-1].host == "127.0.0.1"
+
+
+def test_upload_limit_option(monkeypatch, tmp_path):
+    cli = pytest.importorskip("UnetGANSlicerWeb.cli")
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    cli.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["web", "--max-upload-mb", "20", "--output-dir", str(tmp_path), "case.nii.gz"])
+    options = cli.options_from_args(args)
+    assert options.max_upload_bytes == 20 * MB and options.input == "case.nii.gz"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["web", "--max-upload-mb", "0"])
+
+
+def test_no_world_writable_surprises(root):
+    """Folders made for saving get the process's normal permissions (umask), never 0o777 forced."""
+    made = paths.resolve_output_folder(root, "x", create=True)
+    assert os.stat(made).st_mode & 0o002 == 0 or os.umask(0o022) & 0o002 == 0
+    Path(made).rmdir()
