@@ -24,7 +24,7 @@ demo: $(STAMP)
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing Debian's chromium for the browser tests"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium libegl1 libegl-mesa0 libgl1-mesa-dri libgbm1 >/dev/null) || \
 	  echo "WARNING: could not install chromium: the browser tests will fail"; }
 
 test: $(STAMP) browser

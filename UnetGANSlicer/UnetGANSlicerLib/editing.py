@@ -10,7 +10,10 @@ table nodes in place, so every view of them updates.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
+import vtk
 
 from unetgan.measurements import cine_measurements
 
@@ -43,16 +46,28 @@ def commit_current_frame(result) -> None:
     module_logic("sequences").UpdateSequencesFromProxyNodes(result.browser, result.segmentation)
 
 
+@contextmanager
+def _quiet_vtk():
+    """slicer.util's segment export warns about a missing colour table on every call; it is not needed here."""
+    previous = vtk.vtkObject.GetGlobalWarningDisplay()
+    vtk.vtkObject.GlobalWarningDisplayOff()
+    try:
+        yield
+    finally:
+        vtk.vtkObject.SetGlobalWarningDisplay(previous)
+
+
 def segmentation_labels(result) -> np.ndarray:
     """Labels (T, Z, Y, X) uint8 of every frame: 1 blood pool, 2 myocardium, edits included."""
     references = _input_frames(result)
-    if result.segmentation_sequence is None:
-        return labels_of(result.segmentation, references[0])[None]
-    shown = current_frame(result)
-    frames = []
-    for t, reference in enumerate(references):
-        node = result.segmentation if t == shown else result.segmentation_sequence.GetNthDataNode(t)
-        frames.append(labels_of(node, reference))
+    with _quiet_vtk():
+        if result.segmentation_sequence is None:
+            return labels_of(result.segmentation, references[0])[None]
+        shown = current_frame(result)
+        frames = []
+        for t, reference in enumerate(references):
+            node = result.segmentation if t == shown else result.segmentation_sequence.GetNthDataNode(t)
+            frames.append(labels_of(node, reference))
     return np.stack(frames)
 
 

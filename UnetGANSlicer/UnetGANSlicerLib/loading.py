@@ -23,7 +23,7 @@ from unetgan.errors import InputError
 from unetgan.io.images import Geometry, read_image
 
 from .context import module_logic, scene_of
-from .nodes import set_geometry, unique_name
+from .nodes import remove_nodes, set_geometry, unique_name
 
 
 @dataclass
@@ -41,8 +41,8 @@ class LoadedImage:
 
     @property
     def nodes(self) -> list:
-        """Every node added (the proxy is removed with its browser by the caller)."""
-        return [n for n in (self.browser, self.sequence, self.volume) if n is not None]
+        """Every node added, oldest first (``nodes.remove_nodes`` removes them newest first: browser first)."""
+        return [n for n in (self.volume, self.sequence, self.browser) if n is not None]
 
 
 def image_name(path: str | os.PathLike) -> str:
@@ -115,14 +115,5 @@ def load_image(path: str | os.PathLike, scene=None, name: str | None = None) -> 
 
 
 def remove_image(loaded: LoadedImage) -> None:
-    """Remove what :func:`add_image` added (browser, sequence, proxy, and their display nodes)."""
-    for node in loaded.nodes:
-        scene = node.GetScene()
-        if scene is None:
-            continue
-        displays = [node.GetNthDisplayNode(i) for i in range(node.GetNumberOfDisplayNodes())] \
-            if hasattr(node, "GetNumberOfDisplayNodes") else []
-        scene.RemoveNode(node)
-        for display in displays:
-            if display is not None and display.GetScene() is scene:
-                scene.RemoveNode(display)
+    """Remove what :func:`add_image` added: browser, sequence and proxy, with their display and storage nodes."""
+    remove_nodes(loaded.nodes)

@@ -47,8 +47,8 @@ if (file.size > ug_max_upload_bytes) {
   ug_error = `${file.name} is ${Math.round(file.size / 1048576)} MB; the limit is ${Math.round(ug_max_upload_bytes / 1048576)} MB`;
   ug_show_error = true; $event.target.value = ''; return;
 }
-ug_busy = true; ug_busy_text = `Uploading ${file.name}...`;
-trame.trigger('ug_upload', [files]).finally(() => { ug_busy = false; ug_busy_text = ''; $event.target.value = ''; });
+ug_uploading = `Uploading ${file.name}...`;
+trame.trigger('ug_upload', [files]).finally(() => { ug_uploading = ''; $event.target.value = ''; });
 """
 
 
@@ -89,8 +89,9 @@ class WebApp:
                                              undo_stack=self.slicer_app.segmentation_editor.undo_stack)
         self._build_ui()
         self.editor_logic.set_ui(self.editor_ui)
-        if self.options.input:
-            self.server.controller.on_server_ready.add(self._load_initial_input)
+        if self.options.input:  # trame calls on_server_ready without awaiting: start a task
+            start = self.controller._in_background(self._load_initial_input)
+            self.server.controller.on_server_ready.add(lambda **_: start())
 
     def _reset_view(self, view) -> None:
         loaded = self.controller.input
@@ -99,7 +100,7 @@ class WebApp:
         else:
             view.reset_view()
 
-    async def _load_initial_input(self, **_):
+    async def _load_initial_input(self):
         from pathlib import Path
 
         from . import paths
@@ -124,9 +125,9 @@ class WebApp:
             with v3.VAppBar(density="compact", elevation=1):
                 v3.VToolbarTitle(TITLE)
                 v3.VSpacer()
-                v3.VProgressCircular(v_show=("ug_busy || ug_running",), indeterminate=True, size=20,
-                                     width=2, classes="mr-2")
-                html.Span("{{ ug_busy_text }}", classes="text-caption mr-4")
+                v3.VProgressCircular(v_show=("ug_busy || ug_running || ug_uploading",), indeterminate=True,
+                                     size=20, width=2, classes="mr-2")
+                html.Span("{{ ug_uploading || ug_busy_text }}", classes="text-caption mr-4")
             self._left_panel()
             self._right_panel()
             with v3.VMain(), html.Div(classes="d-flex flex-column", style="height: calc(100vh - 48px);"):
@@ -145,7 +146,7 @@ class WebApp:
                     v3.VFileInput(
                         label="Upload .nii / .nii.gz / .nrrd / .mha", id="ug-upload", density="compact",
                         accept=".nii,.nii.gz,.nrrd,.mha,.gz", prepend_icon="mdi-upload", hide_details=True,
-                        disabled=("ug_busy || ug_running",), change=_UPLOAD_JS, classes="mb-2",
+                        disabled=("ug_busy || ug_running || !!ug_uploading",), change=_UPLOAD_JS, classes="mb-2",
                     )
                     with html.Div(classes="d-flex align-center"):
                         v3.VTextField(v_model=("ug_server_path",), label="DICOM folder or image on the server",

@@ -40,8 +40,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("input", nargs="?", metavar="INPUT",
                         help="image (.nii.gz, .nrrd, .mha; 3D or 4D) or DICOM folder to open at start")
     parser.add_argument("--host", default="127.0.0.1",
-                        help="address to listen on (default 127.0.0.1; anything else exposes the page, see the warning)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free port)")
+                        help="address to listen on (default 127.0.0.1; any other exposes the page: see the warning)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help=f"port (default {DEFAULT_PORT}; 0: any free port)")
     parser.add_argument("--output-dir", type=Path, default=Path("unetgan-web-output"), metavar="DIR",
                         help="folder the page saves into (created if missing; default ./unetgan-web-output)")
     parser.add_argument("--model", metavar="NAME|FILE", help="LV-Unet: registry name or .safetensors file "

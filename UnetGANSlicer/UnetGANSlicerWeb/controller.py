@@ -40,7 +40,8 @@ from .views import show_volume_plane
 log = logging.getLogger("unetgan.web")
 
 NO_ADAPTER = "none"
-DEVICES = [{"title": "Automatic", "value": "auto"}, {"title": "CPU", "value": "cpu"}, {"title": "GPU (CUDA)", "value": "cuda"}]
+DEVICES = [{"title": "Automatic", "value": "auto"}, {"title": "CPU", "value": "cpu"},
+           {"title": "GPU (CUDA)", "value": "cuda"}]
 PLAY_FPS = 6.0
 EDIT_SETTLE_S = 0.3
 
@@ -129,6 +130,7 @@ class WorkflowController:
         self._edit_task = None
         self._play_task = None
         self._observed: list[tuple] = []  # (node, observer id) on the shown segmentation
+        self._tasks: set = set()  # background jobs (kept referenced until done)
         self._init_state()
         self._bind()
 
@@ -145,8 +147,9 @@ class WorkflowController:
             "ug_server_path": "",
             "ug_max_upload_bytes": int(self.options.max_upload_bytes),
             "ug_upload_suffixes": list(paths.UPLOAD_SUFFIXES),
-            "ug_busy": False,
+            "ug_busy": False,  # set by the server only (a server-side job is running)
             "ug_busy_text": "",
+            "ug_uploading": "",  # set by the page while it sends a file
             "ug_has_input": False,
             "ug_input_name": "",
             "ug_input_info": "",
@@ -184,27 +187,39 @@ class WorkflowController:
     def _bind(self):
         self.state.change("ug_frame")(self._on_frame_changed)
         ctrl = self.server.controller
-        ctrl.ug_load_phantom = self.load_phantom
-        ctrl.ug_load_server_path = self.load_server_path
-        ctrl.ug_run = self.run
+        # Long jobs run as tasks: a handler the client awaits would hold back its next
+        # message (the Cancel click) until the job ends.
+        ctrl.ug_load_phantom = self._in_background(self.load_phantom)
+        ctrl.ug_load_server_path = self._in_background(self.load_server_path)
+        ctrl.ug_run = self._in_background(self.run)
         ctrl.ug_cancel = self.cancel
         ctrl.ug_toggle_play = self.toggle_play
         ctrl.ug_save = self.save
         ctrl.ug_confirm_save = self.confirm_save
-        self.server.trigger("ug_upload")(self.upload)
+        self.server.trigger("ug_upload")(self.upload)  # awaited: the page shows "uploading" until it ends
         self.slicer_app.segmentation_editor.segmentation_modified.connect(self._on_segmentation_modified)
         if self.undo_stack is not None:
             self.undo_stack.index_changed.connect(self._on_segmentation_modified)
 
+    def _in_background(self, coroutine_function):
+        def start(*args, **kwargs):
+            task = asynchronous.create_task(coroutine_function(*args, **kwargs))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        return start
+
     def error(self, message: str) -> None:
         """Show an error in the page (snackbar + alert) and in the log."""
         log.error("%s", message)
-        self.state.ug_error = str(message)
-        self.state.ug_show_error = True
+        with self.state:  # flushed at once, also from background tasks
+            self.state.ug_error = str(message)
+            self.state.ug_show_error = True
 
     def message(self, text: str) -> None:
-        self.state.ug_message = text
-        self.state.ug_show_message = True
+        with self.state:
+            self.state.ug_message = text
+            self.state.ug_show_message = True
 
     # ------------------------------------------------------------------ input
     def _clear(self) -> None:
@@ -244,8 +259,8 @@ class WorkflowController:
         info = (f"{frames}{dims[2]} slices of {dims[0]} x {dims[1]}, "
                 f"{spacing[0]:.2f} x {spacing[1]:.2f} x {spacing[2]:.2f} mm")
         self.state.update({"ug_has_input": True, "ug_input_name": description, "ug_input_info": info,
-                           "ug_is_cine": loaded.is_cine, "ug_n_frames": loaded.n_frames, "ug_frame": 1, "ug_frame_shown": 1,
-                           "ug_right_title": "Translated (run Adapt & Segment)"})
+                           "ug_is_cine": loaded.is_cine, "ug_n_frames": loaded.n_frames, "ug_frame": 1,
+                           "ug_frame_shown": 1, "ug_right_title": "Translated (run Adapt & Segment)"})
         save_name = re.sub(r"[^A-Za-z0-9._-]+", "_", loaded.volume.GetName()).strip("._-") or "case"
         self.state.ug_save_name = save_name[:60]
 

@@ -54,7 +54,8 @@ def check_file_name(name: str, what: str = "file name") -> str:
         raise PathRejected(f"{what} {name!r} must not contain '..'")
     if not _NAME.match(name):
         raise PathRejected(
-            f"{what} {name!r} may only use letters, digits, spaces and . _ - ( ) +, and must start with a letter or digit"
+            f"{what} {name!r} may only use letters, digits, spaces and . _ - ( ) +, "
+            "and must start with a letter or digit"
         )
     return name
 
@@ -138,10 +139,10 @@ def resolve_output_folder(root: str | os.PathLike, relative: str = "", create: b
 
 
 def check_inside(path: str | os.PathLike, root: str | os.PathLike) -> Path:
-    """``path`` (a file to write) if its folder resolves inside ``root``; files are replaced, never followed.
+    """``path`` (a file to write) if its folder resolves inside ``root`` and it is not a symbolic link.
 
-    Writers replace a file atomically (``os.replace``), which replaces a symbolic link
-    itself rather than writing through it, so only the folder needs resolving.
+    Writers (MRML storage nodes) open the path and would write through a link, so a
+    link in the output folder is refused, wherever it points.
     """
     path = Path(path)
     check_file_name(path.name)
@@ -149,7 +150,10 @@ def check_inside(path: str | os.PathLike, root: str | os.PathLike) -> Path:
     folder_real = Path(os.path.realpath(path.parent))
     if folder_real != root_real and root_real not in folder_real.parents:
         raise PathRejected(f"{path.name!r} would be written outside the output folder")
-    return folder_real / path.name
+    target = folder_real / path.name
+    if target.is_symlink():
+        raise PathRejected(f"{path.name!r} is a symbolic link in the output folder: remove it or choose another name")
+    return target
 
 
 def check_server_path(text: str, data_root: str | os.PathLike | None = None) -> Path:
@@ -172,7 +176,8 @@ def check_server_path(text: str, data_root: str | os.PathLike | None = None) -> 
     if real.is_file():
         lower = real.name.lower()
         if not any(lower.endswith(s) for s in SERVER_FILE_SUFFIXES):
-            raise PathRejected(f"{real.name!r} is not an image type this page reads ({', '.join(SERVER_FILE_SUFFIXES)})")
+            raise PathRejected(
+                f"{real.name!r} is not an image type this page reads ({', '.join(SERVER_FILE_SUFFIXES)})")
     elif not real.is_dir():
         raise PathRejected(f"{text!r} is neither a file nor a folder")
     return real

@@ -231,6 +231,14 @@ def _add_phantom(sub):
     phantom_cli.add_parser(sub)
 
 
+def _add_web(sub):
+    try:
+        from UnetGANSlicerWeb import cli as web_cli
+    except ImportError:  # the web page needs trame-slicer; the backend does not
+        return
+    web_cli.add_parser(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="unetgan", description="Unet-GAN vendor adaptation for cardiac cine MRI")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -239,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_adapter(sub)
     _add_register(sub)
     _add_phantom(sub)
+    _add_web(sub)
     return parser
 
 

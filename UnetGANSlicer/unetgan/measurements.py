@@ -5,6 +5,9 @@ definition when ECG-derived markers are not at hand). Mass uses 1.05 g/mL.
 """
 from __future__ import annotations
 
+import csv
+import io
+
 import numpy as np
 
 MYOCARDIAL_DENSITY_G_PER_ML = 1.05
@@ -37,3 +40,15 @@ def cine_measurements(labels: np.ndarray, voxel_volume_ml: float) -> dict:
                       ef_percent=None if ef is None else round(ef, 1), ed_frame=ed, es_frame=es,
                       myocardial_mass_ed_g=per_frame[ed]["myocardial_mass_g"])
     return result
+
+
+def measurements_csv(measurements: dict) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["frame", "blood_pool_ml", "myocardium_ml", "myocardial_mass_g"])
+    for frame in measurements["frames"]:
+        writer.writerow([frame["frame"], frame["blood_pool_ml"], frame["myocardium_ml"], frame["myocardial_mass_g"]])
+    for key in ("edv_ml", "esv_ml", "sv_ml", "ef_percent", "ed_frame", "es_frame", "myocardial_mass_ed_g"):
+        if measurements.get(key) is not None:
+            writer.writerow([key, measurements[key], "", ""])
+    return out.getvalue()

@@ -1,8 +1,6 @@
 """File-level jobs behind the command line: read, run, write atomically on the input's grid."""
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 from typing import Callable
@@ -13,22 +11,10 @@ import torch
 from .errors import InputError
 from .inference import adapt_and_segment, pick_device
 from .io.images import read_image, write_image
-from .measurements import cine_measurements
+from .measurements import cine_measurements, measurements_csv
 from .outputs import staged_outputs
 from .quality import study_warnings
 from .registry import load_adapter, load_lvunet
-
-
-def measurements_csv(measurements: dict) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["frame", "blood_pool_ml", "myocardium_ml", "myocardial_mass_g"])
-    for frame in measurements["frames"]:
-        writer.writerow([frame["frame"], frame["blood_pool_ml"], frame["myocardium_ml"], frame["myocardial_mass_g"]])
-    for key in ("edv_ml", "esv_ml", "sv_ml", "ef_percent", "ed_frame", "es_frame", "myocardial_mass_ed_g"):
-        if measurements.get(key) is not None:
-            writer.writerow([key, measurements[key], "", ""])
-    return out.getvalue()
 
 
 def run_study(input_path, adapter=None, model=None, device="auto", bf16=False,

@@ -1,0 +1,403 @@
+"""The web page (UnetGANSlicerWeb) in a real headless Chromium, driven with Playwright.
+
+One server (a subprocess on a free localhost port) serves the module; the tests
+run in order on it, as one user would:
+
+1. phantom cine -> Adapt & Segment -> result (segments, table), the two views show
+   different images, the frame slider and play button step the cine, a paint
+   stroke changes the blood-pool volume, Save writes .seg.nrrd files with the
+   segment names inside and asks before overwriting;
+2. errors reach the page (a missing adapter file, a save folder outside the output folder)
+   and Cancel stops a run;
+3. other inputs: a wrong upload type is refused, a small .nrrd volume is uploaded, a DICOM
+   cine folder is loaded by its path on the server.
+
+Models are tiny random networks written here (plumbing, not accuracy). The
+browser is Debian's Chromium (``apt-get install -y chromium``); without it these
+tests fail with that instruction. Screenshots and the server's log go to
+``Testing/artifacts/`` (``scripts/web_screenshot.py`` makes the README's picture
+with the shipped models instead of these random ones).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULE_DIR = ROOT / "UnetGANSlicer"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM = os.environ.get("UNETGAN_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+INSTALL_HINT = ("install Debian's Chromium for the browser tests: sudo apt-get update && "
+                "sudo apt-get install -y chromium  (or set UNETGAN_CHROMIUM to a Chromium binary)")
+N_PHASES, N_SLICES = 3, 4
+SEGMENT_NAMES = {"Left ventricle blood pool", "Myocardium"}
+SERVER_START_S = 180
+RUN_TIMEOUT_MS = 180_000
+EDIT_TIMEOUT_MS = 60_000
+
+
+# ---------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="module")
+def chromium():
+    """The system Chromium and Playwright: missing ones fail the tests with how to install them."""
+    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(f"Chromium not found at {CHROMIUM}: {INSTALL_HINT}", pytrace=False)
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.fail("the Python package 'playwright' is missing: pip install playwright "
+                    "(its own browser download is not needed)", pytrace=False)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """A models.json with a tiny random LV-Unet, a tiny random adapter and an adapter whose file is missing."""
+    import torch
+
+    from unetgan.networks.generator import GeneratorConfig, build_generator, save_generator
+    from unetgan.networks.lvunet import LVUnet, LVUnetConfig
+    from unetgan.registry import write_weights
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("web-models")
+    config = LVUnetConfig(widths=(4, 8, 8, 8))
+    segmenter = LVUnet(config).eval()
+    with torch.no_grad():  # a random network that still labels voxels
+        segmenter.head.bias.copy_(torch.tensor([0.0, 0.3, 0.3]))
+    write_weights(segmenter, folder / "lvunet_tiny.safetensors", {"architecture": "LVUnet", "config": config.to_dict()})
+    # not residual: a random generator changes the image visibly, so the two views differ
+    generator = build_generator(GeneratorConfig(filters=4, n_blocks=1, residual_output=False))
+    save_generator(generator, folder / "adapter_tiny.safetensors", source_vendor="Philips", target_vendor="Siemens")
+    registry = folder / "models.json"
+    registry.write_text(json.dumps({"models": [
+        {"name": "lvunet-tiny-default", "kind": "segmenter", "file": "lvunet_tiny.safetensors", "sha256": None},
+        {"name": "adapter-tiny-siemens", "kind": "adapter", "target_vendor": "Siemens", "source_vendor": "Philips",
+         "file": "adapter_tiny.safetensors", "sha256": None},
+        {"name": "adapter-missing-ge", "kind": "adapter", "target_vendor": "GE", "source_vendor": "Philips",
+         "file": "no_such_file.safetensors", "sha256": None},
+    ]}))
+    return registry
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(models, tmp_path_factory):
+    """``python -m UnetGANSlicerWeb`` on a free localhost port; yields (url, output folder)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    output = tmp_path_factory.mktemp("web-output")
+    port = _free_port()
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", UNETGAN_REGISTRY=str(models))
+    env["PYTHONPATH"] = os.pathsep.join([str(MODULE_DIR), *filter(None, [env.get("PYTHONPATH")])])
+    command = [sys.executable, "-m", "UnetGANSlicerWeb", "--host", "127.0.0.1", "--port", str(port),
+               "--output-dir", str(output), "--device", "cpu", "--adapter", "adapter-tiny-siemens",
+               "--phantom-phases", str(N_PHASES), "--phantom-slices", str(N_SLICES)]
+    log_path = ARTIFACTS / "web_server.log"
+    log = open(log_path, "wb")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(output),
+                               start_new_session=True)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + SERVER_START_S
+    try:
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"the web server exited ({process.returncode}):\n{_tail(log_path)}", pytrace=False)
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the web server did not answer within {SERVER_START_S} s:\n{_tail(log_path)}",
+                            pytrace=False)
+            time.sleep(0.5)
+        yield url, output
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(5)
+        log.close()
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    text = path.read_text(errors="replace").splitlines()
+    return "\n".join(line for line in text if "WARN|" not in line)[-4000:] if text else "(no output)"
+
+
+@pytest.fixture(scope="module")
+def page(chromium, server):
+    from playwright.sync_api import sync_playwright
+
+    url, _ = server
+    profile = tempfile.mkdtemp(prefix="unetgan-chromium-")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            profile, executable_path=chromium, headless=True, args=CHROMIUM_FLAGS,
+            viewport={"width": 1600, "height": 1000})
+        try:
+            page = context.new_page()
+            page.set_default_timeout(30_000)
+            page.goto(url)
+            page.wait_for_selector("#ug-phantom")
+            page.wait_for_function("() => window.trame && window.trame.state")
+            yield page
+        finally:
+            context.close()
+            shutil.rmtree(profile, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- helpers
+
+def state(page, key):
+    return page.evaluate("(key) => window.trame.state.get(key)", key)
+
+
+def set_state(page, key, value):
+    page.evaluate("([key, value]) => window.trame.state.set(key, value)", [key, value])
+
+
+def wait_state(page, expression: str, timeout: int = 30_000):
+    """Wait until a JavaScript expression over ``s`` (the trame state getter) is true."""
+    page.wait_for_function(f"() => {{ const s = (k) => window.trame.state.get(k); return {expression}; }}",
+                           timeout=timeout)
+
+
+def shot(page, name: str) -> Path:
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path))
+    return path
+
+
+def view_pixels(page, attempts: int = 20) -> list[np.ndarray]:
+    """The two slice views as RGB arrays, from screenshots of their images (once both have the same size)."""
+    from PIL import Image
+
+    images = page.locator("#ug-views img.image-display-area")
+    assert images.count() == 2
+    for _ in range(attempts):
+        arrays = []
+        for i in range(2):
+            path = ARTIFACTS / f"web_view_{i}.png"
+            images.nth(i).screenshot(path=str(path))
+            arrays.append(np.asarray(Image.open(path).convert("RGB"), dtype=np.float32))
+        if arrays[0].shape == arrays[1].shape:
+            return arrays
+        page.wait_for_timeout(500)  # one view's image is still being re-rendered at its new size
+    return arrays
+
+
+def blood(page) -> list[str]:
+    return [row["blood"] for row in state(page, "ug_frame_rows")]
+
+
+def paint_stroke(page, fx: float, fy: float, steps: int = 20):
+    box = page.locator("#ug-views img.image-display-area").first.bounding_box()
+    x, y = box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
+    page.mouse.move(x, y)
+    page.wait_for_timeout(300)
+    page.mouse.down()
+    for i in range(1, steps + 1):
+        page.mouse.move(x + 7 * i, y + 5 * i)
+        page.wait_for_timeout(40)
+    page.mouse.up()
+
+
+def segment_names_in(path: Path) -> set[str]:
+    import SimpleITK as sitk
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    keys = reader.GetMetaDataKeys()
+    return {reader.GetMetaData(k) for k in keys if k.startswith("Segment") and k.endswith("_Name")}
+
+
+# ---------------------------------------------------------------- tests
+
+def test_adapt_segment_edit_and_save(page, server):
+    _, output = server
+    assert state(page, "ug_adapter") == "adapter-tiny-siemens"
+    assert "none" in [item["value"] for item in state(page, "ug_adapters")]
+
+    page.click("#ug-phantom")
+    wait_state(page, "s('ug_has_input') && s('ug_is_cine')", timeout=90_000)
+    assert state(page, "ug_n_frames") == N_PHASES
+
+    started = time.monotonic()
+    page.click("#ug-run")
+    wait_state(page, "s('ug_running')", timeout=10_000)
+    wait_state(page, "s('ug_has_result') && !s('ug_running')", timeout=RUN_TIMEOUT_MS)
+    assert not state(page, "ug_error"), state(page, "ug_error")
+    assert set(state(page, "ug_segment_names")) == SEGMENT_NAMES
+    assert state(page, "ug_progress_done") == state(page, "ug_progress_total") == N_PHASES
+    summary = {row["name"]: row["value"] for row in state(page, "ug_summary")}
+    assert {"End-diastolic volume (EDV)", "End-systolic volume (ESV)", "Stroke volume (SV)",
+            "Ejection fraction (EF)", "Myocardial mass at ED"} <= set(summary)
+    page.wait_for_selector("#ug-summary >> text=Ejection fraction (EF)")
+    assert len(state(page, "ug_frame_rows")) == N_PHASES
+    assert state(page, "ug_curve").startswith("data:image/png;base64,")
+    print(f"Adapt & Segment in the page: {time.monotonic() - started:.1f} s")
+
+    # the two views: images (not blank), and different ones (original | translated)
+    page.wait_for_timeout(1500)
+    left, right = view_pixels(page)
+    assert left.shape == right.shape
+    assert left.std() > 5 and right.std() > 5
+    difference = float(np.abs(left - right).mean())
+    assert difference > 2.0, f"the original and translated views look the same (mean |diff| {difference:.2f})"
+
+    # frames: the slider's value reaches the server's sequence browser; play steps it
+    set_state(page, "ug_frame", 2)
+    wait_state(page, "s('ug_frame_shown') === 2")
+    page.click("#ug-play")
+    wait_state(page, "s('ug_playing') && s('ug_frame_shown') !== 2", timeout=20_000)
+    page.click("#ug-play")
+    wait_state(page, "!s('ug_playing')")
+    set_state(page, "ug_frame", 1)
+    wait_state(page, "s('ug_frame_shown') === 1")
+
+    # manual correction: a paint stroke on frame 1 changes its blood-pool volume
+    before = blood(page)
+    page.locator("#ug-segment-editor button:has(.mdi-brush)").first.click()
+    page.wait_for_selector("#ug-segment-editor button.v-btn--active:has(.mdi-brush)")
+    paint_stroke(page, 0.25, 0.3)
+    wait_state(page, f"s('ug_frame_rows')[0].blood !== {json.dumps(before[0])}", timeout=EDIT_TIMEOUT_MS)
+    after = blood(page)
+    assert after[0] != before[0] and after[1:] == before[1:]
+    assert state(page, "ug_edited")
+    page.locator("#ug-segment-editor button:has(.mdi-cursor-default)").first.click()
+    page.wait_for_timeout(1000)
+    shot(page, "web_workflow.png")
+
+    # save: .seg.nrrd files with the segment names inside, the numbers as edited
+    page.fill("#ug-save-folder", "web test")
+    page.fill("#ug-save-name", "phantom_case")
+    page.click("#ug-save")
+    wait_state(page, "s('ug_saved_files').length > 0")
+    saved = [output / f for f in state(page, "ug_saved_files")]
+    assert all(path.is_file() for path in saved), saved
+    segmentations = [p for p in saved if p.name.endswith(".seg.nrrd")]
+    assert len(segmentations) == N_PHASES
+    for path in segmentations:
+        assert segment_names_in(path) == SEGMENT_NAMES, path
+    assert any(p.name.endswith("_translated.seq.nrrd") for p in saved)
+    assert any(p.suffix == ".csv" for p in saved)
+    numbers = json.loads(next(p for p in saved if p.name.endswith("_measurements.json")).read_text())
+    assert f"{numbers['frames'][0]['blood_pool_ml']:.1f}" == f"{float(after[0]):.1f}"
+    assert not [p for p in output.parent.iterdir() if p.name.startswith("phantom_case")]
+
+    # saving again asks first; "Keep them" leaves the files as they were, "Overwrite" replaces them
+    stamps = {p: p.stat().st_mtime_ns for p in saved}
+    page.click("#ug-save")
+    wait_state(page, "s('ug_confirm_overwrite')")
+    assert len(state(page, "ug_confirm_files")) >= N_PHASES + 1
+    page.click("#ug-keep")
+    wait_state(page, "!s('ug_confirm_overwrite')")
+    assert {p: p.stat().st_mtime_ns for p in saved} == stamps
+    set_state(page, "ug_saved_files", [])
+    page.click("#ug-save")
+    wait_state(page, "s('ug_confirm_overwrite')")
+    page.click("#ug-overwrite")
+    wait_state(page, "s('ug_saved_files').length > 0")
+    assert all(p.stat().st_mtime_ns != stamps[p] for p in segmentations)
+
+
+def test_errors_are_shown_in_the_page(page, server):
+    _, output = server
+    # a save folder outside the output folder is refused, and nothing is written
+    set_state(page, "ug_show_error", False)
+    page.fill("#ug-save-folder", "../escape")
+    page.click("#ug-save")
+    wait_state(page, "s('ug_show_error')")
+    assert "must not contain '..'" in state(page, "ug_error")
+    page.wait_for_selector("#ug-error-alert")
+    assert not (output.parent / "escape").exists()
+
+    # Cancel stops a running Adapt & Segment (the backend needs seconds to start: the click lands first)
+    seconds = state(page, "ug_seconds")
+    page.click("#ug-run")
+    wait_state(page, "s('ug_running')", timeout=10_000)
+    page.click("#ug-cancel")
+    wait_state(page, "!s('ug_running')", timeout=30_000)
+    assert state(page, "ug_message").startswith("Cancelled"), state(page, "ug_message")
+    assert state(page, "ug_seconds") == seconds  # the shown result is still the first run's
+
+    # a registry adapter whose file is missing: the backend's error reaches the page
+    set_state(page, "ug_show_error", False)
+    set_state(page, "ug_adapter", "adapter-missing-ge")
+    page.click("#ug-run")
+    wait_state(page, "s('ug_show_error') && !s('ug_running')", timeout=RUN_TIMEOUT_MS)
+    message = state(page, "ug_error")
+    assert "Adapt & Segment failed" in message and "no_such_file.safetensors" in message, message
+    assert page.locator("#ug-error").is_visible() or page.locator("#ug-error-alert").is_visible()
+    shot(page, "web_error.png")
+    set_state(page, "ug_adapter", "adapter-tiny-siemens")
+
+
+def test_other_inputs(page, tmp_path):
+    import SimpleITK as sitk
+
+    # a wrong type is refused in the page (before anything is sent)
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("not an image")
+    set_state(page, "ug_show_error", False)
+    page.set_input_files("#ug-upload", str(text_file))
+    wait_state(page, "s('ug_show_error')")
+    assert "not an accepted image type" in state(page, "ug_error")
+
+    # a small 3D volume is uploaded and replaces the cine
+    volume = np.random.default_rng(0).normal(100, 20, (4, 48, 40)).astype(np.float32)
+    image = sitk.GetImageFromArray(volume)
+    image.SetSpacing((1.5, 1.5, 8.0))
+    path = tmp_path / "small volume.nrrd"
+    sitk.WriteImage(image, str(path))
+    set_state(page, "ug_show_error", False)
+    page.set_input_files("#ug-upload", str(path))
+    wait_state(page, "s('ug_has_input') && !s('ug_is_cine') && s('ug_input_name').includes('uploaded')",
+               timeout=60_000)
+    assert state(page, "ug_input_name") == "small_volume.nrrd (uploaded)"
+    assert not state(page, "ug_has_result")
+    assert not state(page, "ug_show_error"), state(page, "ug_error")
+
+    # a DICOM cine folder on the server, by path
+    from unetgan.phantom import make_study, write_study
+
+    folder = write_study(make_study("GE", seed=1, n_phases=N_PHASES, n_slices=N_SLICES), tmp_path, fmt="dicom",
+                         name="ge")["dicom_dir"]
+    page.fill("#ug-server-path", str(folder))
+    page.click("button:has-text('Load')")
+    wait_state(page, "s('ug_is_cine') && s('ug_input_name').endsWith('ge_dicom')", timeout=60_000)
+    assert state(page, "ug_n_frames") == N_PHASES
+    assert state(page, "ug_input_info").startswith(f"{N_PHASES} frames x {N_SLICES} slices")
+    # a file of another type on the server is refused
+    page.fill("#ug-server-path", str(tmp_path / "notes.txt"))
+    page.click("button:has-text('Load')")
+    wait_state(page, "s('ug_show_error')")
+    assert "not an image type" in state(page, "ug_error")
