@@ -1,6 +1,8 @@
 """Image I/O with geometry, manifests and Sunnybrook contours, on files written here."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -26,6 +28,9 @@ def test_round_trip_keeps_array_and_geometry(tmp_path, suffix, shape):
     np.testing.assert_allclose(back.geometry.origin, OBLIQUE.origin, atol=1e-4)
     np.testing.assert_allclose(back.geometry.direction, OBLIQUE.direction, atol=1e-6)
     assert not list(tmp_path.glob(".tmp-*")), "atomic write left a temporary file"
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask, "written with owner-only permissions"
 
 
 def test_2d_image_is_refused_with_a_clear_message(tmp_path):

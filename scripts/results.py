@@ -32,13 +32,23 @@ def columns(args) -> dict[str, dict]:
         "noisy Unet": {"method": "noisy"},
         "augmented Unet": {"method": "augment"},
         "histogram matching": {"method": "histmatch"},
-        "Unet-GAN": {"method": "unetgan", "adapter": "{vendor}"},
+        "Unet-GAN + hist. matching (shipped)": {"method": "unetgan", "adapter": "{vendor}"},
     }
+    if args.paper_adapter:
+        cols["Unet-GAN (paper losses, raw input)"] = {"method": "unetgan", "adapter": args.paper_adapter, "only": "Siemens"}
     if args.ablation_no_feature:
         cols["Unet-GAN w/o feature loss"] = {"method": "unetgan", "adapter": args.ablation_no_feature, "only": "Siemens"}
     if args.ablation_l1:
         cols["Unet-GAN with L1 cycle loss"] = {"method": "unetgan", "adapter": args.ablation_l1, "only": "Siemens"}
     return cols
+
+
+def model_available(name: str) -> bool:
+    try:
+        find_model(name, "segmenter")
+        return True
+    except Exception:
+        return False
 
 
 def adapter_for(vendor: str, spec: str) -> str | None:
@@ -61,21 +71,30 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--out", default="docs")
+    parser.add_argument("--paper-adapter", help="Siemens adapter trained on raw (not histogram-matched) images")
     parser.add_argument("--ablation-no-feature", help="adapter file trained with --no-feature-loss (Siemens)")
     parser.add_argument("--ablation-l1", help="adapter file trained with --cycle-loss l1 (Siemens)")
     parser.add_argument("--vendors", nargs="*", default=list(ROWS))
+    parser.add_argument("--reuse", action="store_true", help="keep cells already in results.json; compute only the missing ones")
     args = parser.parse_args()
     out = Path(args.out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     validation = load_lvunet("lvunet-clean").metadata["validation_subjects"]
     results, started = {}, time.time()
+    if args.reuse and (out / "results.json").exists():
+        results = json.loads((out / "results.json").read_text())
     for vendor in args.vendors:
         subjects = validation if vendor == "Philips" else None
-        for name, spec in columns(args).items():
+        for name, spec in columns(args).items():  # noqa: PLR1702
             if spec.get("only") and spec["only"] != vendor:
                 continue
             adapter = adapter_for(vendor, spec["adapter"]) if "adapter" in spec else None
             if spec["method"] == "unetgan" and adapter is None:
+                continue
+            if name in results.get(vendor, {}):
+                continue
+            if spec["method"] in ("noisy", "augment") and not model_available(f"lvunet-{spec['method']}"):
+                print(f"{vendor:8} {name:30} skipped: lvunet-{spec['method']} is not in the registry")
                 continue
             t = time.time()
             report = evaluate_manifest(args.manifest, [vendor], ROWS[vendor], spec["method"], adapter=adapter,

@@ -128,7 +128,7 @@ def _add_inference_commands(sub):
 
 def _train_adapter(args) -> int:
     from .registry import load_lvunet
-    from .training.datasets import unlabelled_slices, unlabelled_volume_files
+    from .training.datasets import adapter_training_slices, unlabelled_volume_files
     from .training.train_adapter import AdapterConfig, train_adapter
 
     def image_paths(vendor, split, folder):
@@ -148,21 +148,13 @@ def _train_adapter(args) -> int:
     config = preset(**overrides)
     source_paths = image_paths(args.source_vendor, args.source_split, args.source_dir)
     target_paths = image_paths(args.target_vendor, args.target_split, args.target_dir)
-    extra, reference = {}, None
-    if args.histogram_match:  # the GAN then learns only what histogram matching leaves over
-        from .histogram import reference_from
-        from .training.datasets import unlabelled_frames
-
-        reference = reference_from([frame for frame, _ in unlabelled_frames(source_paths, progress=False)])
-        extra = {"target_preprocessing": "histmatch", "histogram_reference": reference.tolist()}
-    source = unlabelled_slices(source_paths)
-    target = unlabelled_slices(target_paths, histogram_reference=reference)
+    source, target, extra = adapter_training_slices(source_paths, target_paths, args.histogram_match)
     print(f"{source.shape[0]} source ({args.source_vendor}) and {target.shape[0]} target ({args.target_vendor}) slices", flush=True)
     progress = None
     if args.progress:
         def progress(iteration, total, losses):
             print(f"PROGRESS {iteration} {total} train-adapter", flush=True)
-    result = train_adapter(source[:, 0].numpy(), target[:, 0].numpy(), load_lvunet(args.lvunet), config, args.output,
+    result = train_adapter(source, target, load_lvunet(args.lvunet), config, args.output,
                            progress=progress, resume=True if args.resume else None, sample_dir=args.samples,
                            source_vendor=args.source_vendor, target_vendor=args.target_vendor, extra_metadata=extra)
     print(json.dumps({"adapter": str(result.adapter_path), "iterations": result.iterations,

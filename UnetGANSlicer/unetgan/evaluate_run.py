@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from tqdm import tqdm
@@ -13,6 +11,7 @@ from .inference import adapt_and_segment_frame, pick_device
 from .io.manifest import load_item, read_manifest
 from .io.sunnybrook import cine_phase_names
 from .methods import make_segmenter
+from .outputs import atomic_path
 
 
 def evaluate_manifest(manifest, vendors=None, splits=None, method="clean", model=None, adapter=None, json_path=None,
@@ -34,10 +33,6 @@ def evaluate_manifest(manifest, vendors=None, splits=None, method="clean", model
     if not quiet:
         print(format_table(report["summary"], f"method: {method}"))
     if json_path:
-        path = Path(json_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(report, handle, indent=1)
-        os.replace(tmp, path)
+        with atomic_path(Path(json_path)) as tmp:
+            tmp.write_text(json.dumps(report, indent=1))
     return report

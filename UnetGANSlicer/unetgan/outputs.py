@@ -17,6 +17,30 @@ def refuse_existing(paths, overwrite: bool) -> None:
         raise InputError(f"output exists: {', '.join(existing)}; pass --overwrite to replace")
 
 
+def _default_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+@contextmanager
+def atomic_path(path: Path):
+    """Yield a temporary file path beside `path`; rename it onto `path` only if the block succeeds.
+
+    The file gets the usual permissions (mkstemp's are owner-only)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = ".nii.gz" if path.name.endswith(".nii.gz") else path.suffix
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, _default_mode())
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
 @contextmanager
 def staged_outputs(destination_dir: Path, names: list[str], overwrite: bool = False):
     """Yield a staging folder; on success move `names` from it into destination_dir, else delete it."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,17 +114,11 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
 
 def write_weights(module: torch.nn.Module, path: Path, metadata: dict) -> str:
     """Save atomically; metadata values are JSON-encoded. Returns the file's SHA256."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from .outputs import atomic_path
+
     state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata={k: json.dumps(v) for k, v in metadata.items()})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(Path(path)) as tmp:
+        save_file(state, str(tmp), metadata={k: json.dumps(v) for k, v in metadata.items()})
     return sha256_of(path)
 
 
@@ -184,8 +177,8 @@ def register_model(file: Path, name: str, kind: str, command: str, source_vendor
     data["models"].append({"name": name, "kind": kind, "file": relative, "sha256": sha256_of(target),
                            "source_vendor": source_vendor, "target_vendor": target_vendor,
                            "description": description, "command": command})
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=registry.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=1)
-    os.replace(tmp, registry)
+    from .outputs import atomic_path
+
+    with atomic_path(registry) as tmp:
+        tmp.write_text(json.dumps(data, indent=1))
     return find_model(name, kind, registry)

@@ -6,7 +6,6 @@ Geometry is 3D, in SimpleITK's (x, y, z) order, shared by every frame of a cine.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,20 +110,14 @@ def to_sitk(array: np.ndarray, geometry: Geometry) -> sitk.Image:
 
 def write_image(array: np.ndarray, geometry: Geometry, path: str | os.PathLike, overwrite: bool = True) -> Path:
     """Write atomically: a temporary file in the same folder, renamed when complete."""
+    from ..outputs import atomic_path
+
     path = Path(path)
     if path.exists() and not overwrite:
         raise InputError(f"{path} exists; pass --overwrite to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
     image = to_sitk(np.ascontiguousarray(array), geometry)
-    suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".nii.gz") else path.suffix
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        sitk.WriteImage(image, tmp, useCompression=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        sitk.WriteImage(image, str(tmp), useCompression=True)
     return path
 
 

@@ -80,3 +80,20 @@ def unlabelled_slices(paths: list[Path], progress=True, histogram_reference=None
             frame = match_to_reference(frame, histogram_reference)
         out.append(prepare_volume(frame, spacing)[0])
     return torch.cat(out)
+
+
+def adapter_training_slices(source_paths, target_paths, histogram_match: bool, progress=True):
+    """Source and target slices (N, 192, 192) for adapter training, and the metadata the adapter must carry.
+
+    With `histogram_match` the target images are first matched to the source's mean quantile
+    function (also done at inference, from the adapter's metadata), so the GAN learns only
+    what histogram matching leaves over."""
+    from ..histogram import reference_from
+
+    extra, reference = {}, None
+    if histogram_match:
+        reference = reference_from([frame for frame, _ in unlabelled_frames(source_paths, progress=False)])
+        extra = {"target_preprocessing": "histmatch", "histogram_reference": reference.tolist()}
+    source = unlabelled_slices(source_paths, progress)
+    target = unlabelled_slices(target_paths, progress, histogram_reference=reference)
+    return source[:, 0].numpy(), target[:, 0].numpy(), extra
