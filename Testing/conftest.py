@@ -51,9 +51,11 @@ def ring():
     return ring_study()
 
 
-@pytest.fixture(scope="session")
-def tiny_lvunet_file(tmp_path_factory):
-    """A tiny LV-Unet with random weights, saved as the registry does (plumbing tests)."""
+def write_tiny_lvunet(path, labels_voxels: bool = False):
+    """A tiny LV-Unet with random weights, saved as the registry does (plumbing tests).
+
+    `labels_voxels` biases the head towards the LV classes so that the random network
+    still labels voxels (for tests that need non-empty segmentations)."""
     import torch
 
     from unetgan.networks.lvunet import LVUnet, LVUnetConfig
@@ -61,6 +63,27 @@ def tiny_lvunet_file(tmp_path_factory):
 
     torch.manual_seed(0)
     config = LVUnetConfig(widths=(4, 8, 8, 8))
-    path = tmp_path_factory.mktemp("models") / "tiny_lvunet.safetensors"
-    write_weights(LVUnet(config), path, {"architecture": "LVUnet", "config": config.to_dict()})
+    model = LVUnet(config).eval()
+    if labels_voxels:
+        with torch.no_grad():
+            model.head.bias.copy_(torch.tensor([0.0, 0.3, 0.3]))
+    write_weights(model, path, {"architecture": "LVUnet", "config": config.to_dict()})
     return path
+
+
+def write_tiny_adapter(path, residual_output: bool = False, **metadata):
+    """A tiny random generator G_S saved as an adapter. Not residual: it changes images visibly;
+    residual: it starts as the identity."""
+    import torch
+
+    from unetgan.networks.generator import GeneratorConfig, build_generator, save_generator
+
+    torch.manual_seed(0)
+    generator = build_generator(GeneratorConfig(filters=4, n_blocks=1, residual_output=residual_output))
+    save_generator(generator, path, **{"source_vendor": "Philips", "target_vendor": "Siemens", **metadata})
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_lvunet_file(tmp_path_factory):
+    return write_tiny_lvunet(tmp_path_factory.mktemp("models") / "tiny_lvunet.safetensors")

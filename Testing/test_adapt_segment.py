@@ -6,11 +6,11 @@ import json
 import numpy as np
 import pytest
 
+from conftest import write_tiny_adapter
 from test_cli import unetgan, unetgan_here
 from unetgan.histogram import quantile_function, reference_from
 from unetgan.inference import adapter_input
 from unetgan.io.images import read_image
-from unetgan.networks.generator import GeneratorConfig, build_generator, save_generator
 from unetgan.phantom import make_study, write_dataset, write_study
 
 
@@ -28,13 +28,8 @@ def siemens_cine(tmp_path_factory):
 
 
 def tiny_adapter(path, histogram_reference=None):
-    import torch
-
-    torch.manual_seed(0)
-    generator = build_generator(GeneratorConfig(1, 1, 4, 1, "nearest", False))  # not identity: visibly translates
     extra = {} if histogram_reference is None else {"histogram_reference": histogram_reference.tolist()}
-    save_generator(generator, path, source_vendor="Philips", target_vendor="Siemens", **extra)
-    return path
+    return write_tiny_adapter(path, **extra)
 
 
 def test_adapt_segment_writes_translation_labels_and_measurements_on_the_input_grid(tmp_path, siemens_cine, tiny_lvunet_file):

@@ -13,6 +13,8 @@ import tempfile
 import numpy as np
 import pytest
 
+from conftest import write_tiny_adapter, write_tiny_lvunet
+
 slicer = pytest.importorskip("slicer")
 vtk = pytest.importorskip("vtk")
 
@@ -39,24 +41,9 @@ def study():
 @pytest.fixture(scope="session")
 def model_files(tmp_path_factory):
     """A tiny random LV-Unet and a tiny random adapter (identity-initialised generator)."""
-    import torch
-
-    from unetgan.networks.generator import GeneratorConfig, build_generator, save_generator
-    from unetgan.networks.lvunet import LVUnet, LVUnetConfig
-    from unetgan.registry import write_weights
-
-    torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("models")
-    config = LVUnetConfig(widths=(4, 8, 8, 8))
-    segmenter = LVUnet(config).eval()
-    # Bias the head towards the LV classes so that a random network still labels voxels.
-    with torch.no_grad():
-        segmenter.head.bias.copy_(torch.tensor([0.0, 0.3, 0.3]))
-    model = folder / "lvunet_tiny.safetensors"
-    write_weights(segmenter, model, {"architecture": "LVUnet", "config": config.to_dict()})
-    generator = build_generator(GeneratorConfig(filters=4, n_blocks=1, residual_output=True))
-    adapter = folder / "adapter_tiny.safetensors"
-    save_generator(generator, adapter, source_vendor="Philips", target_vendor="Siemens")
+    model = write_tiny_lvunet(folder / "lvunet_tiny.safetensors", labels_voxels=True)
+    adapter = write_tiny_adapter(folder / "adapter_tiny.safetensors", residual_output=True)
     return {"model": str(model), "adapter": str(adapter)}
 
 

@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import write_tiny_adapter, write_tiny_lvunet
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,22 +72,10 @@ def chromium():
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """A models.json with a tiny random LV-Unet, a tiny random adapter and an adapter whose file is missing."""
-    import torch
-
-    from unetgan.networks.generator import GeneratorConfig, build_generator, save_generator
-    from unetgan.networks.lvunet import LVUnet, LVUnetConfig
-    from unetgan.registry import write_weights
-
-    torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("web-models")
-    config = LVUnetConfig(widths=(4, 8, 8, 8))
-    segmenter = LVUnet(config).eval()
-    with torch.no_grad():  # a random network that still labels voxels
-        segmenter.head.bias.copy_(torch.tensor([0.0, 0.3, 0.3]))
-    write_weights(segmenter, folder / "lvunet_tiny.safetensors", {"architecture": "LVUnet", "config": config.to_dict()})
+    write_tiny_lvunet(folder / "lvunet_tiny.safetensors", labels_voxels=True)
     # not residual: a random generator changes the image visibly, so the two views differ
-    generator = build_generator(GeneratorConfig(filters=4, n_blocks=1, residual_output=False))
-    save_generator(generator, folder / "adapter_tiny.safetensors", source_vendor="Philips", target_vendor="Siemens")
+    write_tiny_adapter(folder / "adapter_tiny.safetensors")
     registry = folder / "models.json"
     registry.write_text(json.dumps({"models": [
         {"name": "lvunet-tiny-default", "kind": "segmenter", "file": "lvunet_tiny.safetensors", "sha256": None},
