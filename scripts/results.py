@@ -138,13 +138,23 @@ def write_markdown(results: dict, path: Path, args) -> None:
                 cells.append(f"MAE {ef['mae']:.1f}, r {r} (n={ef['n_subjects']})")
         lines.append(f"| {vendor} | " + " | ".join(cells) + " |")
     lines += ["", "## Does the translation keep anatomy?", "",
-              "Dice between the masks of the translated image and of the original image (same LV-Unet):", ""]
+              "Dice between the LV-Unet's masks of the translated image and of the untranslated image. On the source",
+              "vendor (Philips) the two should agree: the adapter must not invent or remove anatomy. On a target vendor",
+              "the untranslated masks are the poor ones the adaptation is meant to fix, so disagreement is expected there.", ""]
     for vendor, row in results.items():
         for c in names:
             if c in row and row[c]["per_volume"] and "dice_translated_vs_original" in row[c]["per_volume"][0]:
                 values = [v["dice_translated_vs_original"] for v in row[c]["per_volume"]]
                 lines.append(f"- {vendor}, {c}: {np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}")
-    lines += ["", "## Figures", ""]
+    lines += ["", "## Notes", "",
+              "- Philips through an adapter: the Siemens adapter (with its histogram matching to the Philips reference)",
+              "  applied to Philips images; the masks should stay those of the clean Unet.",
+              "- GE: 3 patients only, 6 volumes; ES volumes have endocardial contours only (myocardium undefined). The GE",
+              "  adapter trained on these patients' images (never their contours): the GE row is transductive.",
+              "- EF on GE: with 3 subjects, one failed ED segmentation (a few hundred voxels) makes EF strongly negative",
+              "  and dominates the MAE; read the GE EF columns as 'fails on one of three', not as an average error.",
+              "- The shipped adapters are chosen by the label-free criterion (docs/models.md); dev labels are used here only.",
+              "", "## Figures", ""]
     for vendor in results:
         lines.append(f"![{vendor}](images/results_{vendor}.png)")
     path.write_text("\n".join(lines) + "\n")
