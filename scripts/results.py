@@ -33,6 +33,8 @@ def columns(args) -> dict[str, dict]:
         "augmented Unet": {"method": "augment"},
         "histogram matching": {"method": "histmatch"},
         "Unet-GAN + hist. matching (shipped)": {"method": "unetgan", "adapter": "{vendor}"},
+        "augmented Unet + hist. matching": {"method": "histmatch", "model": "lvunet-augment"},
+        "augmented Unet + shipped adapter": {"method": "unetgan", "adapter": "{vendor}", "model": "lvunet-augment"},
     }
     if args.paper_adapter:
         cols["Unet-GAN (paper losses, raw input)"] = {"method": "unetgan", "adapter": args.paper_adapter, "only": "Siemens"}
@@ -93,12 +95,13 @@ def main() -> int:
                 continue
             if name in results.get(vendor, {}):
                 continue
-            if spec["method"] in ("noisy", "augment") and not model_available(f"lvunet-{spec['method']}"):
-                print(f"{vendor:8} {name:30} skipped: lvunet-{spec['method']} is not in the registry")
+            needed = spec.get("model") or (f"lvunet-{spec['method']}" if spec["method"] in ("noisy", "augment") else None)
+            if needed and not model_available(needed):
+                print(f"{vendor:8} {name:30} skipped: {needed} is not in the registry")
                 continue
             t = time.time()
-            report = evaluate_manifest(args.manifest, [vendor], ROWS[vendor], spec["method"], adapter=adapter,
-                                       subjects=subjects, progress=False, quiet=True)
+            report = evaluate_manifest(args.manifest, [vendor], ROWS[vendor], spec["method"], model=spec.get("model"),
+                                       adapter=adapter, subjects=subjects, progress=False, quiet=True)
             report["seconds"] = round(time.time() - t, 1)
             results.setdefault(vendor, {})[name] = report
             s = report["summary"][vendor]
