@@ -21,7 +21,7 @@ import torch
 
 from unetgan.evaluation import format_table
 from unetgan.evaluate_run import evaluate_manifest
-from unetgan.figures import comparison_rows, mid_lv_slice
+from unetgan.figures import before_after_row, comparison_rows, mid_lv_slice
 from unetgan.histogram import reference_from, save_reference
 from unetgan.io.images import read_image
 from unetgan.io.manifest import load_item, read_manifest
@@ -85,13 +85,7 @@ def main() -> int:
     clean = make_segmenter("clean", model=str(lvunet_file))
     adapted = make_segmenter("unetgan", model=str(lvunet_file), adapter=str(adapter.adapter_path))
     for item in read_manifest(manifest, ["Siemens"], ["dev_labelled"])[:2]:
-        volume = load_item(item)[0]
-        before = clean(volume.image.array, volume.image.geometry.spacing)
-        after = adapted(volume.image.array, volume.image.geometry.spacing)
-        z = mid_lv_slice(volume.labels)
-        figure_rows.append({"name": f"{item.subject} {item.phase}", "original": volume.image.array[z],
-                            "translated": after.translated[z], "before": before.labels[z], "after": after.labels[z],
-                            "reference": volume.labels[z]})
+        figure_rows.append(before_after_row(load_item(item)[0], clean, adapted))
     figure = comparison_rows(figure_rows, out / "side_by_side.png", "Phantom Siemens: clean Unet vs Unet-GAN")
     print(f"   figure: {figure} ({time.time() - t:.0f} s)")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from unetgan.evaluate_run import evaluate_manifest
-from unetgan.figures import comparison_rows, mid_lv_slice
+from unetgan.figures import before_after_row, comparison_rows
 from unetgan.io.manifest import load_item, read_manifest
 from unetgan.io.sunnybrook import cine_phase_names
 from unetgan.methods import make_segmenter
@@ -176,13 +176,7 @@ def write_figures(args, folder: Path) -> None:
             validation = set(load_lvunet("lvunet-clean").metadata["validation_subjects"])
             items = [i for i in items if i.subject in validation]
         for item in items[:2]:
-            volume = cine_phase_names(load_item(item))[0]
-            before = clean(volume.image.array, volume.image.geometry.spacing)
-            after = adapted(volume.image.array, volume.image.geometry.spacing)
-            z = mid_lv_slice(volume.labels)
-            rows.append({"name": f"{item.subject} {volume.phase}", "original": volume.image.array[z],
-                         "translated": after.translated[z], "before": before.labels[z], "after": after.labels[z],
-                         "reference": volume.labels[z]})
+            rows.append(before_after_row(cine_phase_names(load_item(item))[0], clean, adapted))
         comparison_rows(rows, folder / f"results_{vendor}.png", f"{vendor}: clean Unet vs Unet-GAN")
 
 

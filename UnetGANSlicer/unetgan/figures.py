@@ -52,3 +52,13 @@ def mid_lv_slice(labels: np.ndarray) -> int:
     """The slice with the most LV in it (a good slice to show)."""
     counts = (labels > 0).reshape(labels.shape[0], -1).sum(1)
     return int(np.argmax(counts)) if counts.any() else labels.shape[0] // 2
+
+
+def before_after_row(volume, clean, adapted) -> dict:
+    """One figure row for a labelled volume: its most-LV slice segmented without and with adaptation."""
+    before = clean(volume.image.array, volume.image.geometry.spacing)
+    after = adapted(volume.image.array, volume.image.geometry.spacing)
+    z = mid_lv_slice(volume.labels)
+    return {"name": f"{volume.subject} {volume.phase}", "original": volume.image.array[z],
+            "translated": after.translated[z], "before": before.labels[z], "after": after.labels[z],
+            "reference": volume.labels[z]}
