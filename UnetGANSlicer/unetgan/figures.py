@@ -32,7 +32,8 @@ def comparison_rows(rows: list[dict], path: Path, title: str = "") -> Path:
     columns = 4 + any("reference" in r for r in rows)
     fig, axes = plt.subplots(len(rows), columns, figsize=(2.6 * columns, 2.7 * len(rows)), squeeze=False)
     for ax_row, row in zip(axes, rows):
-        overlay(ax_row[0], row["original"], row["before"], f"{row['name']}: original + segmentation")
+        plain_title = f"{row['name']}: original" + (" + segmentation" if row["before"] is not None else "")
+        overlay(ax_row[0], row["original"], row["before"], plain_title)
         overlay(ax_row[1], row["translated"], None, "translated to source look")
         overlay(ax_row[2], row["translated"], row["after"], "segmentation of translated")
         overlay(ax_row[3], row["original"], row["after"], "... shown on the original")
