@@ -106,3 +106,18 @@ def test_evaluate_writes_the_summary_json(tmp_path, phantom_dataset, tiny_lvunet
     assert "Siemens" in result.stdout and "blood pool" in result.stdout
     if method == "unetgan":
         assert 0.0 <= report["per_volume"][0]["dice_translated_vs_original"] <= 1.0
+
+
+def test_adapter_segments_with_the_lvunet_it_was_trained_against(tmp_path, siemens_cine, tiny_lvunet_file):
+    paired = write_tiny_adapter(tmp_path / "paired.safetensors", segmenter=str(tiny_lvunet_file))
+    result = unetgan_here("adapt-segment", siemens_cine, "-o", tmp_path / "out", "--adapter", paired)
+    assert result.returncode == 0, result.stderr
+    assert read_image(tmp_path / "out" / "labelmap.nrrd").array.shape == read_image(siemens_cine).array.shape
+    # the name in the metadata is what gets loaded: a missing one is reported, not replaced silently
+    orphan = write_tiny_adapter(tmp_path / "orphan.safetensors", segmenter="lvunet-retired")
+    result = unetgan_here("adapt-segment", siemens_cine, "-o", tmp_path / "out2", "--adapter", orphan)
+    assert result.returncode == 2 and "lvunet-retired" in result.stderr
+    # --model still overrides the pairing
+    result = unetgan_here("adapt-segment", siemens_cine, "-o", tmp_path / "out3", "--adapter", orphan,
+                          "--model", tiny_lvunet_file)
+    assert result.returncode == 0, result.stderr

@@ -181,6 +181,7 @@ class UnetGANSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         combo.addItem(_("Adapter file..."), CUSTOM_FILE)
         combo = self.ui.modelComboBox
         combo.clear()
+        combo.addItem(_("Automatic (the segmenter the adapter was trained with)"), "")
         for choice in segmenters:
             combo.addItem(choice.label, choice.name)
         combo.addItem(_("Segmenter file..."), CUSTOM_FILE)

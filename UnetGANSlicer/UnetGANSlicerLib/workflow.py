@@ -106,7 +106,7 @@ def adapt_and_segment(volume_node, adapter="Siemens", model=None, device="auto",
     """Translate ``volume_node`` (or every frame of its cine) to the source look and segment the LV.
 
     adapter: a registry name (e.g. the target vendor), an adapter file, or None to segment
-    the image as it is. model: a segmenter name or file (None: the registry's default).
+    the image as it is. model: a segmenter name or file (None: the one the adapter was trained against, else the registry's default).
     device: "auto", "cpu"/"CPU" or "gpu"/"GPU"/"cuda". progress(done, total, stage) is
     called as frames are done; cancel() is polled and, when it returns True, the run stops,
     raising ``unetgan.errors.Cancelled`` with the scene as it was.

@@ -46,7 +46,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--output-dir", type=Path, default=Path("unetgan-web-output"), metavar="DIR",
                         help="folder the page saves into (created if missing; default ./unetgan-web-output)")
     parser.add_argument("--model", metavar="NAME|FILE", help="LV-Unet: registry name or .safetensors file "
-                        "(default: the registry's default segmenter)")
+                        "(default: the one the adapter was trained with, else the registry's default)")
     parser.add_argument("--adapter", metavar="NAME|FILE",
                         help="adapter selected at start: registry name, target vendor or .safetensors file")
     parser.add_argument("--registry", type=Path, metavar="FILE",

@@ -131,14 +131,17 @@ def _train_adapter(args) -> int:
     from .training.datasets import adapter_training_slices, unlabelled_volume_files
     from .training.train_adapter import AdapterConfig, train_adapter
 
-    def image_paths(vendor, split, folder):
+    def image_paths(vendor, split, folder, exclude=()):
         if folder:
             return unlabelled_volume_files(Path(folder))
         if not args.manifest:
             raise InputError("give --manifest (with vendor and split) or a folder of images for each side")
         from .io.manifest import read_manifest
 
-        return [item.image for item in read_manifest(args.manifest, [vendor], split)]
+        items = [item for item in read_manifest(args.manifest, [vendor], split) if item.subject not in exclude]
+        if not items:
+            raise InputError(f"no {vendor} images left in {args.manifest} for split(s) {split}")
+        return [item.image for item in items]
 
     preset = AdapterConfig.paper if args.config == "paper" else AdapterConfig.fast
     overrides = {k: v for k, v in {"iterations": args.iterations, "seed": args.seed, "device": args.device,
@@ -147,8 +150,12 @@ def _train_adapter(args) -> int:
                                   "filters": args.filters, "n_blocks": args.blocks, "lambda_unet": args.lambda_unet}.items() if v is not None}
     config = preset(**overrides)
     source_paths = image_paths(args.source_vendor, args.source_split, args.source_dir)
-    target_paths = image_paths(args.target_vendor, args.target_split, args.target_dir)
+    target_paths = image_paths(args.target_vendor, args.target_split, args.target_dir, args.target_exclude or ())
     source, target, extra = adapter_training_slices(source_paths, target_paths, args.histogram_match)
+    # the segmenter whose features guided training is the one to segment the translated images with
+    extra["segmenter"] = args.lvunet or None
+    if args.target_exclude:
+        extra["target_excluded_subjects"] = sorted(args.target_exclude)
     print(f"{source.shape[0]} source ({args.source_vendor}) and {target.shape[0]} target ({args.target_vendor}) slices", flush=True)
     progress = None
     if args.progress:
@@ -172,6 +179,8 @@ def _add_train_adapter(sub):
     p.add_argument("--target-vendor", required=True)
     p.add_argument("--target-split", action="append")
     p.add_argument("--target-dir", help="folder of target-vendor images (NIfTI/NRRD/DICOM) instead of the manifest")
+    p.add_argument("--target-exclude", action="append", metavar="SUBJECT",
+                   help="leave this manifest subject out of the target images (for held-out checks); repeatable")
     p.add_argument("--lvunet", help="the frozen source LV-Unet (registry name or file; default: shipped clean model)")
     p.add_argument("-o", "--output", required=True, help="adapter file (.safetensors); training state goes beside it")
     p.add_argument("--config", choices=["fast", "paper"], default="fast")

@@ -2,7 +2,8 @@
 
 clean / noisy / augment: the LV-Unet trained with that augmentation, on the raw image.
 histmatch: the clean LV-Unet on the image histogram-matched to the source vendor.
-unetgan: the clean LV-Unet on the image translated to the source look by an adapter.
+unetgan: the image translated to the source look by an adapter, segmented by the LV-Unet
+the adapter was trained against (its metadata names it; older adapters: the clean one).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 from .errors import InputError
 from .histogram import load_reference, match_to_reference
 from .inference import FrameResult, adapt_and_segment_frame
-from .registry import MODELS_DIR, load_adapter, load_lvunet
+from .registry import MODELS_DIR, load_adapter, load_lvunet, paired_segmenter
 
 METHODS = ("clean", "noisy", "augment", "histmatch", "unetgan")
 SOURCE_HISTOGRAM = MODELS_DIR / "source_histogram.json"
@@ -39,11 +40,13 @@ def make_segmenter(method: str, model=None, adapter=None, histogram=None, device
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     default_model = f"lvunet-{method}" if method in ("clean", "noisy", "augment") else "lvunet-clean"
-    network = load_lvunet(model or default_model)
     if method == "unetgan":
         if adapter is None:
             raise InputError("--method unetgan needs --adapter (a target vendor name or an adapter file)")
-        return Segmenter(method, network, generator=load_adapter(adapter), device=device)
+        generator = load_adapter(adapter)
+        network = load_lvunet(model or paired_segmenter(generator) or default_model)
+        return Segmenter(method, network, generator=generator, device=device)
+    network = load_lvunet(model or default_model)
     if method == "histmatch":
         path = histogram or SOURCE_HISTOGRAM
         try:

@@ -14,15 +14,15 @@ from .io.images import read_image, write_image
 from .measurements import cine_measurements, measurements_csv
 from .outputs import staged_outputs
 from .quality import study_warnings
-from .registry import load_adapter, load_lvunet
+from .registry import load_adapter, load_lvunet, paired_segmenter
 
 
 def run_study(input_path, adapter=None, model=None, device="auto", bf16=False,
               progress: Callable[[int, int], None] | None = None, cancel=None):
     """Read an image, translate (if an adapter is named) and segment every frame."""
     image = read_image(input_path)
-    network = load_lvunet(model)
     generator = load_adapter(adapter) if adapter not in (None, "none") else None
+    network = load_lvunet(model or paired_segmenter(generator))
     device = pick_device(device)
     network.to(device)
     if generator is not None:

@@ -159,6 +159,11 @@ def load_adapter(name_or_path, registry: Path | None = None):
         raise ModelError(f"{entry.file.name} is not a usable adapter ({str(err).splitlines()[0]})") from None
 
 
+def paired_segmenter(generator) -> str | None:
+    """The LV-Unet an adapter was trained against (its features guided the GAN): segment with that one."""
+    return (getattr(generator, "metadata", None) or {}).get("segmenter")
+
+
 def register_model(file: Path, name: str, kind: str, command: str, source_vendor: str | None = None,
                    target_vendor: str | None = None, description: str = "", registry: Path | None = None,
                    copy: bool = True) -> ModelEntry:
