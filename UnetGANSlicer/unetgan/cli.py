@@ -62,7 +62,8 @@ def _segment(args) -> int:
     from .pipeline import segment_file
 
     measurements = segment_file(args.input, args.output, model=args.model, device=args.device,
-                                overwrite=args.overwrite, progress=_progress_printer(args.progress, "segment"))
+                                overwrite=args.overwrite, progress=_progress_printer(args.progress, "segment"),
+                                whole_field=args.whole_field)
     _print_measurements(measurements)
     return 0
 
@@ -71,7 +72,8 @@ def _adapt_segment(args) -> int:
     from .pipeline import adapt_segment_file
 
     measurements = adapt_segment_file(args.input, args.output, adapter=args.adapter, model=args.model, device=args.device,
-                                      overwrite=args.overwrite, progress=_progress_printer(args.progress, "adapt-segment"))
+                                      overwrite=args.overwrite, progress=_progress_printer(args.progress, "adapt-segment"),
+                                      whole_field=args.whole_field)
     _print_measurements(measurements)
     return 0
 
@@ -101,10 +103,14 @@ def _evaluate(args) -> int:
 def _add_inference_commands(sub):
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("input", help="3D volume or 4D cine (.nii.gz, .nrrd, .mha) or a DICOM folder")
-    common.add_argument("--model", help="LV-Unet: registry name or .safetensors file (default: the shipped clean model)")
+    common.add_argument("--model", help="LV-Unet: registry name or .safetensors file (default: the one the adapter "
+                        "was trained with, else the shipped clean model)")
     common.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "gpu"])
     common.add_argument("--overwrite", action="store_true", help="replace existing output files")
     common.add_argument("--progress", action="store_true", help="print 'PROGRESS done total stage' lines")
+    common.add_argument("--whole-field", action="store_true",
+                        help="run the networks on the whole field in every frame (about 4x slower on cines; by default "
+                             "frames after the first are processed in a box around the LV found in the first)")
     p = sub.add_parser("segment", parents=[common], help="segment LV blood pool and myocardium, measure volumes and EF")
     p.add_argument("-o", "--output", required=True, help="output labelmap (.nrrd, .nii.gz); measurements go beside it")
     p.set_defaults(func=_segment)

@@ -15,12 +15,15 @@ from .measurements import cine_measurements, measurements_csv
 from .outputs import staged_outputs
 from .quality import study_warnings
 from .registry import load_adapter, load_lvunet, paired_segmenter
+from .timing import NO_STOPWATCH
 
 
 def run_study(input_path, adapter=None, model=None, device="auto", bf16=False,
-              progress: Callable[[int, int], None] | None = None, cancel=None):
+              progress: Callable[[int, int], None] | None = None, cancel=None, whole_field=False,
+              stopwatch=NO_STOPWATCH):
     """Read an image, translate (if an adapter is named) and segment every frame."""
-    image = read_image(input_path)
+    with stopwatch.stage("read"):
+        image = read_image(input_path)
     generator = load_adapter(adapter) if adapter not in (None, "none") else None
     network = load_lvunet(model or paired_segmenter(generator))
     device = pick_device(device)
@@ -28,20 +31,23 @@ def run_study(input_path, adapter=None, model=None, device="auto", bf16=False,
     if generator is not None:
         generator.to(device)
     result = adapt_and_segment(image.frames, image.geometry, network, generator, device, bf16,
-                               progress=progress, cancel=cancel)
-    measurements = cine_measurements(result.labels, image.geometry.voxel_volume_ml)
-    measurements["warnings"] = study_warnings(result.labels, result.confidence, image.geometry.voxel_volume_ml)
+                               progress=progress, cancel=cancel, whole_field=whole_field, stopwatch=stopwatch)
+    with stopwatch.stage("measure"):
+        measurements = cine_measurements(result.labels, image.geometry.voxel_volume_ml)
+        measurements["warnings"] = study_warnings(result.labels, result.confidence, image.geometry.voxel_volume_ml)
     measurements["adapter"] = None if generator is None else str(adapter)
     squeeze = (lambda a: a) if image.is_cine else (lambda a: a[0])
     return image, squeeze(result.labels), squeeze(result.translated), measurements
 
 
-def segment_file(input_path, output_labelmap, model=None, device="auto", overwrite=False, progress=None, adapter=None):
+def segment_file(input_path, output_labelmap, model=None, device="auto", overwrite=False, progress=None, adapter=None,
+                 whole_field=False):
     """`unetgan segment`: labelmap on the input grid plus <name>.json / <name>.csv measurements."""
     output = Path(output_labelmap)
     stem = output.name[: -len(".nii.gz")] if output.name.endswith(".nii.gz") else output.stem
     names = [output.name, f"{stem}_measurements.json", f"{stem}_measurements.csv"]
-    image, labels, _, measurements = run_study(input_path, adapter, model, device, progress=progress)
+    image, labels, _, measurements = run_study(input_path, adapter, model, device, progress=progress,
+                                               whole_field=whole_field)
     with staged_outputs(output.parent, names, overwrite) as staging:
         write_image(labels.astype(np.uint8), image.geometry, staging / names[0])
         (staging / names[1]).write_text(json.dumps(measurements, indent=1))
@@ -52,10 +58,12 @@ def segment_file(input_path, output_labelmap, model=None, device="auto", overwri
 ADAPT_OUTPUTS = ["translated.nrrd", "labelmap.nrrd", "measurements.json", "measurements.csv"]
 
 
-def adapt_segment_file(input_path, out_dir, adapter, model=None, device="auto", overwrite=False, progress=None, cancel=None):
+def adapt_segment_file(input_path, out_dir, adapter, model=None, device="auto", overwrite=False, progress=None, cancel=None,
+                       whole_field=False, stopwatch=NO_STOPWATCH):
     """`unetgan adapt-segment`: translated image, labelmap and measurements in out_dir (see docs/architecture.md)."""
-    image, labels, translated, measurements = run_study(input_path, adapter, model, device, progress=progress, cancel=cancel)
-    with staged_outputs(Path(out_dir), ADAPT_OUTPUTS, overwrite) as staging:
+    image, labels, translated, measurements = run_study(input_path, adapter, model, device, progress=progress,
+                                                        cancel=cancel, whole_field=whole_field, stopwatch=stopwatch)
+    with stopwatch.stage("write"), staged_outputs(Path(out_dir), ADAPT_OUTPUTS, overwrite) as staging:
         write_image(translated.astype(np.float32), image.geometry, staging / "translated.nrrd")
         write_image(labels.astype(np.uint8), image.geometry, staging / "labelmap.nrrd")
         (staging / "measurements.json").write_text(json.dumps(measurements, indent=1))

@@ -1,0 +1,79 @@
+"""Cines are processed in a box around the heart after the first frame: same masks, less work."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from unetgan.evaluation import dice
+from unetgan.inference import CROP_SIZE, HEART_BOX_MARGIN_PX, adapt_and_segment, heart_box
+from unetgan.io.images import Geometry
+from unetgan.phantom import make_study
+from unetgan.registry import load_adapter, load_lvunet
+from unetgan.timing import Stopwatch
+
+
+def test_heart_box_holds_the_lv_with_a_margin_in_multiples_of_16():
+    labels = np.zeros((4, CROP_SIZE, CROP_SIZE), np.uint8)
+    labels[1:3, 60:101, 80:111] = 1
+    labels[1:3, 70:90, 90:100] = 2
+    labels[0, 5, 5] = 1  # a stray island does not stretch the box
+    box = heart_box(labels)
+    assert box.r0 <= 60 - HEART_BOX_MARGIN_PX and box.r1 >= 101 + HEART_BOX_MARGIN_PX
+    assert box.c0 <= 80 - HEART_BOX_MARGIN_PX and box.c1 >= 111 + HEART_BOX_MARGIN_PX
+    assert (box.r1 - box.r0) % 16 == 0 and (box.c1 - box.c0) % 16 == 0 and box.c1 - box.c0 >= 96
+    assert 0 < box.fraction < 0.3
+
+
+def test_no_box_without_an_lv_or_when_it_would_cover_the_field():
+    labels = np.zeros((2, CROP_SIZE, CROP_SIZE), np.uint8)
+    assert heart_box(labels) is None
+    labels[:, 10:180, 10:180] = 1
+    assert heart_box(labels) is None
+    labels[:] = 0
+    labels[:, 0:30, 0:30] = 2  # at the field's corner: the box is clipped to the field
+    box = heart_box(labels)
+    assert box.r0 == 0 and box.c0 == 0 and box.r1 == 96
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_lvunet("lvunet-clean"), load_adapter("Siemens")
+
+
+@pytest.fixture(scope="module")
+def siemens_cine():
+    study = make_study("Siemens", seed=3, n_phases=4, n_slices=4)
+    return study.image, Geometry(spacing=study.spacing, origin=study.origin, direction=study.direction)
+
+
+def test_boxed_cine_gives_the_whole_field_masks_with_less_network_work(shipped, siemens_cine):
+    network, adapter = shipped
+    frames, geometry = siemens_cine
+    runs = {}
+    for whole_field in (True, False):
+        seen = []
+        hook = network.register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape[-2:])))
+        try:
+            runs[whole_field] = adapt_and_segment(frames, geometry, network, adapter, "cpu", whole_field=whole_field,
+                                                  stopwatch=Stopwatch()), seen
+        finally:
+            hook.remove()
+    (whole, whole_sizes), (boxed, boxed_sizes) = runs[True], runs[False]
+    assert all((whole.labels[t] == 1).sum() > 100 for t in range(4)), "the shipped model should find the LV"
+    for t in range(4):
+        assert dice(boxed.labels[t] > 0, whole.labels[t] > 0) > 0.97
+    # the LV-Unet saw the whole field once, then only the box
+    assert whole_sizes == [(CROP_SIZE, CROP_SIZE)] * 4
+    assert boxed_sizes[0] == (CROP_SIZE, CROP_SIZE) and all(h * w < 0.5 * CROP_SIZE**2 for h, w in boxed_sizes[1:])
+    # outside the box the later frames show the histogram-matched input; inside, the translation
+    assert not np.allclose(boxed.translated[1], frames[1])
+
+
+def test_a_heart_that_leaves_the_box_is_redone_on_the_whole_field(shipped, siemens_cine):
+    network, adapter = shipped
+    frames, geometry = siemens_cine
+    moved = np.stack([frames[0], np.roll(frames[0], 70, axis=-1)])
+    boxed = adapt_and_segment(moved, geometry, network, adapter, "cpu")
+    whole = adapt_and_segment(moved, geometry, network, adapter, "cpu", whole_field=True)
+    assert (whole.labels[1] > 0).sum() > 100
+    assert dice(boxed.labels[1] > 0, whole.labels[1] > 0) > 0.99

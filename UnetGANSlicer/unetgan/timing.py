@@ -1,0 +1,28 @@
+"""Per-stage wall time of a run (read, preprocess, translate, segment, restore, write) for benchmarks."""
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+
+
+class Stopwatch:
+    def __init__(self):
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    @contextmanager
+    def stage(self, name: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - started
+
+
+class _NoStopwatch:
+    @contextmanager
+    def stage(self, name: str):
+        yield
+
+
+NO_STOPWATCH = _NoStopwatch()
