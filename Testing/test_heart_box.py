@@ -77,3 +77,13 @@ def test_a_heart_that_leaves_the_box_is_redone_on_the_whole_field(shipped, sieme
     whole = adapt_and_segment(moved, geometry, network, adapter, "cpu", whole_field=True)
     assert (whole.labels[1] > 0).sum() > 100
     assert dice(boxed.labels[1] > 0, whole.labels[1] > 0) > 0.99
+
+
+def test_class_labels_is_argmax_over_the_three_classes_ties_included():
+    import torch
+
+    from unetgan.inference import class_labels
+
+    generator = torch.Generator().manual_seed(0)
+    probabilities = torch.rand(3, 3, 20, 20, generator=generator).round(decimals=1)  # many ties
+    assert torch.equal(class_labels(probabilities), probabilities.argmax(1).to(torch.uint8))

@@ -40,7 +40,8 @@ def _run_batched(network: torch.nn.Module, slices: torch.Tensor, device, bf16: b
     for start in range(0, slices.shape[0], batch):
         chunk = slices[start : start + batch].to(device).contiguous(memory_format=torch.channels_last)
         with _autocast(device, bf16):
-            outputs.append(network(chunk).float().cpu())
+            # contiguous: later per-pixel reductions over channels are ~10x slower on channels_last
+            outputs.append(network(chunk).float().cpu().contiguous())
     return torch.cat(outputs)
 
 
@@ -51,6 +52,16 @@ def keep_largest_component(labels: np.ndarray) -> np.ndarray:
         return labels
     sizes = ndimage.sum_labels(np.ones_like(components), components, index=range(1, count + 1))
     return np.where(components == 1 + int(np.argmax(sizes)), labels, 0).astype(labels.dtype)
+
+
+def class_labels(probabilities: torch.Tensor) -> torch.Tensor:
+    """argmax over the 3 classes of (N, 3, H, W), ties to the lower class as argmax does; written out
+    because torch's argmax over a short non-innermost dimension is ~20x slower on a CPU."""
+    p0, p1, p2 = probabilities[:, 0], probabilities[:, 1], probabilities[:, 2]
+    labels = torch.zeros(p0.shape, dtype=torch.uint8)
+    labels[(p1 > p0) & (p1 >= p2)] = 1
+    labels[(p2 > p0) & (p2 > p1)] = 2
+    return labels
 
 
 @dataclass(frozen=True)
@@ -128,7 +139,7 @@ def _probabilities(model, slices, device, bf16, batch, box: HeartBox | None, sto
         probabilities = torch.softmax(logits, 1)
         if box is None:
             return probabilities
-        labels = probabilities.argmax(1)
+        labels = class_labels(probabilities)
         if not bool((labels > 0).any()) or _touches_border(labels, box):
             return None
         full = torch.tensor(BACKGROUND_FILL).reshape(1, 3, 1, 1).repeat(slices.shape[0], 1, CROP_SIZE, CROP_SIZE)
@@ -139,10 +150,10 @@ def _probabilities(model, slices, device, bf16, batch, box: HeartBox | None, sto
 def _labels_on_input_grid(probabilities, grid, postprocess: bool, stopwatch) -> tuple[np.ndarray, float]:
     with stopwatch.stage("restore"):
         restored = grid.restore(probabilities, fill=torch.tensor(BACKGROUND_FILL))
-        labels = restored.argmax(1).numpy().astype(np.uint8)
+        labels = class_labels(restored).numpy()
         if postprocess:
             labels = keep_largest_component(labels)
-        top = restored.max(1).values.numpy()
+        top = torch.maximum(restored[:, 0], torch.maximum(restored[:, 1], restored[:, 2])).numpy()
         confidence = float(top[labels > 0].mean()) if (labels > 0).any() else 0.0
     return labels, confidence
 
@@ -230,7 +241,7 @@ def adapt_and_segment_frame(volume, spacing, model, generator, device="cpu", bf1
                                            None, stopwatch, boxed_display)
         if box is None:
             with stopwatch.stage("restore"):
-                result.heart_box = heart_box(probabilities.argmax(1).numpy())
+                result.heart_box = heart_box(class_labels(probabilities).numpy())
                 if boxed_display and generator is not None and result.heart_box is not None:
                     window = (slice(None), slice(None)) + result.heart_box.window
                     slices_source = _feathered_into(slices, slices_source[window], result.heart_box)

@@ -141,7 +141,8 @@ def load_lvunet(name_or_path=None, registry: Path | None = None):
         raise ModelError(f"{entry.file.name} is not an LV-Unet (architecture: {metadata.get('architecture', 'unknown')})")
     model = LVUnet(LVUnetConfig.from_dict(metadata.get("config", {})))
     model.metadata = metadata
-    return load_state(model, tensors, entry.file.name)
+    # the shipped segmenters are only ever run frozen (inference, adapter training), never trained further
+    return load_state(model, tensors, entry.file.name).fold_batch_norms()
 
 
 def load_adapter(name_or_path, registry: Path | None = None):

@@ -1,0 +1,371 @@
+"""`make bench`: how fast Adapt & Segment is, where the time goes, and what each speed-up costs in Dice.
+
+    python scripts/benchmark.py --out docs/benchmarks [--device cpu|cuda] [--manifest ../shared/data/manifest.csv]
+
+Writes <out>.json and <out>.md. One run measures, on the same machine:
+- the machine's peak (dense matmul and convolution GFLOP/s, fp32 and bf16);
+- each network's FLOPs per image and achieved GFLOP/s: ours and the reference-size ones
+  (CycleGAN's ResNet generator with 64 filters and 9 blocks; a 2D U-Net of the original
+  64-1024 widths, MONAI's BasicUNet);
+- Adapt & Segment of a synthetic 300-image cine (25 phases x 12 slices, 192 x 192), end to
+  end and per stage, for our pipeline (boxed and whole-field) and for the reference networks;
+- peak memory (RSS) for the 300- and a 1000-image cine, each in a fresh process;
+- adapter training: seconds per iteration, and the time to the shipped adapters' chosen
+  checkpoints;
+- with --manifest: the Dice change every speed-up causes on the real dev data.
+Nothing here is a test: figures depend on the machine and its load (see `load_average`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from unetgan.inference import adapt_and_segment, pick_device
+from unetgan.io.images import Geometry
+from unetgan.networks.generator import GeneratorConfig, build_generator
+from unetgan.phantom import make_study, write_study
+from unetgan.pipeline import adapt_segment_file
+from unetgan.registry import find_model, load_adapter, load_lvunet, paired_segmenter
+from unetgan.timing import Stopwatch
+
+SIDE = 192
+CINE_300 = (25, 12)  # phases x slices
+CINE_1000 = (50, 20)
+ADAPTER = "Siemens"
+
+
+# -- machine --------------------------------------------------------------------------------------
+
+def machine() -> dict:
+    flags = set()
+    model = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    wanted = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16"]
+    return {"cpu": model, "cores": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "isa": {f: f in flags for f in wanted}, "load_average": os.getloadavg(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def _timed(fn, device, min_seconds=1.0) -> float:
+    """Seconds per call: one warm-up, then repeats until min_seconds."""
+    fn()
+    _sync(device)
+    calls, started = 0, time.perf_counter()
+    while True:
+        fn()
+        calls += 1
+        _sync(device)
+        elapsed = time.perf_counter() - started
+        if elapsed >= min_seconds:
+            return elapsed / calls
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+@torch.inference_mode()
+def peak(device) -> dict:
+    """Dense matmul (2048^3) and a large 3x3 convolution (64 -> 64 channels, 16 x 96 x 96): the best a
+    network of ours could hope for on this machine."""
+    out = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        a = torch.randn(2048, 2048, device=device, dtype=dtype)
+        out[f"matmul_{str(dtype)[6:]}_gflops"] = 2 * 2048**3 / _timed(lambda: a @ a, device) / 1e9
+        x = torch.randn(16, 64, 96, 96, device=device, dtype=dtype).contiguous(memory_format=torch.channels_last)
+        conv = torch.nn.Conv2d(64, 64, 3, padding=1).to(device, dtype).to(memory_format=torch.channels_last)
+        flops = 2 * 16 * 64 * 64 * 9 * 96 * 96
+        out[f"conv3x3_{str(dtype)[6:]}_gflops"] = flops / _timed(lambda: conv(x), device) / 1e9
+    return out
+
+
+# -- networks ----------------------------------------------------------------------------------------
+
+def reference_generator():
+    """CycleGAN's ResNet generator at the reference size (64 filters, 9 blocks), random weights."""
+    return build_generator(GeneratorConfig(filters=64, n_blocks=9, residual_output=False)).eval()
+
+
+def reference_unet():
+    """A 2D U-Net of the original paper's widths (64 ... 1024), random weights."""
+    from monai.networks.nets import BasicUNet
+
+    return BasicUNet(spatial_dims=2, in_channels=1, out_channels=3, features=(64, 128, 256, 512, 1024, 64)).eval()
+
+
+def flops_per_image(network, side=SIDE) -> float:
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        network(torch.zeros(1, 1, side, side))
+    return float(counter.get_total_flops())
+
+
+@torch.inference_mode()
+def network_rows(networks: dict, device, conv_peak: float, sides=(SIDE, 96), batch=12) -> list[dict]:
+    rows = []
+    for name, network in networks.items():
+        network.to(device)
+        for side in sides:
+            x = torch.rand(batch, 1, side, side, device=device).contiguous(memory_format=torch.channels_last)
+            seconds = _timed(lambda: network(x), device, min_seconds=2.0) / batch
+            flops = flops_per_image(network.cpu(), side)
+            network.to(device)
+            rows.append({"network": name, "side": side, "gflop_per_image": flops / 1e9,
+                         "parameters_m": sum(p.numel() for p in network.parameters()) / 1e6,
+                         "ms_per_image": 1000 * seconds, "gflops_achieved": flops / seconds / 1e9,
+                         "fraction_of_conv_peak": flops / seconds / 1e9 / conv_peak})
+    return rows
+
+
+# -- end to end ----------------------------------------------------------------------------------------
+
+def write_cine(folder: Path, phases: int, slices: int) -> Path:
+    study = make_study("Siemens", seed=11, n_phases=phases, n_slices=slices, matrix=SIDE)
+    return write_study(study, folder, fmt="nifti", name=f"cine_{phases * slices}")["cine"]
+
+
+def end_to_end(cine: Path, device, whole_field: bool) -> dict:
+    """Our pipeline on the cine file, as `unetgan adapt-segment` runs it (after a warm-up run)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        adapt_segment_file(cine, Path(tmp) / "warm", ADAPTER, device=str(device), whole_field=whole_field)
+        stopwatch = Stopwatch()
+        started = time.perf_counter()
+        with stopwatch.stage("load models"):
+            load_lvunet(paired_segmenter(load_adapter(ADAPTER)))
+        adapt_segment_file(cine, Path(tmp) / "out", ADAPTER, device=str(device), whole_field=whole_field,
+                           stopwatch=stopwatch)
+        wall = time.perf_counter() - started
+    return {"wall_s": wall, "stages_s": dict(stopwatch.seconds)}
+
+
+def reference_end_to_end(cine: Path, device, frames: int = 1) -> dict:
+    """The reference-size networks on the whole field; networks timed on `frames` frames and scaled to the
+    cine (they dominate; the other stages are as ours)."""
+    from unetgan.io.images import read_image
+
+    image = read_image(cine)
+    generator, unet = reference_generator().to(device), reference_unet().to(device)
+    stopwatch = Stopwatch()
+    adapt_and_segment(image.frames[:1], image.geometry, unet, generator, device, whole_field=True)  # warm-up
+    adapt_and_segment(image.frames[:frames], image.geometry, unet, generator, device, whole_field=True,
+                      stopwatch=stopwatch)
+    scale = image.frames.shape[0] / frames
+    stages = {k: v * scale for k, v in stopwatch.seconds.items()}
+    return {"stages_s": stages, "network_s": stages.get("translate", 0) + stages.get("segment", 0),
+            "timed_frames": frames}
+
+
+def peak_rss(cine: Path, device, whole_field=False) -> float:
+    """Peak resident memory (MB) of a fresh process running adapt-segment on the cine."""
+    code = ("import resource, sys, tempfile, pathlib; from unetgan.pipeline import adapt_segment_file; "
+            "d = tempfile.mkdtemp(); "
+            f"adapt_segment_file(sys.argv[1], pathlib.Path(d) / 'o', {ADAPTER!r}, device={str(device)!r}, "
+            f"whole_field={whole_field}); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    result = subprocess.run([sys.executable, "-c", code, str(cine)], capture_output=True, text=True, check=True)
+    return int(result.stdout.strip().splitlines()[-1]) / 1024
+
+
+# -- adapter training -----------------------------------------------------------------------------------
+
+def adapter_iteration_seconds(threads: int, iterations: int = 6) -> float:
+    from unetgan.preprocess import prepare_volume
+    from unetgan.training.train_adapter import AdapterConfig, _AdapterTraining
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        slices = {}
+        for vendor in ("Philips", "Siemens"):
+            study = make_study(vendor, seed=2, n_phases=2, n_slices=8, matrix=SIDE)
+            slices[vendor] = torch.cat([prepare_volume(f, study.spacing)[0] for f in study.image])[:, 0].numpy()
+        run = _AdapterTraining(slices["Philips"], slices["Siemens"], load_lvunet("lvunet-clean"),
+                               AdapterConfig.fast(iterations=iterations + 2))
+        run.step(0)
+        started = time.perf_counter()
+        for i in range(1, iterations + 1):
+            run.step(i)
+        return (time.perf_counter() - started) / iterations
+    finally:
+        torch.set_num_threads(previous)
+
+
+def shipped_adapter_training() -> list[dict]:
+    rows = []
+    for vendor in ("Siemens", "GE"):
+        generator = load_adapter(vendor)
+        meta = generator.metadata
+        rows.append({"adapter": find_model(vendor, "adapter").name, "chosen_iteration": meta.get("iteration"),
+                     "iterations": (meta.get("training") or {}).get("iterations"),
+                     "segmenter": paired_segmenter(generator) or "lvunet-clean"})
+    return rows
+
+
+# -- Dice per speed-up on real data ---------------------------------------------------------------------
+
+def dice_per_speedup(manifest: Path, device) -> list[dict]:
+    """Mean Dice on the real dev data with and without each speed-up we use (or tried)."""
+    from unetgan.evaluation import score_volume, summarise
+    from unetgan.io.manifest import load_item, read_manifest
+    from unetgan.io.sunnybrook import cine_phase_names
+
+    variants = {"whole field, fp32 (unoptimised)": {"whole_field": True},
+                "heart box, fp32 (shipped)": {"whole_field": False},
+                "whole field, bf16 autocast": {"whole_field": True, "bf16": True}}
+    rows = []
+    for vendor in ("Siemens", "GE"):
+        generator = load_adapter(vendor)
+        network = load_lvunet(paired_segmenter(generator))
+        subjects: dict[str, list] = {}
+        for item in read_manifest(manifest, [vendor], ["dev_labelled"], require_labels=True):
+            subjects.setdefault(item.subject, []).extend(cine_phase_names(load_item(item)))
+        for name, options in variants.items():
+            started, per_volume = time.perf_counter(), []
+            for volumes in subjects.values():
+                # a subject's labelled phases as the frames of one cine, the first (ED) first, as a scanner writes it
+                frames = np.stack([v.image.array for v in volumes])
+                geometry = Geometry(spacing=volumes[0].image.geometry.spacing)
+                result = adapt_and_segment(frames, geometry, network, generator, device, **options)
+                per_volume += [score_volume(v, labels) for v, labels in zip(volumes, result.labels)]
+            summary = summarise(per_volume)[vendor]
+            rows.append({"vendor": vendor, "variant": name, "mean_dice": summary["mean"]["mean"],
+                         "blood_pool": summary["blood_pool"]["mean"], "myocardium": summary["myocardium"]["mean"],
+                         "volumes": summary["n"], "seconds": time.perf_counter() - started})
+    return rows
+
+
+# -- report -------------------------------------------------------------------------------------------------
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="docs/benchmarks", help="writes OUT.json and OUT.md")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--manifest", type=Path, help="real labelled data for the Dice-per-speed-up table")
+    parser.add_argument("--reference-frames", type=int, default=1, help="frames the reference networks are timed on")
+    parser.add_argument("--skip-memory", action="store_true")
+    args = parser.parse_args()
+    device = pick_device(args.device)
+    torch.manual_seed(0)
+    report: dict = {"command": " ".join(["python"] + sys.argv), "machine": machine()}
+    print(json.dumps(report["machine"]), flush=True)
+
+    report["peak"] = peak(device)
+    print("peak", json.dumps(report["peak"]), flush=True)
+    conv_peak = report["peak"]["conv3x3_float32_gflops"]
+    generator = load_adapter(ADAPTER)
+    ours = {"generator (ours)": generator, "LV-Unet (ours)": load_lvunet(paired_segmenter(generator))}
+    reference = {"generator 64/9 (reference)": reference_generator(), "U-Net 64-1024 (reference)": reference_unet()}
+    report["networks"] = network_rows(ours, device, conv_peak) + network_rows(reference, device, conv_peak, sides=(SIDE,))
+    for row in report["networks"]:
+        print(f"{row['network']:28s} {row['side']:4d}  {row['gflop_per_image']:7.2f} GFLOP  {row['ms_per_image']:8.1f} ms/img"
+              f"  {row['gflops_achieved']:6.1f} GFLOP/s ({100 * row['fraction_of_conv_peak']:.0f}% of conv peak)", flush=True)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cine = write_cine(Path(tmp), *CINE_300)
+        images = CINE_300[0] * CINE_300[1]
+        runs = {"ours, heart box (shipped)": end_to_end(cine, device, whole_field=False),
+                "ours, whole field": end_to_end(cine, device, whole_field=True)}
+        ref = reference_end_to_end(cine, device, args.reference_frames)
+        other = {k: v for k, v in runs["ours, whole field"]["stages_s"].items() if k not in ("translate", "segment")}
+        runs["reference networks, whole field"] = {"wall_s": ref["network_s"] + sum(other.values()),
+                                                   "stages_s": {**other, **{k: ref["stages_s"][k] for k in ("translate", "segment")}},
+                                                   "note": f"networks timed on {ref['timed_frames']} frame(s), scaled"}
+        for name, run in runs.items():
+            run["images_per_s"] = images / run["wall_s"]
+            print(f"{name:34s} {run['wall_s']:7.1f} s  {run['images_per_s']:6.1f} images/s  "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in run["stages_s"].items()), flush=True)
+        report["cine_300"] = {"images": images, "shape": [*CINE_300, SIDE, SIDE], "runs": runs,
+                              "speedup_vs_reference": runs["ours, heart box (shipped)"]["images_per_s"]
+                              / runs["reference networks, whole field"]["images_per_s"]}
+        if not args.skip_memory:
+            big = write_cine(Path(tmp), *CINE_1000)
+            report["memory"] = []
+            for path, n in ((cine, images), (big, CINE_1000[0] * CINE_1000[1])):
+                input_mb = n * SIDE * SIDE * 4 / 2**20  # the cine as float32 in memory
+                rss = peak_rss(path, device)
+                report["memory"].append({"images": n, "input_float32_mb": input_mb, "peak_rss_mb": rss})
+                print(f"peak RSS {n} images: {rss:.0f} MB (input {input_mb:.0f} MB as float32)", flush=True)
+
+    report["adapter_training"] = {"seconds_per_iteration": {f"{t} thread(s)": adapter_iteration_seconds(t)
+                                                           for t in (1, 2)},
+                                  "shipped": shipped_adapter_training()}
+    print("adapter training", json.dumps(report["adapter_training"]), flush=True)
+    if args.manifest:
+        report["dice_per_speedup"] = dice_per_speedup(args.manifest, device)
+        for row in report["dice_per_speedup"]:
+            print(f"{row['vendor']:8s} {row['variant']:34s} mean Dice {row['mean_dice']:.4f} ({row['seconds']:.0f} s)",
+                  flush=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=1))
+    out.with_suffix(".md").write_text(markdown(report))
+    print(f"wrote {out.with_suffix('.md')} and {out.with_suffix('.json')}")
+    return 0
+
+
+def markdown(r: dict) -> str:
+    m, p = r["machine"], r["peak"]
+    lines = ["# Benchmarks", "", f"Made by `{r['command']}` (`make bench`). Machine: {m['cpu']}, {m['cores']} cores, "
+             f"torch {m['torch']} with {m['torch_threads']} threads; ISA {', '.join(k for k, v in m['isa'].items() if v)}; "
+             f"load average at start {', '.join(f'{x:.1f}' for x in m['load_average'])}"
+             + (f"; GPU {m['cuda']}" if m["cuda"] else "") + ".", "",
+             "## The machine's peak", "", "| kernel | fp32 GFLOP/s | bf16 GFLOP/s |", "|---|---|---|",
+             f"| matmul 2048^3 | {p['matmul_float32_gflops']:.0f} | {p['matmul_bfloat16_gflops']:.0f} |",
+             f"| conv 3x3, 64 -> 64, 16 x 96 x 96 | {p['conv3x3_float32_gflops']:.0f} | {p['conv3x3_bfloat16_gflops']:.0f} |",
+             "", "## Networks (per image, batch of 12)", "",
+             "| network | input | GFLOP | parameters (M) | ms | GFLOP/s | of conv peak |", "|---|---|---|---|---|---|---|"]
+    for n in r["networks"]:
+        lines.append(f"| {n['network']} | {n['side']}^2 | {n['gflop_per_image']:.2f} | {n['parameters_m']:.2f} | "
+                     f"{n['ms_per_image']:.1f} | {n['gflops_achieved']:.0f} | {100 * n['fraction_of_conv_peak']:.0f}% |")
+    c = r["cine_300"]
+    stages = sorted({k for run in c["runs"].values() for k in run["stages_s"]})
+    lines += ["", f"## Adapt & Segment of a {c['images']}-image cine ({' x '.join(map(str, c['shape']))}), end to end", "",
+              "| run | wall (s) | images/s | " + " | ".join(stages) + " |", "|---|---|---|" + "---|" * len(stages)]
+    for name, run in c["runs"].items():
+        lines.append(f"| {name} | {run['wall_s']:.1f} | {run['images_per_s']:.1f} | "
+                     + " | ".join(f"{run['stages_s'].get(s, 0):.2f}" for s in stages) + " |")
+    lines += ["", f"Speed-up of the shipped pipeline over the reference networks: **{c['speedup_vs_reference']:.1f}x**. "
+              "Stages in seconds; the reference networks were timed on part of the cine and scaled "
+              "(its other stages are ours).", ""]
+    if "memory" in r:
+        lines += ["## Peak memory (fresh process, RSS)", "", "| images | input as float32 (MB) | peak RSS (MB) |", "|---|---|---|"]
+        lines += [f"| {x['images']} | {x['input_float32_mb']:.0f} | {x['peak_rss_mb']:.0f} |" for x in r["memory"]]
+        lines.append("")
+    a = r["adapter_training"]
+    lines += ["## Adapter training (fast config)", ""]
+    lines += [f"- {k}: {v:.2f} s per iteration" for k, v in a["seconds_per_iteration"].items()]
+    one = a["seconds_per_iteration"]["1 thread(s)"]
+    for s in a["shipped"]:
+        if s["chosen_iteration"]:
+            lines.append(f"- `{s['adapter']}` (segmenter `{s['segmenter']}`): chosen checkpoint at iteration "
+                         f"{s['chosen_iteration']} of {s['iterations']}: about {s['chosen_iteration'] * one / 60:.0f} min "
+                         f"on one thread to reach it")
+    if "dice_per_speedup" in r:
+        lines += ["", "## Dice per speed-up on the real dev data", "",
+                  "| vendor | variant | volumes | mean Dice | blood pool | myocardium | seconds |", "|---|---|---|---|---|---|---|"]
+        lines += [f"| {d['vendor']} | {d['variant']} | {d['volumes']} | {d['mean_dice']:.4f} | {d['blood_pool']:.4f} | "
+                  f"{d['myocardium']:.4f} | {d['seconds']:.0f} |" for d in r["dice_per_speedup"]]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
