@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -174,15 +173,48 @@ def reference_end_to_end(cine: Path, device, frames: int = 1) -> dict:
             "timed_frames": frames}
 
 
-def peak_rss(cine: Path, device, whole_field=False) -> float:
-    """Peak resident memory (MB) of a fresh process running adapt-segment on the cine."""
-    code = ("import resource, sys, tempfile, pathlib; from unetgan.pipeline import adapt_segment_file; "
-            "d = tempfile.mkdtemp(); "
-            f"adapt_segment_file(sys.argv[1], pathlib.Path(d) / 'o', {ADAPTER!r}, device={str(device)!r}, "
-            f"whole_field={whole_field}); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
-    result = subprocess.run([sys.executable, "-c", code, str(cine)], capture_output=True, text=True, check=True)
-    return int(result.stdout.strip().splitlines()[-1]) / 1024
+CHILD_PEAK = """
+import sys, tempfile, pathlib
+from unetgan.pipeline import adapt_segment_file
+from unetgan.registry import load_adapter, load_lvunet, paired_segmenter
+
+def high_water_mb():  # VmHWM is this process's own peak (ru_maxrss survives exec and reports the parent's)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+load_lvunet(paired_segmenter(load_adapter(sys.argv[2])))
+base = high_water_mb()
+adapt_segment_file(sys.argv[1], pathlib.Path(tempfile.mkdtemp()) / "o", sys.argv[2], device=sys.argv[3])
+print(base, high_water_mb())
+"""
+
+
+def peak_rss(cine: Path, device) -> dict:
+    """Peak resident memory (MB) of a fresh process running adapt-segment on the cine, and its resident
+    memory before reading the input (Python, torch and the models)."""
+    result = subprocess.run([sys.executable, "-c", CHILD_PEAK, str(cine), ADAPTER, str(device)],
+                            capture_output=True, text=True, check=True)
+    base, peak_mb = (float(x) for x in result.stdout.strip().splitlines()[-1].split())
+    return {"baseline_rss_mb": base, "peak_rss_mb": peak_mb}
+
+
+def memory_rows(cases: list[tuple[Path, str]], device) -> list[dict]:
+    from unetgan.io.images import read_image
+
+    rows = []
+    for path, name in cases:
+        array = read_image(path).array
+        row = {"case": name, "shape": list(array.shape), "dtype": str(array.dtype), "input_mb": array.nbytes / 2**20}
+        del array
+        row.update(peak_rss(path, device))
+        row["peak_over_input"] = row["peak_rss_mb"] / row["input_mb"]
+        row["above_baseline_over_input"] = (row["peak_rss_mb"] - row["baseline_rss_mb"]) / row["input_mb"]
+        print(f"memory {name}: peak RSS {row['peak_rss_mb']:.0f} MB, baseline {row['baseline_rss_mb']:.0f} MB, "
+              f"input {row['input_mb']:.0f} MB ({row['dtype']})", flush=True)
+        rows.append(row)
+    return rows
 
 
 # -- adapter training -----------------------------------------------------------------------------------
@@ -222,15 +254,16 @@ def shipped_adapter_training() -> list[dict]:
 
 # -- Dice per speed-up on real data ---------------------------------------------------------------------
 
-def dice_per_speedup(manifest: Path, device) -> list[dict]:
+def dice_per_speedup(manifest: Path, device, bf16: bool) -> list[dict]:
     """Mean Dice on the real dev data with and without each speed-up we use (or tried)."""
     from unetgan.evaluation import score_volume, summarise
     from unetgan.io.manifest import load_item, read_manifest
     from unetgan.io.sunnybrook import cine_phase_names
 
     variants = {"whole field, fp32 (unoptimised)": {"whole_field": True},
-                "heart box, fp32 (shipped)": {"whole_field": False},
-                "whole field, bf16 autocast": {"whole_field": True, "bf16": True}}
+                "heart box, fp32 (shipped)": {"whole_field": False}}
+    if bf16:
+        variants["whole field, bf16 autocast"] = {"whole_field": True, "bf16": True}
     rows = []
     for vendor in ("Siemens", "GE"):
         generator = load_adapter(vendor)
@@ -262,6 +295,9 @@ def main() -> int:
     parser.add_argument("--manifest", type=Path, help="real labelled data for the Dice-per-speed-up table")
     parser.add_argument("--reference-frames", type=int, default=1, help="frames the reference networks are timed on")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--bf16-dice", action="store_true",
+                        help="also the Dice of bf16 autocast (slow where the CPU has no bf16 instructions)")
+    parser.add_argument("--huge", action="store_true", help="also the 50 x 20 x 512 x 512 study's memory (about 5 min)")
     args = parser.parse_args()
     device = pick_device(args.device)
     torch.manual_seed(0)
@@ -297,20 +333,20 @@ def main() -> int:
                               "speedup_vs_reference": runs["ours, heart box (shipped)"]["images_per_s"]
                               / runs["reference networks, whole field"]["images_per_s"]}
         if not args.skip_memory:
-            big = write_cine(Path(tmp), *CINE_1000)
-            report["memory"] = []
-            for path, n in ((cine, images), (big, CINE_1000[0] * CINE_1000[1])):
-                input_mb = n * SIDE * SIDE * 4 / 2**20  # the cine as float32 in memory
-                rss = peak_rss(path, device)
-                report["memory"].append({"images": n, "input_float32_mb": input_mb, "peak_rss_mb": rss})
-                print(f"peak RSS {n} images: {rss:.0f} MB (input {input_mb:.0f} MB as float32)", flush=True)
+            cases = [(cine, "300-image cine"), (write_cine(Path(tmp), *CINE_1000), "1000-image cine")]
+            if args.huge:
+                study = make_study("Siemens", seed=11, n_phases=50, n_slices=20, matrix=512)
+                cases.append((write_study(study, Path(tmp), fmt="nifti", name="huge")["cine"],
+                              "large study (50 phases x 20 slices, 512-pixel matrix)"))
+                del study
+            report["memory"] = memory_rows(cases, device)
 
     report["adapter_training"] = {"seconds_per_iteration": {f"{t} thread(s)": adapter_iteration_seconds(t)
                                                            for t in (1, 2)},
                                   "shipped": shipped_adapter_training()}
     print("adapter training", json.dumps(report["adapter_training"]), flush=True)
     if args.manifest:
-        report["dice_per_speedup"] = dice_per_speedup(args.manifest, device)
+        report["dice_per_speedup"] = dice_per_speedup(args.manifest, device, args.bf16_dice)
         for row in report["dice_per_speedup"]:
             print(f"{row['vendor']:8s} {row['variant']:34s} mean Dice {row['mean_dice']:.4f} ({row['seconds']:.0f} s)",
                   flush=True)
@@ -347,8 +383,13 @@ def markdown(r: dict) -> str:
               "Stages in seconds; the reference networks were timed on part of the cine and scaled "
               "(its other stages are ours).", ""]
     if "memory" in r:
-        lines += ["## Peak memory (fresh process, RSS)", "", "| images | input as float32 (MB) | peak RSS (MB) |", "|---|---|---|"]
-        lines += [f"| {x['images']} | {x['input_float32_mb']:.0f} | {x['peak_rss_mb']:.0f} |" for x in r["memory"]]
+        lines += ["## Peak memory (fresh process, RSS)", "",
+                  "Baseline: the process after importing torch and loading the models, before reading the input.", "",
+                  "| case | shape | input in memory (MB) | baseline (MB) | peak RSS (MB) | peak / input | (peak - baseline) / input |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {x['case']} | {' x '.join(map(str, x['shape']))} {x['dtype']} | {x['input_mb']:.0f} | "
+                  f"{x['baseline_rss_mb']:.0f} | {x['peak_rss_mb']:.0f} | {x['peak_over_input']:.1f} | "
+                  f"{x['above_baseline_over_input']:.1f} |" for x in r["memory"]]
         lines.append("")
     a = r["adapter_training"]
     lines += ["## Adapter training (fast config)", ""]

@@ -264,10 +264,17 @@ def _to_input_look(volume, slices_source, grid, translated: bool) -> np.ndarray:
     return (blended * (high - low) + low).astype(np.float32)
 
 
+def _as_type(image: np.ndarray, dtype) -> np.ndarray:
+    if not np.issubdtype(dtype, np.integer):
+        return image
+    info = np.iinfo(dtype)
+    return np.clip(np.rint(image), info.min, info.max)
+
+
 @dataclass
 class CineResult:
     labels: np.ndarray  # (T, Z, Y, X) uint8
-    translated: np.ndarray  # (T, Z, Y, X) float32
+    translated: np.ndarray  # (T, Z, Y, X) in the input's type (integer inputs stay integer), else float32
     confidence: list[float] = field(default_factory=list)
 
 
@@ -284,7 +291,8 @@ def adapt_and_segment(frames: np.ndarray, geometry: Geometry, model, generator=N
         raise InputError(f"expected frames (T, Z, Y, X), got shape {frames.shape}")
     device = pick_device(device) if isinstance(device, str) else device
     labels = np.zeros(frames.shape, np.uint8)
-    translated = np.zeros(frames.shape, np.float32)
+    # the translated cine in the input's own type: an integer study stays integer (half the memory of float32)
+    translated = np.zeros(frames.shape, frames.dtype if np.issubdtype(frames.dtype, np.integer) else np.float32)
     confidence = []
     spacing, box = geometry.spacing, None
     for t in range(frames.shape[0]):
@@ -294,7 +302,7 @@ def adapt_and_segment(frames: np.ndarray, geometry: Geometry, model, generator=N
                                         stopwatch=stopwatch, boxed_display=not whole_field)
         if box is None and not whole_field and model is not None:
             box = frame.heart_box
-        labels[t], translated[t] = frame.labels, frame.translated
+        labels[t], translated[t] = frame.labels, _as_type(frame.translated, translated.dtype)
         confidence.append(frame.confidence)
         if progress is not None:
             progress(t + 1, frames.shape[0])

@@ -46,11 +46,16 @@ def staged_outputs(destination_dir: Path, names: list[str], overwrite: bool = Fa
     """Yield a staging folder; on success move `names` from it into destination_dir, else delete it."""
     destination_dir = Path(destination_dir)
     refuse_existing([destination_dir / n for n in names], overwrite)
-    destination_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=destination_dir))
+    try:
+        destination_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=destination_dir))
+    except OSError as err:  # a user's output path: a message, not a traceback
+        raise InputError(f"cannot write to {destination_dir}: {err.strerror or err}; expected a folder you can write to") from None
     try:
         yield staging
         for name in names:
             os.replace(staging / name, destination_dir / name)
+    except OSError as err:  # disk full, folder removed meanwhile: the staging folder goes, earlier outputs stay
+        raise InputError(f"cannot write the outputs to {destination_dir}: {err.strerror or err}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -12,7 +12,7 @@ from .errors import InputError
 from .inference import adapt_and_segment, pick_device
 from .io.images import read_image, write_image
 from .measurements import cine_measurements, measurements_csv
-from .outputs import staged_outputs
+from .outputs import refuse_existing, staged_outputs
 from .quality import study_warnings
 from .registry import load_adapter, load_lvunet, paired_segmenter
 from .timing import NO_STOPWATCH
@@ -46,8 +46,10 @@ def segment_file(input_path, output_labelmap, model=None, device="auto", overwri
     output = Path(output_labelmap)
     stem = output.name[: -len(".nii.gz")] if output.name.endswith(".nii.gz") else output.stem
     names = [output.name, f"{stem}_measurements.json", f"{stem}_measurements.csv"]
+    refuse_existing([output.parent / n for n in names], overwrite)  # before the work, not after it
     image, labels, _, measurements = run_study(input_path, adapter, model, device, progress=progress,
                                                whole_field=whole_field)
+    image.array = None  # only its geometry is needed from here: free the input before the outputs are copied
     with staged_outputs(output.parent, names, overwrite) as staging:
         write_image(labels.astype(np.uint8), image.geometry, staging / names[0])
         (staging / names[1]).write_text(json.dumps(measurements, indent=1))
@@ -61,10 +63,12 @@ ADAPT_OUTPUTS = ["translated.nrrd", "labelmap.nrrd", "measurements.json", "measu
 def adapt_segment_file(input_path, out_dir, adapter, model=None, device="auto", overwrite=False, progress=None, cancel=None,
                        whole_field=False, stopwatch=NO_STOPWATCH):
     """`unetgan adapt-segment`: translated image, labelmap and measurements in out_dir (see docs/architecture.md)."""
+    refuse_existing([Path(out_dir) / n for n in ADAPT_OUTPUTS], overwrite)  # before the work, not after it
     image, labels, translated, measurements = run_study(input_path, adapter, model, device, progress=progress,
                                                         cancel=cancel, whole_field=whole_field, stopwatch=stopwatch)
+    image.array = None  # only its geometry is needed from here: free the input before the outputs are copied
     with stopwatch.stage("write"), staged_outputs(Path(out_dir), ADAPT_OUTPUTS, overwrite) as staging:
-        write_image(translated.astype(np.float32), image.geometry, staging / "translated.nrrd")
+        write_image(translated, image.geometry, staging / "translated.nrrd")
         write_image(labels.astype(np.uint8), image.geometry, staging / "labelmap.nrrd")
         (staging / "measurements.json").write_text(json.dumps(measurements, indent=1))
         (staging / "measurements.csv").write_text(measurements_csv(measurements))

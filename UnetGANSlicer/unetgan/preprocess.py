@@ -19,16 +19,19 @@ from .errors import InputError
 TARGET_SPACING_MM = 1.5
 CROP_SIZE = 192
 PERCENTILES = (1.0, 99.0)
+SLICE_SPACING_MM = (0.5, 40.0)  # between slice centres: thin 3D stacks to thick slices with gaps
 
 
 def normalise_intensity(volume: np.ndarray) -> np.ndarray:
     """Scale to [0, 1] by the volume's 1st-99th percentiles, clipped."""
     volume = np.asarray(volume, dtype=np.float32)
-    if not np.all(np.isfinite(volume)):
-        raise InputError("the image contains NaN or infinite values")
+    finite = np.isfinite(volume)
+    if not finite.all():
+        raise InputError(f"the image contains NaN or infinite values ({finite.size - int(finite.sum())} voxels); "
+                         "expected finite intensities (is the file damaged?)")
     low, high = np.percentile(volume, PERCENTILES)
     if high - low <= 1e-6 * max(1.0, abs(high)):
-        raise InputError("the image is constant (or nearly so): nothing to segment")
+        raise InputError("the image is constant (or nearly so): nothing to segment; expected an MR image with contrast")
     return np.clip((volume - low) / (high - low), 0.0, 1.0).astype(np.float32)
 
 
@@ -79,12 +82,17 @@ def check_volume(volume: np.ndarray, spacing) -> None:
     if volume.ndim != 3:
         raise InputError(f"expected a 3D volume (slices, rows, cols), got shape {volume.shape}")
     if min(volume.shape[1:]) < 32:
-        raise InputError(f"slices of {volume.shape[1]}x{volume.shape[2]} pixels are too small for a short-axis cine")
+        raise InputError(f"slices of {volume.shape[1]}x{volume.shape[2]} pixels are too small for a short-axis cine; "
+                         "expected at least 32 x 32")
     sx, sy = float(spacing[0]), float(spacing[1])
     if not (0.3 <= sx <= 5.0 and 0.3 <= sy <= 5.0):
         raise InputError(f"in-plane pixel spacing {sx:g} x {sy:g} mm is outside 0.3-5 mm expected for cardiac cine MRI")
     if max(sx, sy) / min(sx, sy) > 3.0:
-        raise InputError(f"in-plane pixels are too anisotropic ({sx:g} x {sy:g} mm)")
+        raise InputError(f"in-plane pixels are too anisotropic ({sx:g} x {sy:g} mm); expected a ratio of at most 3")
+    if len(spacing) > 2 and volume.shape[0] > 1 and not (SLICE_SPACING_MM[0] <= float(spacing[2]) <= SLICE_SPACING_MM[1]):
+        # volumes in mL scale with it; one slice has no spacing that matters for the networks
+        raise InputError(f"slice spacing {float(spacing[2]):g} mm is outside {SLICE_SPACING_MM[0]:g}-{SLICE_SPACING_MM[1]:g} mm "
+                         "expected for a short-axis stack")
 
 
 def prepare_volume(volume: np.ndarray, spacing) -> tuple[torch.Tensor, SliceGrid]:

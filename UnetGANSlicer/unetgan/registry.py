@@ -56,12 +56,18 @@ def read_registry(path: Path | None = None) -> list[ModelEntry]:
     except json.JSONDecodeError as err:
         raise ModelError(f"model registry {path} is not valid JSON: {err}") from None
     entries = []
-    for raw in data.get("models", []):
-        entries.append(ModelEntry(
-            name=raw["name"], kind=raw["kind"], file=(path.parent / raw["file"]).resolve(), sha256=raw.get("sha256"),
-            source_vendor=raw.get("source_vendor"), target_vendor=raw.get("target_vendor"),
-            description=raw.get("description", ""),
-        ))
+    try:
+        for number, raw in enumerate(data.get("models", []), start=1):
+            missing = [key for key in ("name", "kind", "file") if not isinstance(raw.get(key), str)]
+            if missing:
+                raise ModelError(f"model registry {path}: entry {number} lacks {', '.join(missing)} (expected text values)")
+            entries.append(ModelEntry(
+                name=raw["name"], kind=raw["kind"], file=(path.parent / raw["file"]).resolve(), sha256=raw.get("sha256"),
+                source_vendor=raw.get("source_vendor"), target_vendor=raw.get("target_vendor"),
+                description=raw.get("description", ""),
+            ))
+    except (AttributeError, TypeError) as err:  # not an object with a "models" list of objects
+        raise ModelError(f"model registry {path} is not of the expected form {{\"models\": [{{...}}, ...]}} ({err})") from None
     return entries
 
 

@@ -20,16 +20,68 @@ from .images import Geometry, ImageData
 pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
 
 
+def _looks_like_dicom(path: Path) -> bool:
+    if path.suffix.lower() == ".dcm":
+        return True
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(132)[128:] == b"DICM"
+    except OSError:
+        return False
+
+
+def _is_image_storage(ds) -> bool:
+    uid = getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", None) or getattr(ds, "SOPClassUID", None)
+    return "Image Storage" in str(getattr(uid, "name", ""))
+
+
 def _read_headers(folder: Path):
-    headers = []
+    headers, damaged = [], []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         try:
             ds = pydicom.dcmread(path, stop_before_pixels=True)
-        except (InvalidDicomError, OSError, ValueError, TypeError, EOFError):
-            continue  # not a DICOM file (e.g. a README beside the images)
+        except Exception as err:  # pydicom raises many types for damaged files
+            if not isinstance(err, (InvalidDicomError, OSError, ValueError, TypeError, EOFError)) or _looks_like_dicom(path):
+                reason = "no DICOM header" if isinstance(err, InvalidDicomError) else (str(err).splitlines() or [type(err).__name__])[0][:100]
+                damaged.append(f"{path.name} ({reason})")
+            continue  # else not a DICOM file (e.g. a README beside the images)
         if "PixelData" in ds or getattr(ds, "Rows", None):
             headers.append((path, ds))
+        elif _is_image_storage(ds):  # pydicom reads a truncated file as far as it goes
+            damaged.append(f"{path.name} (image attributes missing: truncated?)")
+    if damaged:
+        more = f" and {len(damaged) - 3} more" if len(damaged) > 3 else ""
+        raise InputError(f"{folder}: damaged DICOM file(s) {', '.join(damaged[:3])}{more}; "
+                         "expected complete DICOM images of one cine series (remove or replace the damaged files)")
     return headers
+
+
+ORIENTATION_TOLERANCE = 1e-2
+
+
+def _shown(values) -> str:
+    return "[" + ", ".join(f"{float(v) + 0.0:.4g}" for v in values) + "]"  # + 0.0: no "-0"
+
+
+def _orientation(series, folder: Path) -> np.ndarray:
+    """ImageOrientationPatient shared by the series: two perpendicular unit vectors (row, column directions)."""
+    found = []
+    for path, ds in series:
+        try:
+            orientation = np.array([float(v) for v in ds.ImageOrientationPatient], dtype=float)
+        except (AttributeError, TypeError, ValueError) as err:
+            raise InputError(f"{path.name} lacks a usable ImageOrientationPatient ({err}); expected 6 direction cosines") from None
+        row, col = orientation[:3], orientation[3:]
+        if (orientation.size != 6 or not np.all(np.isfinite(orientation)) or abs(np.linalg.norm(row) - 1) > ORIENTATION_TOLERANCE
+                or abs(np.linalg.norm(col) - 1) > ORIENTATION_TOLERANCE or abs(row @ col) > ORIENTATION_TOLERANCE):
+            raise InputError(f"{path.name}: ImageOrientationPatient {_shown(orientation)} is not two perpendicular "
+                             "unit vectors; expected the row and column direction cosines of the image")
+        if found and np.abs(orientation - found[0][1]).max() > ORIENTATION_TOLERANCE:
+            raise InputError(f"{folder}: images have different orientations ({found[0][0].name}: {_shown(found[0][1])}, "
+                             f"{path.name}: {_shown(orientation)}); expected one short-axis stack")
+        if not found:
+            found.append((path, orientation))
+    return found[0][1]
 
 
 def _series_of(headers, folder: Path):
@@ -47,22 +99,30 @@ def _series_of(headers, folder: Path):
 def read_dicom_cine(folder: Path) -> ImageData:
     """Read a folder of one short-axis series: several slice positions x phases."""
     series = _series_of(_read_headers(Path(folder)), folder)
+    orientation = _orientation(series, Path(folder))
+    # the tag holds ~6 decimals: make the axes exactly orthonormal, so that outputs written with this
+    # geometry read back with the same direction and spacing (a NRRD stores spacing x direction)
+    row_cos = orientation[:3] / np.linalg.norm(orientation[:3])
+    col_cos = orientation[3:] - (orientation[3:] @ row_cos) * row_cos
+    col_cos /= np.linalg.norm(col_cos)
+    normal = np.cross(row_cos, col_cos)
     try:
-        orientation = np.array([float(v) for v in series[0][1].ImageOrientationPatient])
-        row_cos, col_cos = orientation[:3], orientation[3:]
-        normal = np.cross(row_cos, col_cos)
         pixel_spacing = [float(v) for v in series[0][1].PixelSpacing]
-    except (AttributeError, ValueError) as err:
-        raise InputError(f"DICOM files in {folder} lack image orientation/spacing tags ({err})") from None
+        if len(pixel_spacing) != 2:
+            raise ValueError(f"{len(pixel_spacing)} values")
+    except (AttributeError, TypeError, ValueError) as err:
+        raise InputError(f"DICOM files in {folder} lack a usable PixelSpacing ({err}); expected 2 values in mm") from None
 
     by_position = defaultdict(list)
     for path, ds in series:
         try:
-            position = np.array([float(v) for v in ds.ImagePositionPatient])
-        except AttributeError:
-            raise InputError(f"{path.name} has no ImagePositionPatient") from None
-        trigger = float(getattr(ds, "TriggerTime", 0.0) or 0.0)
-        instance = int(getattr(ds, "InstanceNumber", 0) or 0)
+            position = np.array([float(v) for v in ds.ImagePositionPatient], dtype=float)
+            if position.size != 3 or not np.all(np.isfinite(position)):
+                raise ValueError(f"{position.size} values")
+            trigger = float(getattr(ds, "TriggerTime", 0.0) or 0.0)
+            instance = int(getattr(ds, "InstanceNumber", 0) or 0)
+        except (AttributeError, TypeError, ValueError) as err:
+            raise InputError(f"{path.name} lacks a usable ImagePositionPatient, TriggerTime or InstanceNumber ({err})") from None
         by_position[round(float(position @ normal), 2)].append((trigger, instance, path, position))
 
     locations = sorted(by_position)
@@ -74,6 +134,13 @@ def read_dicom_cine(folder: Path) -> ImageData:
         )
     n_phases = counts.pop()
     frames = [sorted(by_position[loc]) for loc in locations]  # each: phases sorted by trigger time
+    if any(t for phases in frames for t, _, _, _ in phases):  # trigger times given: one image per slice and time
+        for loc, phases in zip(locations, frames):
+            triggers = [t for t, _, _, _ in phases]
+            if len(set(triggers)) != len(triggers):
+                twice = sorted({t for t in triggers if triggers.count(t) > 1})
+                raise InputError(f"{folder}: several images at slice position {loc:g} mm with the same trigger time "
+                                 f"({', '.join(f'{t:g}' for t in twice)} ms); the folder mixes acquisitions or repeats images")
 
     first = pydicom.dcmread(frames[0][0][2])
     rows, cols = int(first.Rows), int(first.Columns)

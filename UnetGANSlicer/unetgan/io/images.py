@@ -5,7 +5,13 @@ Geometry is 3D, in SimpleITK's (x, y, z) order, shared by every frame of a cine.
 """
 from __future__ import annotations
 
+import gzip
 import os
+import re
+import struct
+import sys
+import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +21,11 @@ import SimpleITK as sitk
 from ..errors import InputError
 
 IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+EXPECTED_FILES = "a NIfTI, NRRD or MHA file (3D stack or 4D cine) or a DICOM folder"
+# how far direction cosines may be from a rotation (rounding in DICOM/NIfTI headers is ~1e-6)
+DIRECTION_TOLERANCE = 1e-2
+# memory a run needs per voxel: the image as read, the translation (float32) and the labels (uint8)
+RUN_BYTES_PER_VOXEL = 9
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,13 @@ class Geometry:
             raise InputError("geometry must be 3D: 3 spacings, 3 origin values, 9 direction values")
         if not all(np.isfinite(self.spacing)) or min(self.spacing) <= 0:
             raise InputError(f"voxel spacing must be positive and finite, got {self.spacing}")
+        if not all(np.isfinite(self.origin)):
+            raise InputError(f"image origin must be finite, got {self.origin}")
+        axes = np.reshape(self.direction, (3, 3))
+        if not np.all(np.isfinite(axes)) or np.abs(axes.T @ axes - np.eye(3)).max() > DIRECTION_TOLERANCE:
+            shown = ", ".join(f"{v:.4g}" for v in self.direction)
+            raise InputError(f"direction cosines ({shown}) are not orthonormal: the voxel grid is sheared or degenerate; "
+                             "expected three perpendicular unit axes (an oblique, rotated grid is fine)")
 
     @property
     def voxel_volume_ml(self) -> float:
@@ -82,9 +100,16 @@ def read_image(path: str | os.PathLike) -> ImageData:
 
         return read_dicom_cine(path.parent)
     try:
-        image = sitk.ReadImage(str(path))
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        with _native_stderr_silenced():  # the NIfTI library prints its own "** ERROR" lines beside the exception
+            reader.ReadImageInformation()  # the header only: sizes are checked before any voxel is allocated
+        _check_size(path, reader.GetSize())
+        _check_nifti_complete(path)  # ITK fills a truncated NIfTI with zeros instead of failing
+        image = reader.Execute()
     except RuntimeError as err:
-        raise InputError(f"cannot read {path.name}: not a readable image file ({_first_line(err)})") from None
+        raise InputError(f"cannot read {path.name}: not a readable image file ({_first_line(err)}); "
+                         f"expected {EXPECTED_FILES}") from None
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(f"{path.name} has {image.GetNumberOfComponentsPerPixel()} components per voxel; expected a grey-level MRI")
     dim = image.GetDimension()
@@ -103,8 +128,14 @@ def to_sitk(array: np.ndarray, geometry: Geometry) -> sitk.Image:
     if array.ndim == 3:
         return geometry.apply_to(sitk.GetImageFromArray(array))
     if array.ndim == 4:
-        frames = [geometry.apply_to(sitk.GetImageFromArray(frame)) for frame in array]
-        return sitk.JoinSeries(frames)
+        # one copy of the cine (a list of frames then JoinSeries made two): large studies stay within memory
+        image = sitk.GetImageFromArray(array, isVector=False)
+        image.SetSpacing(geometry.spacing + (1.0,))
+        image.SetOrigin(geometry.origin + (0.0,))
+        direction = np.eye(4)
+        direction[:3, :3] = np.reshape(geometry.direction, (3, 3))
+        image.SetDirection(tuple(direction.ravel()))
+        return image
     raise InputError(f"expected a 3D or 4D array, got shape {array.shape}")
 
 
@@ -121,6 +152,106 @@ def write_image(array: np.ndarray, geometry: Geometry, path: str | os.PathLike, 
     return path
 
 
+def _check_size(path: Path, size) -> None:
+    """Refuse an empty image, or one too large for this machine's memory, from its header."""
+    shown = " x ".join(str(n) for n in size)
+    voxels = int(np.prod([int(n) for n in size], dtype=object))
+    if voxels == 0:
+        raise InputError(f"{path.name} is empty ({shown} voxels); expected a 3D stack or a 4D cine")
+    memory = _physical_memory()
+    if memory and voxels * RUN_BYTES_PER_VOXEL > memory:
+        raise InputError(f"{path.name} is {shown} voxels: about {voxels * RUN_BYTES_PER_VOXEL / 2**30:.0f} GiB to process, "
+                         f"more than this machine's {memory / 2**30:.0f} GiB of memory; crop it around the heart or "
+                         "split the cine")
+
+
+def _check_nifti_complete(path: Path) -> None:
+    """Refuse a NIfTI file (.nii, .nii.gz) that holds fewer bytes than its header promises."""
+    name = path.name.lower()
+    if not (name.endswith(".nii") or name.endswith(".nii.gz")):
+        return
+    compressed = name.endswith(".gz")
+    try:
+        with (gzip.open if compressed else open)(path, "rb") as handle:
+            head = handle.read(540)
+        expected = _nifti_bytes(head)
+        if expected is None:
+            return  # a header we do not parse (ITK accepted it): leave it to ITK
+        if not compressed:
+            size = path.stat().st_size
+        else:
+            with open(path, "rb") as raw:  # gzip's trailer holds the size mod 2**32: the usual case costs nothing
+                raw.seek(-4, os.SEEK_END)
+                if int.from_bytes(raw.read(4), "little") == expected % 2**32:
+                    return
+            with gzip.open(path, "rb") as handle:  # else count (a truncated stream raises EOFError)
+                size = sum(len(chunk) for chunk in iter(lambda: handle.read(1 << 22), b""))
+    except (EOFError, OSError, zlib.error) as err:
+        raise InputError(f"cannot read {path.name}: the file is truncated or damaged ({err}); expected {EXPECTED_FILES}") from None
+    if size < expected:
+        raise InputError(f"cannot read {path.name}: the file is truncated ({size} of {expected} bytes"
+                         f"{' once decompressed' if compressed else ''}); expected {EXPECTED_FILES}")
+
+
+def _nifti_bytes(head: bytes) -> int | None:
+    """Header plus voxel bytes that a NIfTI-1 or NIfTI-2 header announces, or None if it is not one."""
+    for endian in "<>":
+        sizeof_hdr = struct.unpack(endian + "i", head[:4])[0] if len(head) >= 4 else 0
+        if sizeof_hdr == 348 and len(head) >= 348:  # NIfTI-1: dim int16[8] at 40, bitpix at 72, vox_offset float at 108
+            dims = struct.unpack(endian + "8h", head[40:56])
+            bitpix, offset = struct.unpack(endian + "h", head[72:74])[0], struct.unpack(endian + "f", head[108:112])[0]
+            break
+        if sizeof_hdr == 540 and len(head) >= 540:  # NIfTI-2: bitpix at 14, dim int64[8] at 16, vox_offset int64 at 168
+            dims = struct.unpack(endian + "8q", head[16:80])
+            bitpix, offset = struct.unpack(endian + "h", head[14:16])[0], struct.unpack(endian + "q", head[168:176])[0]
+            break
+    else:
+        return None
+    if not 1 <= dims[0] <= 7 or bitpix <= 0 or not np.isfinite(offset) or offset < 0:
+        return None
+    return int(offset) + int(np.prod([max(1, int(d)) for d in dims[1 : dims[0] + 1]], dtype=object)) * bitpix // 8
+
+
+@contextmanager
+def _native_stderr_silenced():
+    """Point file descriptor 2 at /dev/null for a moment: C libraries print there; what they say is in the exception."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:
+        saved = None
+    if saved is None:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _physical_memory() -> int | None:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # not on every platform (Windows): no check there
+        return None
+
+
 def _first_line(err: Exception) -> str:
+    """The useful part of an ITK/SimpleITK error: the reader's own reason, without addresses and matrices."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return lines[-1][:200] if lines else type(err).__name__
+    if not lines:
+        return type(err).__name__
+    specific = [line for line in lines if line.startswith("[nrrd]")]
+    if specific:
+        return specific[-1][:200]
+    errors = [line for line in lines if "ERROR:" in line]
+    if errors:
+        reason = errors[-1].split("ERROR:", 1)[1]
+        reason = re.sub(r"^\s*\w+\(0x[0-9a-fA-F]+\):\s*", "", reason)  # "Image(0x55d...): "
+        reason = reason.split(" Refusing to change")[0].strip()
+        if reason:
+            return reason[:200]
+    return lines[-1][:200]

@@ -55,30 +55,47 @@ def read_manifest(path: str | Path, vendors=None, splits=None, require_labels: b
     path = Path(path)
     if not path.is_file():
         raise InputError(f"manifest not found: {path}")
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise InputError(f"{path.name}: missing column(s) {', '.join(missing)}; expected {','.join(REQUIRED_COLUMNS)}")
-        rows = list(reader)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:  # -sig: a spreadsheet's byte-order mark
+            reader = csv.DictReader(handle)
+            missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise InputError(f"{path.name}: missing column(s) {', '.join(missing)}; expected {','.join(REQUIRED_COLUMNS)}")
+            rows = [(reader.line_num, row) for row in reader]  # line numbers as an editor shows them
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path.name}: not UTF-8 text ({err.reason} at byte {err.start}); expected a CSV file") from None
+    except csv.Error as err:
+        raise InputError(f"{path.name} line {reader.line_num}: not valid CSV ({err})") from None
     wanted_vendors = {v.lower() for v in vendors} if vendors else None
     wanted_splits = set(splits) if splits else None
     items = []
-    for line, row in enumerate(rows, start=2):
+    for line, row in rows:
+        short = [c for c in REQUIRED_COLUMNS if row.get(c) is None]
+        if short:  # csv gives None for the columns a short row lacks
+            raise InputError(f"{path.name} line {line}: {len(REQUIRED_COLUMNS) - len(short)} of {len(REQUIRED_COLUMNS)} "
+                             f"values, missing {', '.join(short)}; expected {','.join(REQUIRED_COLUMNS)}")
+        if None in row:  # csv puts the values beyond the header under None
+            raise InputError(f"{path.name} line {line}: {len(row) - 1 + len(row[None])} values for {len(row) - 1} columns "
+                             "(a comma in a name? quote it); expected " + ",".join(REQUIRED_COLUMNS))
         if wanted_vendors and row["vendor"].lower() not in wanted_vendors:
             continue
         if wanted_splits and row["split"] not in wanted_splits:
             continue
         if subjects is not None and row["subject"] not in subjects:
             continue
-        image = (path.parent / row["image"]).resolve() if row["image"] else None
-        label = (path.parent / row["label"]).resolve() if row["label"] else None
-        if image is None:
-            raise InputError(f"{path.name} line {line}: empty image path")
-        if not image.exists():
-            raise InputError(f"{path.name} line {line}: image not found: {row['image']}")
-        if label is not None and not label.exists():
-            raise InputError(f"{path.name} line {line}: label not found: {row['label']}")
+        try:
+            image = (path.parent / row["image"]).resolve() if row["image"] else None
+            label = (path.parent / row["label"]).resolve() if row["label"] else None
+            if image is None:
+                raise InputError(f"{path.name} line {line}: empty image path")
+            if not image.exists():
+                raise InputError(f"{path.name} line {line}: image not found: {row['image']}")
+            if label is not None and not label.exists():
+                raise InputError(f"{path.name} line {line}: label not found: {row['label']}")
+        except (OSError, ValueError) as err:  # a NUL byte, a name too long for the file system
+            if isinstance(err, InputError):
+                raise
+            raise InputError(f"{path.name} line {line}: unusable path ({err})") from None
         if require_labels and label is None:
             raise InputError(f"{path.name} line {line}: {row['subject']} {row['phase']} has no label")
         items.append(ManifestItem(row["subject"], row["vendor"], row["phase"], image, label, row["split"]))
@@ -115,5 +132,8 @@ def load_item(item: ManifestItem, convention: str = "mnms") -> list[LabelledVolu
         reference = read_image(item.label)
         if reference.array.shape != image.array.shape:
             raise InputError(f"{item.label.name}: label shape {reference.array.shape} differs from image {image.array.shape}")
-        labels = convert_labels(reference.array, convention)
+        try:
+            labels = convert_labels(reference.array, convention)
+        except InputError as err:
+            raise InputError(f"{item.label.name}: {err}") from None
     return [LabelledVolume(item.subject, item.vendor, item.phase, image, labels)]

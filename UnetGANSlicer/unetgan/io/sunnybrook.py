@@ -23,7 +23,11 @@ CONTOUR_NAME = re.compile(r"IM-\d+-(\d+)-([io])contour-manual\.txt$")
 def read_contour(path: Path) -> np.ndarray:
     """Points (N, 2) as (x, y) pixel coordinates; a clear error for malformed lines."""
     points = []
-    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(f"{Path(path).name}: not a text file ({err.reason} at byte {err.start}); expected lines 'x y'") from None
+    for number, line in enumerate(text.split("\n"), start=1):  # numbered as an editor shows them
         if not line.strip():
             continue
         parts = line.split()

@@ -25,7 +25,9 @@ def _number(low: float, high: float, integer: bool = False) -> Callable[[str, An
 
     def check(key: str, value: Any):
         ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
-        if isinstance(value, bool) or not ok_type or not math.isfinite(value) or not low <= value <= high:
+        # ints are compared exactly (math.isfinite would overflow on a huge one), floats must be finite
+        if (isinstance(value, bool) or not ok_type or (isinstance(value, float) and not math.isfinite(value))
+                or not low <= value <= high):
             kind = "an integer" if integer else "a number"
             raise ValueError(f"profile key {key!r} must be {kind} in [{low:g}, {high:g}], got {value!r}")
         return int(value) if integer else float(value)
@@ -71,7 +73,7 @@ def _kspace_filter(key: str, value: Any) -> dict:
         "fermi": {"radius": _number(0.1, 2.0), "width": _number(0.001, 0.5)},
         "tukey": {"alpha": _number(0.0, 1.0)},
     }[kind]
-    unknown = sorted(set(value) - set(params) - {"type"})
+    unknown = sorted(set(value) - set(params) - {"type"}, key=str)
     if unknown:
         raise ValueError(f"profile key '{key}.{unknown[0]}' is not a parameter of a {kind} filter (expected {sorted(params) or 'none'})")
     out = {"type": kind}
@@ -115,7 +117,7 @@ def validate_profile(raw: dict, source: str = "profile") -> dict:
     """A checked, complete copy of a profile dict; ValueError naming the first bad key."""
     if not isinstance(raw, dict):
         raise ValueError(f"{source}: a profile must be a JSON object, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - set(SCHEMA))
+    unknown = sorted(set(raw) - set(SCHEMA), key=str)
     if unknown:
         raise ValueError(f"{source}: unknown profile key {unknown[0]!r} (known keys: {', '.join(SCHEMA)})")
     profile = {}
@@ -157,11 +159,13 @@ def load_profile(source: str | Path | dict) -> dict:
     if not (text.lower().endswith(".json") or path.is_file()):
         path = profile_path(text)
     try:
-        raw = json.loads(path.read_text())
+        raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ValueError(f"profile file not found: {path}") from None
     except json.JSONDecodeError as err:
         raise ValueError(f"{path.name}: not valid JSON ({err})") from None
+    except (UnicodeDecodeError, RecursionError) as err:
+        raise ValueError(f"{path.name}: not valid JSON ({type(err).__name__}: {str(err)[:80]})") from None
     return validate_profile(raw, source=path.name)
 
 
