@@ -62,3 +62,17 @@ def test_ef_agreement_pairs_ed_and_es():
     # EFs: reference 60, 50, 75; predicted 60, 44.4, 62.5
     assert result["mae"] == pytest.approx((0 + 5.556 + 12.5) / 3, abs=0.01)
     assert 0.8 < result["pearson_r"] <= 1.0
+
+
+def test_masks_over_featureless_tissue_are_flagged_by_the_contrast_check(ring):
+    from unetgan.quality import blood_to_myocardium, study_warnings
+
+    image, labels, spacing = ring
+    bright_blood = np.where(labels[0] == 1, 300.0, np.where(labels[0] == 2, 100.0, 50.0))
+    flat = np.full(labels[0].shape, 120.0)
+    assert blood_to_myocardium(bright_blood, labels[0]) == pytest.approx(3.0)
+    voxel_ml = float(np.prod(spacing)) / 1000
+    assert not any("brighter" in w for w in study_warnings(labels[0], [0.99], voxel_ml, bright_blood))
+    warnings = study_warnings(labels[0], [0.99], voxel_ml, flat)
+    assert any("not brighter than the myocardium under the masks (ratio 1.00)" in w for w in warnings), warnings
+    assert blood_to_myocardium(flat, np.zeros_like(labels[0])) is None  # nothing to compare: no warning either

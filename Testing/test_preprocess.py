@@ -58,3 +58,24 @@ def test_labels_survive_the_round_trip(ring):
     restored = grid.restore(onehot, fill=torch.tensor([1.0, 0, 0])).argmax(1).numpy()
     for value in (1, 2):
         assert dice(restored == value, labels[0] == value) > 0.95
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(-2000, 5000), min_size=20, max_size=400), st.lists(st.floats(0, 1), min_size=1, max_size=20))
+def test_sorted_quantiles_are_numpys_quantiles(values, q):
+    from unetgan.preprocess import sorted_quantiles
+
+    array = np.array(values, dtype=np.float32)
+    np.testing.assert_allclose(sorted_quantiles(np.sort(array), q), np.quantile(array, q), rtol=1e-6, atol=1e-4)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.sampled_from([np.int16, np.uint16, np.int32]))
+def test_histogram_matching_of_integer_images_equals_the_float_path(seed, dtype):
+    from unetgan.histogram import match_to_reference
+
+    rng = np.random.default_rng(seed)
+    volume = rng.gamma(2.0, 300.0, size=(3, 20, 24)).astype(dtype)
+    reference = np.sort(rng.random(257))
+    np.testing.assert_array_equal(match_to_reference(volume, reference),
+                                  match_to_reference(volume.astype(np.float32), reference))

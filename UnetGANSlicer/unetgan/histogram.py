@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .preprocess import normalise_intensity
+from .preprocess import intensity_window, normalise_intensity, sorted_quantiles
 
 QUANTILES = np.linspace(0.0, 1.0, 257)
 
@@ -28,10 +28,20 @@ def reference_from(volumes: list[np.ndarray]) -> np.ndarray:
 
 def match_to_reference(volume: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """The volume with its normalised intensities mapped onto the reference quantile function."""
-    normalised = normalise_intensity(volume)
-    own = np.quantile(normalised, QUANTILES)
+    stored = np.asarray(volume)
+    volume = stored.astype(np.float32, copy=False)
+    ordered = np.sort(volume, axis=None)  # one sort gives the window and all quantiles
+    low, high = intensity_window(volume, ordered)
+    # normalisation is monotonic, so the quantiles of the normalised volume are the normalised quantiles
+    own = np.clip((sorted_quantiles(ordered, QUANTILES) - low) / (high - low), 0.0, 1.0)
     own = np.maximum.accumulate(own + np.arange(own.size) * 1e-9)  # strictly increasing for interp
-    return np.interp(normalised, own, reference).astype(np.float32)
+    if np.issubdtype(stored.dtype, np.integer) and ordered[-1] - ordered[0] < 2**20:
+        # scanners store integers: map each grey level once (a look-up table), the same values as below
+        first = int(ordered[0])
+        levels = normalise_intensity(np.arange(first, int(ordered[-1]) + 1), (low, high))
+        table = np.interp(levels, own, reference).astype(np.float32)
+        return table[stored.astype(np.int64) - first]
+    return np.interp(normalise_intensity(volume, (low, high)), own, reference).astype(np.float32)
 
 
 def save_reference(reference: np.ndarray, path: Path, vendor: str) -> None:

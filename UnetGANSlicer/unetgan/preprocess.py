@@ -22,16 +22,36 @@ PERCENTILES = (1.0, 99.0)
 SLICE_SPACING_MM = (0.5, 40.0)  # between slice centres: thin 3D stacks to thick slices with gaps
 
 
-def normalise_intensity(volume: np.ndarray) -> np.ndarray:
-    """Scale to [0, 1] by the volume's 1st-99th percentiles, clipped."""
+def sorted_quantiles(ordered: np.ndarray, q) -> np.ndarray:
+    """np.quantile's default (linear) quantiles of an already sorted 1D array: one sort serves every
+    quantile (np.quantile with hundreds of quantiles partitions ~15x slower than sorting)."""
+    position = np.asarray(q, dtype=np.float64) * (ordered.size - 1)
+    below = np.floor(position).astype(np.int64)
+    above = np.minimum(below + 1, ordered.size - 1)
+    fraction = position - below
+    return ordered[below] + fraction * (ordered[above].astype(np.float64) - ordered[below])
+
+
+def intensity_window(volume: np.ndarray, ordered: np.ndarray | None = None) -> tuple[float, float]:
+    """The 1st and 99th percentiles that normalisation maps to 0 and 1, after checking the volume is usable."""
     volume = np.asarray(volume, dtype=np.float32)
     finite = np.isfinite(volume)
     if not finite.all():
         raise InputError(f"the image contains NaN or infinite values ({finite.size - int(finite.sum())} voxels); "
                          "expected finite intensities (is the file damaged?)")
-    low, high = np.percentile(volume, PERCENTILES)
+    if ordered is None:
+        low, high = np.percentile(volume, PERCENTILES)
+    else:
+        low, high = sorted_quantiles(ordered, np.array(PERCENTILES) / 100.0)
     if high - low <= 1e-6 * max(1.0, abs(high)):
         raise InputError("the image is constant (or nearly so): nothing to segment; expected an MR image with contrast")
+    return float(low), float(high)
+
+
+def normalise_intensity(volume: np.ndarray, window: tuple[float, float] | None = None) -> np.ndarray:
+    """Scale to [0, 1] by the volume's 1st-99th percentiles (or a given window), clipped."""
+    volume = np.asarray(volume, dtype=np.float32)
+    low, high = window or intensity_window(volume)
     return np.clip((volume - low) / (high - low), 0.0, 1.0).astype(np.float32)
 
 
