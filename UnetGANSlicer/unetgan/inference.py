@@ -120,6 +120,17 @@ def _touches_border(labels: torch.Tensor, box: HeartBox) -> bool:
     return any(bool((edge > 0).any()) for edge in edges)
 
 
+def locate_heart(volume, spacing, model, generator, device, bf16=False, batch=32, stopwatch=NO_STOPWATCH):
+    """The heart box from the LV-Unet alone on the whole field of the adapter's input (histogram-matched
+    when the adapter does that): cheaper than translating the whole field first, and good enough to
+    place the box (the box's own run redoes the frame on the whole field if the LV reaches its edge)."""
+    with stopwatch.stage("preprocess"):
+        slices, _ = prepare_volume(adapter_input(volume, generator), spacing)
+    probabilities = _probabilities(model, slices, device, bf16, batch, None, stopwatch)
+    with stopwatch.stage("restore"):
+        return heart_box(class_labels(probabilities).numpy())
+
+
 @dataclass
 class FrameResult:
     labels: np.ndarray  # (Z, Y, X) uint8
@@ -284,9 +295,10 @@ def adapt_and_segment(frames: np.ndarray, geometry: Geometry, model, generator=N
                       stopwatch=NO_STOPWATCH) -> CineResult:
     """Translate (when a generator is given) and segment every frame of a cine (T, Z, Y, X).
 
-    The heart does not move across the frames of a cine (same slices, same grid), so once a frame
-    has been segmented on the whole field, later frames run the networks only in a box around the
-    LV (about a quarter of the field: about 4x less work); `whole_field` turns this off."""
+    The heart does not move across the frames of a cine (same slices, same grid), so once the LV has
+    been found on the whole field (`locate_heart`, or a whole-field frame), the frames run the
+    networks only in a box around it (about a quarter of the field: about 4x less work);
+    `whole_field` turns this off."""
     if frames.ndim != 4:
         raise InputError(f"expected frames (T, Z, Y, X), got shape {frames.shape}")
     device = pick_device(device) if isinstance(device, str) else device
@@ -298,6 +310,8 @@ def adapt_and_segment(frames: np.ndarray, geometry: Geometry, model, generator=N
     for t in range(frames.shape[0]):
         if cancel is not None and cancel():
             raise Cancelled("cancelled by the user")
+        if box is None and not whole_field and model is not None and generator is not None:
+            box = locate_heart(frames[t], spacing, model, generator, device, bf16, batch, stopwatch)
         frame = adapt_and_segment_frame(frames[t], spacing, model, generator, device, bf16, batch, box=box,
                                         stopwatch=stopwatch, boxed_display=not whole_field)
         if box is None and not whole_field and model is not None:
