@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -137,7 +138,9 @@ def main() -> int:
 def write_markdown(results: dict, path: Path, args) -> None:
     names = list(columns(args))
     lines = ["# Results on the real data", "",
-             "Regenerate with `make results` (= `python scripts/results.py --manifest ../shared/data/manifest.csv --out docs`).",
+             "Regenerate with `make results` (= `python scripts/results.py --manifest ../shared/data/manifest.csv --out docs`;",
+             "the extra adapter columns need the runs of `scripts/adapter_runs.sh` and docs/models.md). This page was made by",
+             f"`python {' '.join(sys.argv)}`.",
              "3D Dice per volume (subject x phase), mean ± sd over volumes. Philips: the LV-Unet's 10 validation",
              "subjects (never trained on). Siemens: `dev_labelled` (10 subjects, ED + ES). GE: the 3 Sunnybrook",
              "patients, contoured slices only (myocardium only on slices with both contours).", ""]
