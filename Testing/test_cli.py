@@ -116,3 +116,19 @@ def test_model_of_another_architecture_is_refused(tmp_path, cine_file, tiny_lvun
     save_file(tensors, str(other), metadata={"architecture": json.dumps("LVUnet"), "config": json.dumps({"widths": [4, 8, 8, 8]})})
     _assert_one_line_error(unetgan_here("segment", cine_file, "-o", tmp_path / "seg.nrrd", "--model", other),
                            "does not fit the architecture", tmp_path)
+
+
+def test_a_system_error_while_reading_is_one_error_line(cine_file, tmp_path, monkeypatch):
+    import errno
+
+    from unetgan import pipeline
+
+    def refused(path):
+        raise OSError(errno.EIO, "Input/output error", str(path))
+
+    monkeypatch.setattr(pipeline, "read_image", refused)
+    result = unetgan_here("segment", cine_file, "-o", tmp_path / "out" / "labels.nrrd")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"ERROR: Input/output error ({cine_file}); expected readable inputs "
+                                                  "and a writable output folder"]
+    assert not (tmp_path / "out").exists()

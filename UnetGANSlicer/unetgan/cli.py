@@ -272,3 +272,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("ERROR: interrupted", file=sys.stderr)
         return EXIT_CANCELLED
+    except OSError as err:  # the system refused a read or write (disk, permissions): the user can act on it
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"ERROR: {err.strerror or err}{where}; expected readable inputs and a writable output folder",
+              file=sys.stderr)
+        return EXIT_INPUT_ERROR
