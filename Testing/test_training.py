@@ -56,3 +56,56 @@ def test_validation_subjects_are_never_trained_on(trained):
     out, _, result = trained
     metadata = load_lvunet(out / "best.safetensors").metadata
     assert metadata["validation_subjects"] == result["validation_subjects"] and len(result["validation_subjects"]) == 1
+
+
+def test_resume_from_a_mid_epoch_checkpoint_is_exact(tmp_path, torch_threads):
+    """Stopping mid-epoch and resuming gives bit-identical weights to one uninterrupted run."""
+    import torch
+
+    from unetgan.training.appearance import TargetHistograms, quantile_function_of
+
+    volumes = ring_volumes(3)
+    config = UnetTrainConfig(widths=(8, 8, 16, 16), crop=48, batch=2, epochs=2, steps_per_epoch=6, lr=5e-3,
+                             val_subjects=1, method="robust", gin=0.5, target_histograms=0.5)
+    darker = TargetHistograms(np.stack([quantile_function_of(np.linspace(0, 1, 500) ** 2)]))
+    straight, pieces = tmp_path / "straight", tmp_path / "pieces"
+    train_unet(volumes, config, straight, progress=False, log=lambda *_: None, target_histograms=darker)
+    first = train_unet(volumes, config, pieces, progress=False, log=lambda *_: None, stop_after_step=4,
+                       target_histograms=darker)
+    assert first["step"] == 4 and first["history"] == []
+    messages = []
+    train_unet(volumes, config, pieces, progress=False, log=messages.append, target_histograms=darker)
+    assert any("resuming after epoch 0, step 4 of 12" in m for m in messages)
+    a = torch.load(straight / "training_state.pt", weights_only=True)
+    b = torch.load(pieces / "training_state.pt", weights_only=True)
+    assert a["step"] == b["step"] == 12
+    for name, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][name]), name
+    log = [json.loads(line) for line in (pieces / "run_log.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in log].count("resume") == 1
+    assert log[-1]["cpu_seconds"] >= log[0]["cpu_seconds"] > 0
+
+
+def test_target_histogram_augmentation_maps_onto_the_target_distribution():
+    from unetgan.training.appearance import TargetHistograms, quantile_function_of
+
+    rng = np.random.default_rng(0)
+    source = rng.random((64, 64)).astype(np.float32)
+    target_values = rng.random(4096) ** 3  # a darker target vendor
+    histograms = TargetHistograms(np.stack([quantile_function_of(target_values)]))
+    matched = histograms.match(source, quantile_function_of(source), rng)
+    assert abs(np.median(matched) - np.median(target_values)) < 0.02
+    assert np.array_equal(np.argsort(matched, axis=None), np.argsort(source, axis=None))  # order (anatomy) kept
+
+
+def test_random_intensity_network_keeps_range_and_is_seeded():
+    import torch
+
+    from unetgan.training.appearance import random_intensity_network
+
+    image = torch.rand(1, 32, 32)
+    a = random_intensity_network(image, torch.Generator().manual_seed(3))
+    b = random_intensity_network(image, torch.Generator().manual_seed(3))
+    c = random_intensity_network(image, torch.Generator().manual_seed(4))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert a.shape == image.shape and float(a.min()) >= float(image.min()) - 1e-5 and float(a.max()) <= float(image.max()) + 1e-5

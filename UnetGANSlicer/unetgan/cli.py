@@ -22,7 +22,19 @@ def _train_unet(args) -> int:
                  if getattr(args, f.name, None) is not None}
     config = preset(**overrides)
     volumes = labelled_volumes(args.manifest, args.vendor, args.split, args.label_convention)
-    result = train_unet(volumes, config, Path(args.output), resume=not args.restart)
+    histograms = None
+    if args.histogram_target_vendor:
+        from .training.appearance import TargetHistograms
+        from .training.datasets import prepared_volumes
+
+        targets = labelled_volumes(args.manifest, [args.histogram_target_vendor], args.histogram_target_split)
+        histograms = TargetHistograms.from_volumes(prepared_volumes(targets))
+        print(f"histogram-matching augmentation toward {len(targets)} {args.histogram_target_vendor} volumes")
+    elif config.target_histograms > 0:
+        raise InputError("--target-histograms needs --histogram-target-vendor (and --histogram-target-split)")
+    time_limit = None if args.time_limit_min is None else args.time_limit_min * 60
+    result = train_unet(volumes, config, Path(args.output), resume=not args.restart, time_limit_s=time_limit,
+                        target_histograms=histograms)
     print(json.dumps({"best_val_dice": result["best_val_dice"], "validation_subjects": result["validation_subjects"]}))
     return 0
 
@@ -35,7 +47,15 @@ def _add_train_unet(sub):
     p.add_argument("--label-convention", default="mnms", choices=["mnms", "acdc"])
     p.add_argument("-o", "--output", required=True, help="folder for checkpoints (best.safetensors, last.safetensors)")
     p.add_argument("--config", choices=["fast", "paper"], default="fast")
-    p.add_argument("--method", choices=["clean", "noisy", "augment"])
+    p.add_argument("--method", choices=["clean", "noisy", "augment", "robust"])
+    p.add_argument("--gin", type=float, help="probability of random-convolution (GIN) appearance augmentation per sample")
+    p.add_argument("--target-histograms", dest="target_histograms", type=float,
+                   help="probability of matching a sample to a random target-vendor volume's histogram")
+    p.add_argument("--histogram-target-vendor", help="unlabelled target vendor whose histograms --target-histograms uses")
+    p.add_argument("--histogram-target-split", action="append", help="manifest split(s) of those target volumes")
+    p.add_argument("--widths", type=lambda v: tuple(int(x) for x in v.split(",")), help="channels per level, e.g. 16,32,64,128")
+    p.add_argument("--checkpoint-minutes", dest="checkpoint_minutes", type=float, help="minutes between checkpoints (default 3)")
+    p.add_argument("--time-limit-min", type=float, help="stop after this many minutes at a checkpoint; rerun to resume")
     p.add_argument("--epochs", type=int)
     p.add_argument("--steps-per-epoch", dest="steps_per_epoch", type=int)
     p.add_argument("--batch", type=int)

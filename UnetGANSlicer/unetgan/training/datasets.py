@@ -42,6 +42,12 @@ def slices_of(volumes: list[LabelledVolume], with_labels: bool = True) -> SliceS
     return SliceSet(torch.cat(images), torch.cat(labels) if with_labels else None, subjects)
 
 
+def prepared_volumes(volumes: list[LabelledVolume]):
+    """Each volume's normalised network slices (Z, 1, 192, 192), one volume at a time (labels unused)."""
+    for volume in volumes:
+        yield prepare_volume(volume.image.array, volume.image.geometry.spacing)[0]
+
+
 def split_subjects(subjects: list[str], n_val: int, seed: int) -> tuple[list[str], list[str]]:
     """Validation subjects drawn once by a seeded shuffle: no subject is in both parts."""
     unique = sorted(set(subjects))

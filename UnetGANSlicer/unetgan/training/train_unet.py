@@ -22,13 +22,14 @@ from ..io.manifest import LabelledVolume
 from ..networks.lvunet import LVUnet, LVUnetConfig
 from ..preprocess import prepare_volume
 from ..registry import read_weights, load_state, write_weights
+from .appearance import TargetHistograms, quantile_function_of, random_intensity_network
 from .augment import augmentation
 from .datasets import SliceSet, slices_of, split_subjects
 
 
 @dataclass
 class UnetTrainConfig:
-    method: str = "clean"  # clean | noisy | augment
+    method: str = "clean"  # clean | noisy | augment | robust
     widths: tuple[int, ...] = (16, 32, 64, 128)
     blocks: tuple[int, ...] = (1, 2, 3, 3)
     feature_taps: tuple[int, ...] = (7, 9)
@@ -44,6 +45,10 @@ class UnetTrainConfig:
     bf16: bool = False
     channels_last: bool = False
     seed: int = 0
+    # appearance augmentation on top of `method` (training/appearance.py): probability per sample
+    gin: float = 0.0
+    target_histograms: float = 0.0  # needs target quantile functions (unlabelled target volumes)
+    checkpoint_minutes: float = 3.0  # mid-epoch checkpoints; resume is exact from any of them
 
     @classmethod
     def fast(cls, **overrides) -> "UnetTrainConfig":
@@ -70,31 +75,47 @@ def _crop_centres(labels: torch.Tensor) -> np.ndarray:
 
 
 class CropSampler:
-    """Random training crops: two in three near the heart (jittered), the others anywhere."""
+    """Random training crops: two in three near the heart (jittered), the others anywhere.
 
-    def __init__(self, data: SliceSet, config: UnetTrainConfig, rng: np.random.Generator):
-        self.data, self.size, self.rng, self.batch = data, config.crop, rng, config.batch
+    Every draw of step k comes from generators seeded with (seed, k), so any step can be
+    replayed exactly: resuming from a checkpoint needs no saved random state."""
+
+    def __init__(self, data: SliceSet, config: UnetTrainConfig, target_histograms: TargetHistograms | None = None):
+        self.data, self.size, self.batch, self.seed = data, config.crop, config.batch, config.seed
+        self.config, self.target_histograms = config, target_histograms
         self.centres = _crop_centres(data.labels)
         self.augment = augmentation(config.method, seed=config.seed)
+        if config.target_histograms > 0 and target_histograms is None:
+            raise ValueError("target_histograms > 0 needs the target volumes' quantile functions")
+        self.source_quantiles = (np.stack([quantile_function_of(s) for s in data.images.numpy()])
+                                 if target_histograms is not None else None)
 
-    def _crop(self, index: int):
+    def _crop(self, index: int, rng: np.random.Generator):
         full = self.data.images.shape[-1]
         limit = full - self.size
         centre = self.centres[index]
-        if centre[0] >= 0 and self.rng.random() < 2 / 3:
-            top = centre - self.size // 2 + self.rng.integers(-self.size // 4, self.size // 4 + 1, size=2)
+        if centre[0] >= 0 and rng.random() < 2 / 3:
+            top = centre - self.size // 2 + rng.integers(-self.size // 4, self.size // 4 + 1, size=2)
         else:
-            top = self.rng.integers(0, limit + 1, size=2)
+            top = rng.integers(0, limit + 1, size=2)
         r, c = np.clip(top, 0, limit)
         return (self.data.images[index, :, r : r + self.size, c : c + self.size],
                 self.data.labels[index, r : r + self.size, c : c + self.size][None])
 
-    def batch_tensors(self):
+    def batch_tensors(self, step: int):
+        rng = np.random.default_rng([self.seed, step])
+        self.augment.set_random_state(seed=int(rng.integers(0, 2**31 - 1)))
+        torch_rng = torch.Generator().manual_seed(int(rng.integers(0, 2**63 - 1)))
         images, labels = [], []
-        for index in self.rng.integers(0, self.data.images.shape[0], size=self.batch):
-            image, label = self._crop(int(index))
+        for index in rng.integers(0, self.data.images.shape[0], size=self.batch):
+            image, label = self._crop(int(index), rng)
+            if rng.random() < self.config.target_histograms:
+                image = torch.from_numpy(self.target_histograms.match(image.numpy(), self.source_quantiles[index], rng))
             sample = self.augment({"image": image.clone(), "label": label.clone()})
-            images.append(torch.as_tensor(sample["image"]).float().clamp(0, 1.5))
+            image = torch.as_tensor(sample["image"]).float()
+            if rng.random() < self.config.gin:
+                image = random_intensity_network(image, torch_rng)
+            images.append(image.clamp(0, 1.5))
             labels.append(torch.as_tensor(sample["label"]).long())
         return torch.stack(images), torch.stack(labels)
 
@@ -112,14 +133,18 @@ def validate(model: LVUnet, volumes: list[LabelledVolume], bf16: bool) -> float:
 
 
 def train_unet(volumes: list[LabelledVolume], config: UnetTrainConfig, out_dir: Path, resume: bool = True,
-               progress: bool = True, log=print, stop_after_epoch: int | None = None) -> dict:
+               progress: bool = True, log=print, stop_after_epoch: int | None = None,
+               stop_after_step: int | None = None, time_limit_s: float | None = None,
+               target_histograms: TargetHistograms | None = None) -> dict:
     """Train on the volumes' subjects minus `val_subjects` held out; save best and last weights in out_dir.
 
-    `stop_after_epoch` ends this run early (time-boxed sessions); a later call resumes from there."""
+    Checkpoints (`training_state.pt`: weights, optimiser, schedule, step) are written at every epoch end
+    and every `config.checkpoint_minutes`; a later call resumes exactly where the last one stopped
+    (`stop_after_epoch`, `stop_after_step` and `time_limit_s` end a call early, for time-boxed sessions).
+    `run_log.jsonl` records each checkpoint with the cumulative CPU and wall hours over all calls."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
     train_ids, val_ids = split_subjects([v.subject for v in volumes], config.val_subjects, config.seed)
     train_set = slices_of([v for v in volumes if v.subject in train_ids])
     val_volumes = [v for v in volumes if v.subject in val_ids]
@@ -129,54 +154,131 @@ def train_unet(volumes: list[LabelledVolume], config: UnetTrainConfig, out_dir: 
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     steps = config.steps_per_epoch or max(1, train_set.images.shape[0] // config.batch)
+    total_steps = config.epochs * steps
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr, total_steps=config.epochs * steps, pct_start=0.1)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr, total_steps=total_steps, pct_start=0.1)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, include_background=False)
-    history, start_epoch, best = [], 0, -1.0
-    state_file = out_dir / "training_state.pt"
+    run = TrainingRun(out_dir, log)
     metadata = {"architecture": "LVUnet", "config": config.network_config().to_dict(), "train_config": _jsonable(config),
                 "validation_subjects": val_ids}
-    if resume and state_file.exists() and (out_dir / "last.safetensors").exists():
-        tensors, _ = read_weights(out_dir / "last.safetensors")
-        load_state(model, tensors, "last.safetensors").train()
-        state = torch.load(state_file, weights_only=True)
+    if resume and run.state_file.exists():
+        run.restore(model, optimiser, schedule)
+        log(f"resuming after epoch {run.step // steps}, step {run.step} of {total_steps} "
+            f"(best validation Dice {run.best:.4f}, {run.cpu_hours:.2f} CPU hours so far)")
+    sampler = CropSampler(train_set, config, target_histograms)
+
+    last_step = total_steps
+    if stop_after_epoch is not None:
+        last_step = min(last_step, stop_after_epoch * steps)
+    if stop_after_step is not None:
+        last_step = min(last_step, stop_after_step)
+    started_call = time.time()
+    bar = tqdm(range(run.step, max(run.step, last_step)), desc="training", disable=not progress, leave=False)
+    model.train()
+    for step in bar:
+        images, labels = sampler.batch_tensors(step)
+        if config.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+            logits = model(images)
+        loss = loss_fn(logits.float(), labels)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        run.step, run.epoch_losses = step + 1, run.epoch_losses + [loss.item()]
+        bar.set_postfix(loss=f"{np.mean(run.epoch_losses[-20:]):.3f}", epoch=f"{step // steps + 1}/{config.epochs}")
+        out_of_time = time_limit_s is not None and time.time() - started_call >= time_limit_s
+        if run.step % steps == 0:
+            model.eval()
+            epoch = run.step // steps
+            dice = validate(model, val_volumes, config.bf16) if val_volumes else float("nan")
+            run.end_epoch(epoch, dice)
+            log(f"epoch {epoch}/{config.epochs}: loss {run.history[-1]['loss']:.4f}, validation Dice {dice:.4f}, "
+                f"{run.history[-1]['seconds']:.0f} s")
+            write_weights(model, out_dir / "last.safetensors", {**metadata, "epoch": epoch, "step": run.step, "val_dice": dice})
+            if dice > run.best:
+                run.best = dice
+                write_weights(model, out_dir / "best.safetensors", {**metadata, "epoch": epoch, "step": run.step, "val_dice": dice})
+            run.checkpoint(model, optimiser, schedule)
+            model.train()
+        elif out_of_time or run.due(config.checkpoint_minutes) or run.step == last_step:
+            run.checkpoint(model, optimiser, schedule)
+        if out_of_time:
+            log(f"time limit reached at step {run.step}; the next call resumes from here")
+            break
+    model.eval()
+    return {"best_val_dice": run.best, "validation_subjects": val_ids, "history": run.history, "step": run.step}
+
+
+class TrainingRun:
+    """The resumable state of one training run in its folder, and its run log.
+
+    One file (`training_state.pt`, written atomically) holds weights, optimiser, schedule and step,
+    so a checkpoint is never half written; it is read back with `weights_only=True` (no pickle)."""
+
+    def __init__(self, out_dir: Path, log=print):
+        self.out_dir, self.log = Path(out_dir), log
+        self.state_file = self.out_dir / "training_state.pt"
+        self.step, self.best, self.epoch_losses, self.history = 0, -1.0, [], []
+        self.cpu_seconds, self.wall_seconds = 0.0, 0.0
+        self._cpu_mark, self._wall_mark, self._last_save = time.process_time(), time.time(), time.time()
+        self._epoch_started = time.time()
+
+    @property
+    def cpu_hours(self) -> float:
+        return (self.cpu_seconds + time.process_time() - self._cpu_mark) / 3600
+
+    def restore(self, model, optimiser, schedule) -> None:
+        state = torch.load(self.state_file, weights_only=True)
+        model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         schedule.load_state_dict(state["schedule"])
-        start_epoch, best = int(state["epoch"]), float(state["best"])
-        history = json.loads((out_dir / "history.json").read_text())
-        rng = np.random.default_rng([config.seed, start_epoch])
-        torch.manual_seed(config.seed + start_epoch)
-        log(f"resuming after epoch {start_epoch} (best validation Dice {best:.4f})")
-    sampler = CropSampler(train_set, config, rng)
+        self.step, self.best = int(state["step"]), float(state["best"])
+        self.epoch_losses = [float(v) for v in state["epoch_losses"]]
+        self.cpu_seconds, self.wall_seconds = float(state["cpu_seconds"]), float(state["wall_seconds"])
+        history_file = self.out_dir / "history.json"
+        self.history = json.loads(history_file.read_text()) if history_file.exists() else []
+        self._append_log("resume")
 
-    for epoch in range(start_epoch, min(config.epochs, stop_after_epoch or config.epochs)):
-        model.train()
-        started, losses = time.time(), []
-        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress, leave=False)
-        for _ in bar:
-            images, labels = sampler.batch_tensors()
-            if config.channels_last:
-                images = images.contiguous(memory_format=torch.channels_last)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
-                logits = model(images)
-            loss = loss_fn(logits.float(), labels)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            losses.append(loss.item())
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-        model.eval()
-        dice = validate(model, val_volumes, config.bf16) if val_volumes else float("nan")
-        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_dice": dice, "seconds": time.time() - started})
-        log(f"epoch {epoch + 1}/{config.epochs}: loss {np.mean(losses):.4f}, validation Dice {dice:.4f}, {time.time() - started:.0f} s")
-        write_weights(model, out_dir / "last.safetensors", {**metadata, "epoch": epoch + 1, "val_dice": dice})
-        if dice > best:
-            best = dice
-            write_weights(model, out_dir / "best.safetensors", {**metadata, "epoch": epoch + 1, "val_dice": dice})
-        torch.save({"optimiser": optimiser.state_dict(), "schedule": schedule.state_dict(), "epoch": epoch + 1, "best": best}, state_file)
-        (out_dir / "history.json").write_text(json.dumps(history, indent=1))
-    return {"best_val_dice": best, "validation_subjects": val_ids, "history": history}
+    def due(self, minutes: float) -> bool:
+        return time.time() - self._last_save >= minutes * 60
+
+    def end_epoch(self, epoch: int, dice: float) -> None:
+        self.history.append({"epoch": epoch, "step": self.step, "loss": float(np.mean(self.epoch_losses)),
+                             "val_dice": dice, "seconds": time.time() - self._epoch_started})
+        self.epoch_losses, self._epoch_started = [], time.time()
+
+    def _tick(self) -> None:
+        now_cpu, now_wall = time.process_time(), time.time()
+        self.cpu_seconds += now_cpu - self._cpu_mark
+        self.wall_seconds += now_wall - self._wall_mark
+        self._cpu_mark, self._wall_mark = now_cpu, now_wall
+
+    def checkpoint(self, model, optimiser, schedule) -> None:
+        from ..outputs import atomic_path
+
+        self._tick()
+        state = {"model": model.state_dict(), "optimiser": optimiser.state_dict(), "schedule": schedule.state_dict(),
+                 "step": self.step, "best": self.best, "epoch_losses": self.epoch_losses,
+                 "cpu_seconds": self.cpu_seconds, "wall_seconds": self.wall_seconds}
+        with atomic_path(self.state_file) as tmp:
+            torch.save(state, tmp)
+        with atomic_path(self.out_dir / "history.json") as tmp:
+            tmp.write_text(json.dumps(self.history, indent=1))
+        self._last_save = time.time()
+        self._append_log("checkpoint")
+
+    def _append_log(self, event: str) -> None:
+        import datetime
+
+        entry = {"time": datetime.datetime.now().isoformat(timespec="seconds"), "event": event, "step": self.step,
+                 "recent_loss": float(np.mean(self.epoch_losses[-50:])) if self.epoch_losses else None,
+                 "last_val_dice": self.history[-1]["val_dice"] if self.history else None,
+                 "cpu_seconds": round(self.cpu_seconds, 2),
+                 "cpu_hours": round(self.cpu_seconds / 3600, 4), "wall_hours": round(self.wall_seconds / 3600, 4)}
+        with open(self.out_dir / "run_log.jsonl", "a") as handle:
+            handle.write(json.dumps(entry) + "\n")
 
 
 def _jsonable(config) -> dict:
