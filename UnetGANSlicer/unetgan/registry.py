@@ -1,27 +1,24 @@
-"""Model files: the registry (`Resources/Models/models.json`), SHA256 checks and safe loading.
+"""The model registry (`Resources/Models/models.json`): which file a model name means, and its SHA256.
 
-Weights are safetensors only, never pickles: loading runs no code from the file. The
-architecture comes from the file's metadata, so a file for another architecture or
-size is rejected with a clear message before any inference.
+Reading and writing weight files is `weights.py` (re-exported here for older callers); building a
+network from a file is next to the networks (`networks/lvunet.py`, `networks/generator.py`): the
+architecture comes from the file's metadata, so a file for another architecture or size is
+rejected with a clear message before any inference.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-
 from .errors import ModelError
+from .outputs import atomic_path
+from .weights import SAFETENSORS_MAGIC_LIMIT, load_state, read_weights, sha256_of, write_weights  # noqa: F401 (re-exported)
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "Resources" / "Models"
 REGISTRY_FILE = MODELS_DIR / "models.json"
 REGISTRY_ENV = "UNETGAN_REGISTRY"  # a user's own models.json instead of the bundled one
-SAFETENSORS_MAGIC_LIMIT = 100 * 1024 * 1024  # a header larger than this is not ours
 
 
 @dataclass(frozen=True)
@@ -33,14 +30,6 @@ class ModelEntry:
     source_vendor: str | None = None
     target_vendor: str | None = None
     description: str = ""
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def registry_file() -> Path:
@@ -97,63 +86,19 @@ def verify(entry: ModelEntry) -> None:
         raise ModelError(f"{entry.file.name} does not match its SHA256 in the registry: damaged or replaced; refusing to load it")
 
 
-def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """Tensors and metadata of a safetensors file; anything else (a pickle, a truncated file) is refused."""
-    path = Path(path)
-    with open(path, "rb") as handle:
-        head = handle.read(8)
-    if len(head) < 8 or int.from_bytes(head, "little") > SAFETENSORS_MAGIC_LIMIT:
-        raise ModelError(f"{path.name} is not a safetensors file (pickled or damaged weights are never loaded)")
-    try:
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = dict(handle.metadata() or {})
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as err:
-        raise ModelError(f"{path.name} is damaged or not a safetensors file ({err})") from None
-    try:
-        return tensors, {k: json.loads(v) for k, v in metadata.items()}
-    except json.JSONDecodeError:
-        raise ModelError(f"{path.name} was not written by UnetGANSlicer (its metadata is not JSON)") from None
-
-
-def write_weights(module: torch.nn.Module, path: Path, metadata: dict) -> str:
-    """Save atomically; metadata values are JSON-encoded. Returns the file's SHA256."""
-    from .outputs import atomic_path
-
-    state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
-    with atomic_path(Path(path)) as tmp:
-        save_file(state, str(tmp), metadata={k: json.dumps(v) for k, v in metadata.items()})
-    return sha256_of(path)
-
-
-def load_state(module: torch.nn.Module, tensors: dict[str, torch.Tensor], name: str) -> torch.nn.Module:
-    try:
-        module.load_state_dict(tensors, strict=True)
-    except RuntimeError as err:
-        raise ModelError(f"{name} does not fit the architecture it declares ({str(err).splitlines()[0]})") from None
-    return module.eval()
-
-
 def load_lvunet(name_or_path=None, registry: Path | None = None):
     """The LV-Unet segmenter: by registry name, by file, or the registry's default."""
-    from .networks.lvunet import LVUnet, LVUnetConfig
+    from .networks.lvunet import load_lvunet_file
 
     entry = find_model(name_or_path, "segmenter", registry)
     verify(entry)
-    tensors, metadata = read_weights(entry.file)
-    if metadata.get("architecture") != "LVUnet":
-        raise ModelError(f"{entry.file.name} is not an LV-Unet (architecture: {metadata.get('architecture', 'unknown')})")
-    model = LVUnet(LVUnetConfig.from_dict(metadata.get("config", {})))
-    model.metadata = metadata
     # the shipped segmenters are only ever run frozen (inference, adapter training), never trained further
-    return load_state(model, tensors, entry.file.name).fold_batch_norms()
+    return load_lvunet_file(entry.file).fold_batch_norms()
 
 
 def load_adapter(name_or_path, registry: Path | None = None):
     """An adapter's generator G_S (target -> source): by target vendor, registry name or file."""
-    from .training.train_adapter import load_generator
+    from .networks.generator import load_generator
 
     entry = find_model(name_or_path, "adapter", registry)
     verify(entry)
@@ -189,8 +134,6 @@ def register_model(file: Path, name: str, kind: str, command: str, source_vendor
     data["models"].append({"name": name, "kind": kind, "file": relative, "sha256": sha256_of(target),
                            "source_vendor": source_vendor, "target_vendor": target_vendor,
                            "description": description, "command": command})
-    from .outputs import atomic_path
-
     with atomic_path(registry) as tmp:
         tmp.write_text(json.dumps(data, indent=1))
     return find_model(name, kind, registry)

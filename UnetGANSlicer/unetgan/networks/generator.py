@@ -29,6 +29,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..errors import ModelError
+from ..weights import load_state, read_weights, write_weights
+
 # Keeps atanh finite for inputs at exactly +-1 (the clamp only touches the
 # extreme 0.25 % of the intensity range).
 _INPUT_CLAMP = 0.995
@@ -154,16 +157,12 @@ ARCHITECTURE = "ResnetGenerator"
 
 def save_generator(model: ResnetGenerator, path: str | Path, **metadata) -> str:
     """Write weights + architecture + extra metadata (JSON-able values) atomically; returns the SHA256."""
-    from ..registry import write_weights
-
     meta = {"architecture": ARCHITECTURE, "config": asdict(model.config), **metadata}
     return write_weights(model, Path(path), meta)
 
 
 def read_generator_metadata(path: str | Path) -> dict:
     """The adapter file's metadata, JSON-decoded, without building the network."""
-    from ..registry import read_weights
-
     return read_weights(Path(path))[1]
 
 
@@ -174,9 +173,6 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Resn
     ``unetgan.errors.ModelError`` (a ValueError) when the file is not a
     generator or its weights do not fit the architecture it declares.
     """
-    from ..errors import ModelError
-    from ..registry import load_state, read_weights
-
     path = Path(path)
     tensors, metadata = read_weights(path)
     if metadata.get("architecture") != ARCHITECTURE:

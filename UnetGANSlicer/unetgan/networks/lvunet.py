@@ -8,10 +8,14 @@ get the capacity. Blocks are numbered from 1 over the encoder, as the paper coun
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
 import torch.nn.functional as F
+
+from ..errors import ModelError
+from ..weights import load_state, read_weights
 
 
 @dataclass
@@ -108,3 +112,15 @@ class LVUnet(nn.Module):
     def tapped_features(self, x) -> list[torch.Tensor]:
         """Outputs of the encoder blocks named in `config.feature_taps` (for the Unet feature loss)."""
         return self._encode(x, taps=set(self.config.feature_taps))[1]
+
+
+def load_lvunet_file(path) -> LVUnet:
+    """The LV-Unet a weights file describes (architecture and config from its metadata), loaded strictly,
+    in eval mode, with its metadata on `model.metadata`."""
+    path = Path(path)
+    tensors, metadata = read_weights(path)
+    if metadata.get("architecture") != "LVUnet":
+        raise ModelError(f"{path.name} is not an LV-Unet (architecture: {metadata.get('architecture', 'unknown')})")
+    model = LVUnet(LVUnetConfig.from_dict(metadata.get("config", {})))
+    model.metadata = metadata
+    return load_state(model, tensors, path.name)

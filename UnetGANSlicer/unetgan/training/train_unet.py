@@ -21,7 +21,7 @@ from ..inference import keep_largest_component
 from ..io.manifest import LabelledVolume
 from ..networks.lvunet import LVUnet, LVUnetConfig
 from ..preprocess import prepare_volume
-from ..registry import read_weights, load_state, write_weights
+from ..weights import load_state, read_weights, write_weights
 from .appearance import TargetHistograms, quantile_function_of, random_intensity_network
 from .augment import augmentation
 from .datasets import SliceSet, slices_of, split_subjects
