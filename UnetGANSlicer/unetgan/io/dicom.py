@@ -14,7 +14,7 @@ import pydicom.config
 from pydicom.errors import InvalidDicomError
 
 from ..errors import InputError
-from .images import Geometry, ImageData
+from .geometry import Geometry, ImageData
 
 # Real scanners write UIDs that break the standard's letter (e.g. leading zeros): read them anyway.
 pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE

@@ -7,13 +7,14 @@ a Sunnybrook contour folder. Label conventions are mapped to ours: 1 LV blood po
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
-from .images import ImageData, read_image
+from .images import read_image
+from .labelled import LabelledVolume, ManifestItem  # noqa: F401 (re-exported for the training code)
+from .sunnybrook import load_contoured_phases
 
 REQUIRED_COLUMNS = ("subject", "vendor", "phase", "image", "label", "split")
 
@@ -22,32 +23,6 @@ LABEL_CONVENTIONS = {
     "mnms": {1: 1, 2: 2},  # M&Ms: 1 LV, 2 MYO, 3 RV
     "acdc": {3: 1, 2: 2},  # ACDC: 1 RV, 2 MYO, 3 LV
 }
-
-
-@dataclass(frozen=True)
-class ManifestItem:
-    subject: str
-    vendor: str
-    phase: str
-    image: Path
-    label: Path | None
-    split: str
-
-    @property
-    def is_cine(self) -> bool:
-        return self.phase.lower() == "cine"
-
-
-@dataclass
-class LabelledVolume:
-    """One 3D volume with reference labels; `valid` marks the slices where each structure was labelled."""
-
-    subject: str
-    vendor: str
-    phase: str
-    image: ImageData
-    labels: np.ndarray | None
-    valid: dict[str, np.ndarray] | None = None  # structure name -> bool per slice; None: all slices
 
 
 def read_manifest(path: str | Path, vendors=None, splits=None, require_labels: bool = False,
@@ -121,8 +96,6 @@ def convert_labels(labels: np.ndarray, convention: str = "mnms") -> np.ndarray:
 def load_item(item: ManifestItem, convention: str = "mnms") -> list[LabelledVolume]:
     """The volumes of one manifest row: one for a 3D row, one per contoured phase for a cine row."""
     if item.is_cine:
-        from .sunnybrook import load_contoured_phases
-
         return load_contoured_phases(item)
     image = read_image(item.image)
     if image.is_cine:

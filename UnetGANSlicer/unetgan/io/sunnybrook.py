@@ -14,8 +14,9 @@ import numpy as np
 from matplotlib.path import Path as Polygon
 
 from ..errors import InputError
-from .images import ImageData, read_image
-from .manifest import LabelledVolume, ManifestItem
+from .geometry import ImageData
+from .images import read_image
+from .labelled import LabelledVolume, ManifestItem
 
 CONTOUR_NAME = re.compile(r"IM-\d+-(\d+)-([io])contour-manual\.txt$")
 
