@@ -5,7 +5,7 @@ projected on the cross product of ImageOrientationPatient), phases by TriggerTim
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +14,7 @@ import pydicom.config
 from pydicom.errors import InvalidDicomError
 
 from ..errors import InputError
+from .dicom_study import choose_series
 from .geometry import Geometry, ImageData
 
 # Real scanners write UIDs that break the standard's letter (e.g. leading zeros): read them anyway.
@@ -84,21 +85,43 @@ def _orientation(series, folder: Path) -> np.ndarray:
     return found[0][1]
 
 
-def _series_of(headers, folder: Path):
-    by_series = defaultdict(list)
-    for path, ds in headers:
-        by_series[str(getattr(ds, "SeriesInstanceUID", ""))].append((path, ds))
-    if not by_series:
-        raise InputError(f"no DICOM images found in {folder}")
-    if len(by_series) > 1:
-        sizes = ", ".join(f"{uid[-12:] or '?'} ({len(v)} files)" for uid, v in by_series.items())
-        raise InputError(f"{folder} mixes {len(by_series)} DICOM series [{sizes}]; put one cine series per folder")
-    return next(iter(by_series.values()))
+def _check_decodable(series, folder: Path) -> None:
+    """Refuse, before any pixel is read, a transfer syntax that no installed decoder handles."""
+    from pydicom.pixels import get_decoder
+
+    syntaxes = Counter(str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "") for _, ds in series)
+    for uid, count in syntaxes.items():
+        if not uid:
+            continue  # no file meta: pydicom assumes an uncompressed syntax
+        syntax = pydicom.uid.UID(uid)
+        if not syntax.is_compressed:
+            continue
+        try:
+            available = get_decoder(syntax).is_available
+        except (NotImplementedError, ValueError):  # a syntax pydicom knows no decoder for at all
+            available = False
+        if not available:
+            raise InputError(f"{folder}: {count} image(s) use the compressed transfer syntax {syntax.name or uid} ({uid}), "
+                             "which no installed decoder reads; expected uncompressed images or a supported compression "
+                             "(export the series uncompressed, e.g. 'dcmdjpeg' or 'gdcmconv --raw')")
 
 
-def read_dicom_cine(folder: Path) -> ImageData:
-    """Read a folder of one short-axis series: several slice positions x phases."""
-    series = _series_of(_read_headers(Path(folder)), folder)
+def _check_one_size(series, folder: Path) -> None:
+    sizes = Counter((int(getattr(ds, "Rows", 0) or 0), int(getattr(ds, "Columns", 0) or 0)) for _, ds in series)
+    if len(sizes) > 1:
+        shown = ", ".join(f"{r} x {c} ({n} images)" for (r, c), n in sizes.most_common())
+        raise InputError(f"{folder}: the cine's images have different sizes ({shown}); expected one matrix for the "
+                         "whole series (the folder mixes acquisitions or reconstructions)")
+
+
+def read_dicom_cine(folder: Path, series_uid: str | None = None) -> ImageData:
+    """Read the short-axis cine of a DICOM folder (a study or one series): several slice positions x phases.
+
+    `series_uid` chooses the series; otherwise `choose_series` finds it. The chosen series, and why,
+    are in `meta["series"]`; `meta["files"][z][t]` is the file of each image."""
+    series, choice = choose_series(_read_headers(Path(folder)), Path(folder), series_uid)
+    _check_one_size(series, Path(folder))
+    _check_decodable(series, Path(folder))
     orientation = _orientation(series, Path(folder))
     # the tag holds ~6 decimals: make the axes exactly orthonormal, so that outputs written with this
     # geometry read back with the same direction and spacing (a NRRD stores spacing x direction)
@@ -169,6 +192,7 @@ def read_dicom_cine(folder: Path) -> ImageData:
     geometry = Geometry((pixel_spacing[1], pixel_spacing[0], slice_spacing), tuple(origin), tuple(direction))
     triggers = [float(t) for t, _, _, _ in frames[0]]
     file_grid = [[str(p) for _, _, p, _ in phases] for phases in frames]  # [z][t] -> file path
-    meta = {"manufacturer": str(getattr(first, "Manufacturer", "")), "files": file_grid}
+    meta = {"manufacturer": str(getattr(first, "Manufacturer", "")), "files": file_grid,
+            "series": {"uid": choice.summary.uid, "description": choice.summary.description, "reason": choice.reason}}
     image = ImageData(array if n_phases > 1 else array[0], geometry, triggers if n_phases > 1 else None, meta)
     return image

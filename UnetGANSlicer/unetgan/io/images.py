@@ -27,15 +27,16 @@ EXPECTED_FILES = "a NIfTI, NRRD or MHA file (3D stack or 4D cine) or a DICOM fol
 RUN_BYTES_PER_VOXEL = 9
 
 
-def read_image(path: str | os.PathLike) -> ImageData:
-    """Read a 3D volume or 4D cine from an image file or a DICOM folder."""
+def read_image(path: str | os.PathLike, series_uid: str | None = None) -> ImageData:
+    """Read a 3D volume or 4D cine from an image file or a DICOM folder (a study: `series_uid`, or the
+    short-axis cine found among its series)."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"input not found: {path}")
     if path.is_dir():
-        return read_dicom_cine(path)
+        return read_dicom_cine(path, series_uid)
     if str(path).lower().endswith(".dcm"):
-        return read_dicom_cine(path.parent)
+        return read_dicom_cine(path.parent, series_uid)
     try:
         reader = sitk.ImageFileReader()
         reader.SetFileName(str(path))

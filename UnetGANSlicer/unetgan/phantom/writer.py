@@ -2,9 +2,11 @@
 
 Every study writes its ED and ES volumes with their labels (`<name>_ED.nii.gz`,
 `<name>_ED_gt.nii.gz`, same for ES) so a manifest row can point at them, plus the whole
-cine: a 4D NIfTI `<name>_cine.nii.gz`, or a DICOM series folder `<name>_dicom/` with its
-4D labels `<name>_labels.nii.gz`. DICOM file names are a random permutation of the
-images, so readers must order images by their tags, as with real exports.
+cine: a 4D NIfTI `<name>_cine.nii.gz`, or a DICOM study folder `<name>_dicom/` with its
+4D labels `<name>_labels.nii.gz`. The DICOM study holds the short-axis cine (at the top of
+the folder), a localiser (`localizer/`) and a long-axis cine (`lax_cine/`), so that readers
+must find the short-axis cine among the series. DICOM file names are a random permutation of
+each series' images, so readers must order images by their tags, as with real exports.
 """
 from __future__ import annotations
 
@@ -69,94 +71,140 @@ def _uid(*parts) -> str:
     return generate_uid(entropy_srcs=[str(p) for p in parts])
 
 
-def _dicom_series(study: Study, folder: Path, name: str) -> None:
+# The study's series: (subfolder, series number, description, image type). The short-axis cine sits at the
+# top of the study folder (as the single-series folders of earlier versions did); the other series, which a
+# reader must recognise and pass over, in subfolders.
+SHORT_AXIS_CINE = ("", 1, "SA cine bSSFP (phantom)", ["ORIGINAL", "PRIMARY", "M"])
+LOCALIZER = ("localizer", 2, "Localizer (phantom)", ["ORIGINAL", "PRIMARY", "LOCALIZER"])
+LONG_AXIS_CINE = ("lax_cine", 3, "LAX cine bSSFP (phantom)", ["ORIGINAL", "PRIMARY", "M"])
+
+
+def _study_header(study: Study, name: str) -> Dataset:
+    """Patient, study and equipment attributes shared by every image of the study."""
     profile = study.meta["profile"]
     seed = study.meta.get("seed", 0)
-    n_t, n_z, rows, cols = study.image.shape
-    direction = np.array(study.direction).reshape(3, 3)
-    right, down, normal = direction[:, 0], direction[:, 1], direction[:, 2]
-    origin = np.array(study.origin)
-    pixels = study.image.astype(np.uint16)
-    study_uid = _uid(name, study.vendor, seed, "study")
-    series_uid = _uid(name, study.vendor, seed, "series")
-    frame_uid = _uid(name, study.vendor, seed, "frame-of-reference")
-    window_width = float(np.percentile(study.image, 99.5)) or 1.0
-    rr_ms = float(study.meta.get("rr_interval_ms", 1000.0))
-    # File names: a random permutation of the image order, so only tags give the order.
-    names = np.random.default_rng([int(seed), zlib.crc32(name.encode())]).permutation(n_t * n_z)
+    ds = Dataset()
+    ds.StudyInstanceUID = _uid(name, study.vendor, seed, "study")
+    ds.FrameOfReferenceUID = _uid(name, study.vendor, seed, "frame-of-reference")
+    ds.Modality = "MR"
+    ds.Manufacturer = study.vendor
+    ds.ManufacturerModelName = profile.get("model", "")
+    ds.ImageComments = "Synthetic phantom (unetgan.phantom), not patient data"
+    ds.PatientName = f"Phantom^{name}"
+    ds.PatientID = name
+    ds.PatientSex = "O"
+    ds.PatientBirthDate = ""
+    ds.PatientPosition = "HFS"
+    ds.BodyPartExamined = "HEART"
+    ds.StudyDate = ds.SeriesDate = ds.ContentDate = STUDY_DATE.strftime("%Y%m%d")
+    ds.StudyTime = ds.SeriesTime = ds.ContentTime = "120000"
+    ds.StudyID = "1"
+    ds.AccessionNumber = ""
+    ds.ReferringPhysicianName = ""
+    ds.StudyDescription = "Cardiac phantom"
+    ds.ScanningSequence = "GR"
+    ds.SequenceVariant = "SS"
+    ds.ScanOptions = "CG"
+    ds.MRAcquisitionType = "2D"
+    ds.MagneticFieldStrength = profile["field_strength_T"]
+    ds.ImagingFrequency = round(42.577 * profile["field_strength_T"], 4)
+    ds.RepetitionTime = profile["TR_ms"]
+    ds.EchoTime = profile["TE_ms"]
+    ds.FlipAngle = profile["flip_angle_deg"]
+    ds.NumberOfAverages = 1
+    ds.EchoTrainLength = 1
+    ds.InPlanePhaseEncodingDirection = "COL"
+    ds.SliceThickness = profile["slice_thickness_mm"]
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = 16
+    ds.BitsStored = profile["bits_stored"]
+    ds.HighBit = profile["bits_stored"] - 1
+    ds.PixelRepresentation = 0
+    return ds
 
-    for z in range(n_z):
-        position = origin + z * study.spacing[2] * normal
-        for t in range(n_t):
-            index = z * n_t + t
-            sop_uid = _uid(name, study.vendor, seed, "image", z, t)
-            meta = FileMetaDataset()
-            meta.MediaStorageSOPClassUID = MRImageStorage
-            meta.MediaStorageSOPInstanceUID = sop_uid
-            meta.TransferSyntaxUID = ExplicitVRLittleEndian
-            meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-            ds = Dataset()
-            ds.file_meta = meta
-            ds.SOPClassUID = MRImageStorage
-            ds.SOPInstanceUID = sop_uid
-            ds.StudyInstanceUID = study_uid
-            ds.SeriesInstanceUID = series_uid
-            ds.FrameOfReferenceUID = frame_uid
-            ds.Modality = "MR"
-            ds.Manufacturer = study.vendor
-            ds.ManufacturerModelName = profile.get("model", "")
-            ds.ImageType = ["ORIGINAL", "PRIMARY", "M"]
-            ds.ImageComments = "Synthetic phantom (unetgan.phantom), not patient data"
-            ds.PatientName = f"Phantom^{name}"
-            ds.PatientID = name
-            ds.PatientSex = "O"
-            ds.PatientPosition = "HFS"
-            ds.BodyPartExamined = "HEART"
-            ds.StudyDate = ds.SeriesDate = ds.ContentDate = STUDY_DATE.strftime("%Y%m%d")
-            ds.StudyTime = ds.SeriesTime = "120000"
-            ds.StudyID = "1"
-            ds.StudyDescription = "Cardiac phantom"
-            ds.SeriesDescription = "SA cine bSSFP (phantom)"
-            ds.ProtocolName = f"{study.vendor} {profile.get('model', '')} sa cine"
-            ds.SeriesNumber = 1
-            ds.AcquisitionNumber = 1
-            ds.InstanceNumber = index + 1  # slice-major, phases within a slice, like most scanners
-            ds.ScanningSequence = "GR"
-            ds.SequenceVariant = "SS"
-            ds.ScanOptions = "CG"
-            ds.MRAcquisitionType = "2D"
-            ds.MagneticFieldStrength = profile["field_strength_T"]
-            ds.ImagingFrequency = round(42.577 * profile["field_strength_T"], 4)
-            ds.RepetitionTime = profile["TR_ms"]
-            ds.EchoTime = profile["TE_ms"]
-            ds.FlipAngle = profile["flip_angle_deg"]
-            ds.NumberOfAverages = 1
-            ds.EchoTrainLength = 1
-            ds.AcquisitionMatrix = [0, int(profile["matrix"][1]), int(profile["matrix"][0]), 0]
-            ds.InPlanePhaseEncodingDirection = "COL"
-            ds.SliceThickness = profile["slice_thickness_mm"]
+
+def _write_series(study: Study, folder: Path, name: str, kind: tuple, images: list[dict]) -> None:
+    """One series: `images` hold pixels (rows, cols), position, row/column directions, pixel spacing
+    (row spacing, column spacing) and, for a cine, the phase index."""
+    subfolder, number, description, image_type = kind
+    header = _study_header(study, name)
+    profile = study.meta["profile"]
+    seed = study.meta.get("seed", 0)
+    series_uid = _uid(name, study.vendor, seed, "series", *([subfolder] if subfolder else []))  # the SA cine's UID as before
+    n_t = len(study.trigger_times_ms)
+    rr_ms = float(study.meta.get("rr_interval_ms", 1000.0))
+    window_width = float(np.percentile(study.image, 99.5)) or 1.0
+    target = folder / subfolder
+    target.mkdir(parents=True, exist_ok=True)
+    # File names: a random permutation of the image order, so only tags give the order.
+    names = np.random.default_rng([int(seed), zlib.crc32((name + subfolder).encode())]).permutation(len(images))
+    for index, image in enumerate(images):
+        sop_uid = _uid(name, study.vendor, seed, "image", *image["key"])
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = MRImageStorage
+        meta.MediaStorageSOPInstanceUID = sop_uid
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+        ds = Dataset()
+        ds.file_meta = meta
+        ds.update(header)
+        ds.SOPClassUID = MRImageStorage
+        ds.SOPInstanceUID = sop_uid
+        ds.SeriesInstanceUID = series_uid
+        ds.ImageType = image_type
+        ds.SeriesDescription = description
+        ds.ProtocolName = f"{study.vendor} {profile.get('model', '')} {description.split(' (')[0].lower()}"
+        ds.SeriesNumber = number
+        ds.AcquisitionNumber = 1
+        ds.InstanceNumber = index + 1  # slice-major, phases within a slice, like most scanners
+        rows, cols = image["pixels"].shape
+        ds.AcquisitionMatrix = [0, cols, rows, 0]
+        normal = np.cross(image["row_direction"], image["column_direction"])
+        ds.ImagePositionPatient = [round(float(v), 4) for v in image["position"]]
+        ds.ImageOrientationPatient = [round(float(v), 6) for v in (*image["row_direction"], *image["column_direction"])]
+        ds.SliceLocation = round(float(np.asarray(image["position"]) @ normal), 4)
+        ds.PixelSpacing = [float(v) for v in image["pixel_spacing"]]
+        if image.get("phase") is not None:
+            t = image["phase"]
             ds.SpacingBetweenSlices = study.spacing[2]
-            ds.ImagePositionPatient = [round(float(v), 4) for v in position]
-            ds.ImageOrientationPatient = [round(float(v), 6) for v in (*right, *down)]
-            ds.SliceLocation = round(float(position @ normal), 4)
-            ds.PixelSpacing = [study.spacing[1], study.spacing[0]]  # row spacing (y), column spacing (x)
             ds.TriggerTime = round(study.trigger_times_ms[t], 3)
             ds.NominalInterval = int(round(rr_ms))
             ds.HeartRate = int(round(60000.0 / rr_ms))
             ds.CardiacNumberOfImages = n_t
             ds.NumberOfTemporalPositions = n_t
             ds.TemporalPositionIdentifier = t + 1
-            ds.Rows, ds.Columns = rows, cols
-            ds.SamplesPerPixel = 1
-            ds.PhotometricInterpretation = "MONOCHROME2"
-            ds.BitsAllocated = 16
-            ds.BitsStored = profile["bits_stored"]
-            ds.HighBit = profile["bits_stored"] - 1
-            ds.PixelRepresentation = 0
-            ds.WindowCenter = round(window_width / 2.0, 1)
-            ds.WindowWidth = round(window_width, 1)
-            ds.PixelData = np.ascontiguousarray(pixels[t, z]).tobytes()
-            ds.save_as(folder / f"IM{names[index] + 1:05d}.dcm", enforce_file_format=True)
+        ds.Rows, ds.Columns = rows, cols
+        ds.WindowCenter = round(window_width / 2.0, 1)
+        ds.WindowWidth = round(window_width, 1)
+        ds.PixelData = np.ascontiguousarray(image["pixels"], dtype=np.uint16).tobytes()
+        ds.save_as(target / f"IM{names[index] + 1:05d}.dcm", enforce_file_format=True)
+
+
+def _dicom_study(study: Study, folder: Path, name: str) -> None:
+    """The short-axis cine plus a localiser and a long-axis cine, both cut from the simulated volume
+    through the LV centre (their through-plane resolution is the short-axis slice spacing)."""
+    n_t, n_z, rows, cols = study.image.shape
+    direction = np.array(study.direction).reshape(3, 3)
+    right, down, normal = direction[:, 0], direction[:, 1], direction[:, 2]
+    origin = np.array(study.origin)
+    spacing_x, spacing_y, spacing_z = study.spacing
+    pixels = study.image
+    short_axis = [{"pixels": pixels[t, z], "position": origin + z * spacing_z * normal, "row_direction": right,
+                   "column_direction": down, "pixel_spacing": (spacing_y, spacing_x), "phase": t, "key": (z, t)}
+                  for z in range(n_z) for t in range(n_t)]
+    _write_series(study, folder, name, SHORT_AXIS_CINE, short_axis)
+    middle_row, middle_col = rows // 2, cols // 2
+    # localiser: the plane of the slice normal and the column direction, through the middle column, end-diastole
+    localizer = [{"pixels": pixels[study.ed_frame, :, :, middle_col], "position": origin + middle_col * spacing_x * right,
+                  "row_direction": down, "column_direction": normal, "pixel_spacing": (spacing_z, spacing_y),
+                  "key": ("localizer",)}]
+    _write_series(study, folder, name, LOCALIZER, localizer)
+    # long-axis cine: the plane of the slice normal and the row direction, through the middle row, every phase
+    long_axis = [{"pixels": pixels[t, :, middle_row, :], "position": origin + middle_row * spacing_y * down,
+                  "row_direction": right, "column_direction": normal, "pixel_spacing": (spacing_z, spacing_x),
+                  "phase": t, "key": ("lax", t)} for t in range(n_t)]
+    _write_series(study, folder, name, LONG_AXIS_CINE, long_axis)
 
 
 def _replace_folder(tmp: Path, target: Path) -> None:
@@ -199,7 +247,7 @@ def write_study(study: Study, out_dir: str | os.PathLike, fmt: str = "nifti", na
         tmp = out / f".tmp-{uuid.uuid4().hex}-{name}_dicom"
         tmp.mkdir()
         try:
-            _dicom_series(study, tmp, name)
+            _dicom_study(study, tmp, name)
             _replace_folder(tmp, paths["dicom_dir"])
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
