@@ -13,7 +13,7 @@ page reads exactly what the command line reads. Geometry goes through
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ class LoadedImage:
     sequence: object | None = None
     browser: object | None = None
     n_frames: int = 1
+    warnings: list = field(default_factory=list)  # the reader's (e.g. an sform orthonormal only to rounding)
 
     @property
     def is_cine(self) -> bool:
@@ -110,8 +111,10 @@ def load_image(path: str | os.PathLike, scene=None, name: str | None = None) -> 
     Raises ``unetgan.errors.InputError`` with a readable message for anything unusable.
     """
     image = read_image(path)
-    return add_image(image.array, image.geometry, name or image_name(path), scene,
-                     trigger_times_ms=image.trigger_times_ms)
+    loaded = add_image(image.array, image.geometry, name or image_name(path), scene,
+                       trigger_times_ms=image.trigger_times_ms)
+    loaded.warnings = list(image.meta.get("warnings", []))
+    return loaded
 
 
 def remove_image(loaded: LoadedImage) -> None:

@@ -34,8 +34,8 @@ def run_study(input_path, adapter=None, model=None, device="auto", bf16=False,
                                progress=progress, cancel=cancel, whole_field=whole_field, stopwatch=stopwatch)
     with stopwatch.stage("measure"):
         measurements = cine_measurements(result.labels, image.geometry.voxel_volume_ml)
-        measurements["warnings"] = study_warnings(result.labels, result.confidence, image.geometry.voxel_volume_ml,
-                                                  image.frames)
+        measurements["warnings"] = image.meta.get("warnings", []) + study_warnings(  # reading's warnings first
+            result.labels, result.confidence, image.geometry.voxel_volume_ml, image.frames)
     measurements["adapter"] = None if generator is None else str(adapter)
     squeeze = (lambda a: a) if image.is_cine else (lambda a: a[0])
     return image, squeeze(result.labels), squeeze(result.translated), measurements

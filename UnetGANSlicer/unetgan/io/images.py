@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import stat
 import struct
 import sys
 import zlib
@@ -18,6 +19,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputError
+from . import safety
 from .dicom import read_dicom_cine
 from .geometry import DIRECTION_TOLERANCE, Geometry, ImageData  # noqa: F401 (re-exported: readers' callers import them here)
 
@@ -27,24 +29,32 @@ EXPECTED_FILES = "a NIfTI, NRRD or MHA file (3D stack or 4D cine) or a DICOM fol
 RUN_BYTES_PER_VOXEL = 9
 
 
-def read_image(path: str | os.PathLike, series_uid: str | None = None) -> ImageData:
+def read_image(path: str | os.PathLike, series_uid: str | None = None, data_files: str = safety.BESIDE) -> ImageData:
     """Read a 3D volume or 4D cine from an image file or a DICOM folder (a study: `series_uid`, or the
-    short-axis cine found among its series)."""
+    short-axis cine found among its series). `data_files`: where a header's separate data file may be
+    (:mod:`.safety`: "beside" the header, or "attached" only, for files from others)."""
     path = Path(path)
-    if not path.exists():
+    if not os.path.lexists(path):
         raise InputError(f"input not found: {path}")
-    if path.is_dir():
+    if stat.S_ISDIR(safety.check_input_path(path).st_mode):  # a pipe or device would block the readers
+        safety.check_dicom_folder(path)
         return read_dicom_cine(path, series_uid)
     if str(path).lower().endswith(".dcm"):
+        safety.check_dicom_folder(path.parent)
         return read_dicom_cine(path.parent, series_uid)
-    try:
+    safety.check_data_file(path, data_files)
+
+    def itk_read():
         reader = sitk.ImageFileReader()
         reader.SetFileName(str(path))
         with _native_stderr_silenced():  # the NIfTI library prints its own "** ERROR" lines beside the exception
             reader.ReadImageInformation()  # the header only: sizes are checked before any voxel is allocated
         _check_size(path, reader.GetSize())
         _check_nifti_complete(path)  # ITK fills a truncated NIfTI with zeros instead of failing
-        image = reader.Execute()
+        return reader.Execute()
+
+    try:
+        image, warnings = safety.read_tolerating_rounded_sform(path, itk_read)
     except RuntimeError as err:
         raise InputError(f"cannot read {path.name}: not a readable image file ({_first_line(err)}); "
                          f"expected {EXPECTED_FILES}") from None
@@ -58,7 +68,7 @@ def read_image(path: str | os.PathLike, series_uid: str | None = None) -> ImageD
     array = sitk.GetArrayFromImage(image)
     if dim == 4 and array.shape[0] == 1:
         array = array[0]
-    return ImageData(array=array, geometry=Geometry.of(image))
+    return ImageData(array=array, geometry=Geometry.of(image), meta={"warnings": warnings})
 
 
 def to_sitk(array: np.ndarray, geometry: Geometry) -> sitk.Image:
