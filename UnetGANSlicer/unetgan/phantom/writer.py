@@ -68,7 +68,9 @@ def _write_cine_nifti(frames: np.ndarray, study: Study, path: Path) -> None:
 # ---------------------------------------------------------------- DICOM
 
 def _uid(*parts) -> str:
-    return generate_uid(entropy_srcs=[str(p) for p in parts])
+    # one separated string: generate_uid joins its sources without a separator, so the parts
+    # (z=1, t=10) and (z=11, t=0) would give the same UID
+    return generate_uid(entropy_srcs=["/".join(str(p) for p in parts)])
 
 
 # The study's series: (subfolder, series number, description, image type). The short-axis cine sits at the
