@@ -20,6 +20,11 @@ _LOGIC_CLASSES = {
     "sequences": ("vtkSlicerSequencesLogic", "Sequences"),
 }
 
+# Logics made by setup_standalone, per scene. The C++ objects only reference each other
+# weakly (a scene does not own its application logic), so a caller that keeps only the
+# scene would otherwise see the logics garbage-collected and slicer.util crash later.
+_STANDALONE_LOGICS: dict[int, dict] = {}
+
 
 def in_slicer_app() -> bool:
     """True inside the Slicer application (Qt, layout manager, module widgets)."""
@@ -73,8 +78,28 @@ def setup_standalone(scene=None) -> dict:
         logic.SetMRMLApplicationLogic(app_logic)
         app_logic.SetModuleLogic(app_name, logic)
         logics[name] = logic
-    publish_logics(**{name: logics[name] for name in _LOGIC_CLASSES})
+    _STANDALONE_LOGICS[id(scene)] = logics  # lives as long as the process (or release_standalone)
+    publish_logics(colors=colors, **{name: logics[name] for name in _LOGIC_CLASSES})
     return logics
+
+
+def standalone_logics(scene=None) -> dict | None:
+    """The logics :func:`setup_standalone` made for ``scene`` (default ``slicer.mrmlScene``), else None."""
+    scene = scene if scene is not None else getattr(slicer, "mrmlScene", None)
+    return _STANDALONE_LOGICS.get(id(scene)) if scene is not None else None
+
+
+def application_logic():
+    """Slicer's application logic: the application's, else the one :func:`setup_standalone` made (None if neither)."""
+    if in_slicer_app():
+        return slicer.app.applicationLogic()
+    logics = standalone_logics()
+    return logics["app_logic"] if logics else None
+
+
+def release_standalone(scene) -> None:
+    """Forget the logics made for ``scene`` (after the caller has dropped the scene for good)."""
+    _STANDALONE_LOGICS.pop(id(scene), None)
 
 
 def publish_logics(**logics) -> None:

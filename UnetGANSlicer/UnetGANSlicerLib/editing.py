@@ -11,14 +11,17 @@ table nodes in place, so every view of them updates.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from typing import Callable
 
 import numpy as np
+import slicer
 import vtk
 
 from unetgan.measurements import cine_measurements
 
 from .context import module_logic
 from .measurements import FRAME_COLUMNS, summary_rows
+from .results import store_measurements
 from .segmentation import labels_of
 
 
@@ -78,12 +81,7 @@ def voxel_volume_ml(volume_node) -> float:
 def recompute_measurements(result) -> dict:
     """Measurements of the segmentation as it is now (same keys as the backend's measurements.json)."""
     labels = segmentation_labels(result)
-    measurements = cine_measurements(labels, voxel_volume_ml(_input_frames(result)[0]))
-    previous = result.measurements or {}
-    measurements["warnings"] = list(previous.get("warnings") or [])
-    measurements["adapter"] = previous.get("adapter")
-    measurements["edited"] = True
-    return measurements
+    return _with_notes(result, cine_measurements(labels, voxel_volume_ml(_input_frames(result)[0])))
 
 
 def update_tables(result, measurements: dict) -> None:
@@ -113,9 +111,82 @@ def update_tables(result, measurements: dict) -> None:
         result.frames_table.Modified()
 
 
-def apply_edits(result) -> dict:
-    """Recompute the measurements from the edited segmentation, update the tables and ``result.measurements``."""
-    measurements = recompute_measurements(result)
+def _with_notes(result, measurements: dict) -> dict:
+    """The backend's notes (warnings, adapter) kept on recomputed numbers, marked as edited."""
+    previous = result.measurements or {}
+    measurements["warnings"] = list(previous.get("warnings") or [])
+    measurements["adapter"] = previous.get("adapter")
+    measurements["edited"] = True
+    return measurements
+
+
+def _publish(result, measurements: dict) -> dict:
     update_tables(result, measurements)
     result.measurements = measurements
+    if result.table is not None:
+        store_measurements(result)  # the scene holds the numbers too (see results.py)
     return measurements
+
+
+def apply_edits(result) -> dict:
+    """Recompute the measurements from the edited segmentation, update the tables and ``result.measurements``."""
+    return _publish(result, recompute_measurements(result))
+
+
+class EditWatcher:
+    """Keeps a result's tables (and so its chart) describing the masks on screen.
+
+    Observes the segmentation node the user edits (for a cine the proxy, which shows
+    the current frame): after every change of a segment the current frame is read
+    again and the numbers of all frames are recomputed from the cached labels, so an
+    edit costs one frame's read-out. ``schedule(callback)``, when given, defers the
+    update (a GUI passes a short single-shot timer so one paint stroke, which fires
+    several events, updates once); without it the update runs inside the event.
+    """
+
+    EVENTS = ("SourceRepresentationModified", "SegmentAdded", "SegmentRemoved", "SegmentModified")
+
+    def __init__(self, result, schedule: Callable[[Callable[[], None]], None] | None = None):
+        self.result = result
+        self.schedule = schedule
+        self.updates = 0
+        self._labels: np.ndarray | None = None
+        self._pending = False
+        node = result.segmentation
+        self._observed = [(node, node.AddObserver(getattr(slicer.vtkSegmentation, name), self._on_modified))
+                          for name in self.EVENTS if hasattr(slicer.vtkSegmentation, name)]
+
+    def _on_modified(self, caller=None, event=None) -> None:
+        if self.schedule is None:
+            self.update()
+        elif not self._pending:
+            self._pending = True
+            self.schedule(self._scheduled_update)
+
+    def _scheduled_update(self) -> None:
+        self._pending = False
+        if self._observed:  # not stopped meanwhile
+            self.update()
+
+    def update(self) -> dict:
+        """Recompute now (the current frame from the screen, the others from the cache)."""
+        result = self.result
+        with _quiet_vtk():
+            if self._labels is None:
+                self._labels = segmentation_labels(result)
+            else:
+                shown = current_frame(result)
+                self._labels[shown] = labels_of(result.segmentation, _input_frames(result)[shown])
+        measurements = cine_measurements(self._labels, voxel_volume_ml(_input_frames(result)[0]))
+        self.updates += 1
+        return _publish(result, _with_notes(result, measurements))
+
+    def stop(self) -> None:
+        for node, tag in self._observed:
+            node.RemoveObserver(tag)
+        self._observed = []
+
+
+def watch_edits(result, schedule=None) -> EditWatcher:
+    """Start keeping ``result``'s measurements in step with its segmentation (``.stop()`` ends it)."""
+    return EditWatcher(result, schedule)

@@ -3,8 +3,12 @@
 Files for base name ``B`` in a folder (groups as returned by :func:`planned_files`):
 
 - ``segmentation``: ``B.seg.nrrd`` (segment names, colours, terminology) for a volume;
-  for a cine one ``.seg.nrrd`` per frame in ``B_segmentation_frames/`` (slicer-core has
-  no segmentation-sequence writer);
+  for a cine ``B_segmentation.seq.nrrd``, the Sequences module's volume-sequence file of
+  the labelmaps (1 blood pool, 2 myocardium; index name, unit and values of the cine;
+  ``DataNodeClassName`` labelmap), which Slicer reopens as one browsable labelmap cine,
+  plus one ``.seg.nrrd`` per frame in ``B_segmentation_frames/`` for the segment names
+  and terminology (Slicer's ``.seq.nrrd`` writer stores volume sequences only; it
+  refuses a segmentation sequence);
 - ``labelmap``: ``B_labelmap.nrrd``, uint8 on the input grid (1 blood pool, 2 myocardium),
   4D (T, Z, Y, X) for a cine: readable by any tool and by ``unetgan``;
 - ``translated``: ``B_translated.nrrd``, or ``B_translated.seq.nrrd`` (volume sequence) for a
@@ -26,7 +30,7 @@ import slicer
 
 from unetgan.io.images import write_image
 
-from .nodes import geometry_of
+from .nodes import geometry_of, standalone_volume
 
 _BASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._()+-]{0,119}$")
 
@@ -60,8 +64,8 @@ def planned_files(result, folder, base: str) -> dict[str, list[Path]]:
     groups: dict[str, list[Path]] = {}
     if _is_cine(result):
         frames = result.segmentation_sequence.GetNumberOfDataNodes()
-        groups["segmentation"] = [folder / f"{base}_segmentation_frames" / f"frame_{t + 1:03d}.seg.nrrd"
-                                  for t in range(frames)]
+        groups["segmentation"] = [folder / f"{base}_segmentation.seq.nrrd"] + [
+            folder / f"{base}_segmentation_frames" / f"frame_{t + 1:03d}.seg.nrrd" for t in range(frames)]
     else:
         groups["segmentation"] = [folder / f"{base}.seg.nrrd"]
     groups["labelmap"] = [folder / f"{base}_labelmap.nrrd"]
@@ -97,13 +101,15 @@ def save_result(result, folder, base: str, overwrite: bool = False) -> dict[str,
     editing.commit_current_frame(result)  # edits of the frame on screen go into the sequence first
     references = _frame_nodes(result)
 
+    labels = editing.segmentation_labels(result)
     if _is_cine(result):
-        for t, path in enumerate(plan["segmentation"]):
+        cine_path, *frame_paths = plan["segmentation"]
+        _write(slicer.vtkMRMLVolumeSequenceStorageNode(), labelmap_sequence(result, labels, references), cine_path)
+        for t, path in enumerate(frame_paths):
             _write(slicer.vtkMRMLSegmentationStorageNode(), result.segmentation_sequence.GetNthDataNode(t), path)
     else:
         _write(slicer.vtkMRMLSegmentationStorageNode(), result.segmentation, plan["segmentation"][0])
 
-    labels = editing.segmentation_labels(result)
     write_image(labels if _is_cine(result) else labels[0], geometry_of(references[0]), plan["labelmap"][0])
 
     if "translated" in plan:
@@ -122,6 +128,19 @@ def save_result(result, folder, base: str, overwrite: bool = False) -> dict[str,
     plan["measurements"] += [p.with_suffix(".schema.csv") for p in (summary_csv, frames_csv)
                              if p.with_suffix(".schema.csv").exists()]
     return plan
+
+
+def labelmap_sequence(result, labels: np.ndarray, references: list):
+    """A labelmap volume sequence outside the scene: frame t's labels on input frame t's grid, same index values."""
+    source = result.segmentation_sequence
+    sequence = slicer.vtkMRMLSequenceNode()
+    sequence.SetIndexName(source.GetIndexName())
+    sequence.SetIndexUnit(source.GetIndexUnit())
+    sequence.SetIndexType(source.GetIndexType())
+    for t, reference in enumerate(references):
+        item = standalone_volume(labels[t], reference, "vtkMRMLLabelMapVolumeNode")
+        sequence.SetDataNodeAtValue(item, source.GetNthIndexValue(t))
+    return sequence
 
 
 def _json_default(value):

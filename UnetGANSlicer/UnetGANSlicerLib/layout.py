@@ -1,40 +1,201 @@
-"""Show a result side by side: original (Red) | translated (Yellow), segmentation in both.
+"""Show a result: original (Red) | translated (Yellow) in the acquisition plane, above a volume curve.
 
-Only inside the Slicer application (there is a layout manager); elsewhere
-(slicer-core, no ``slicer.app``) the functions return False and do nothing.
+Everything here works on MRML nodes (the layout node, slice nodes, slice composite
+nodes, plot nodes), so it runs the same inside the Slicer application and on a
+``slicer-core`` scene whose views were made as the application makes them (a
+``vtkMRMLLayoutLogic`` for the layout node and view nodes, one ``vtkMRMLSliceLogic``
+per slice view registered in the application logic).
+
+Why not just the built-in SideBySide layout: a layout's orientation applies only to
+views it creates, so on a running Slicer the Yellow view stays Sagittal, and even an
+"Axial" Red view cuts an oblique short-axis cine obliquely. Each view is therefore
+turned into the volume's own slice plane (normal = the volume's K axis, the direction
+of the slice stack), fitted, and Yellow is put on exactly Red's slice.
 """
 from __future__ import annotations
 
+import numpy as np
 import slicer
 
-from .context import in_slicer_app
+from .context import application_logic
+from .nodes import direction_matrix, unique_name
+
+LAYOUT_ID = 7310  # custom layouts use ids above the built-in ones (CompareVolumes uses 23)
+ORIGINAL_VIEW, TRANSLATED_VIEW, CHART_VIEW = "Red", "Yellow", "UnetGANPlot"
+CHART_COLUMN_X, CHART_COLUMN_Y = "Frame", "Blood pool"
+LAYOUT_XML = f"""<layout type="vertical" split="true">
+ <item splitSize="700"><layout type="horizontal">
+  <item><view class="vtkMRMLSliceNode" singletontag="{ORIGINAL_VIEW}">
+   <property name="orientation" action="default">Axial</property>
+   <property name="viewlabel" action="default">R</property>
+   <property name="viewcolor" action="default">#F34A33</property>
+  </view></item>
+  <item><view class="vtkMRMLSliceNode" singletontag="{TRANSLATED_VIEW}">
+   <property name="orientation" action="default">Axial</property>
+   <property name="viewlabel" action="default">Y</property>
+   <property name="viewcolor" action="default">#EDD54C</property>
+  </view></item>
+ </layout></item>
+ <item splitSize="300"><view class="vtkMRMLPlotViewNode" singletontag="{CHART_VIEW}">
+  <property name="viewlabel" action="default">P</property>
+ </view></item>
+</layout>"""
+VIEW_ROLES = {ORIGINAL_VIEW: "original (as acquired)", TRANSLATED_VIEW: "translated (what the segmenter saw)"}
+
+# Slicer's named orientations: their slice normals in RAS
+_ORIENTATION_NORMALS = {"Axial": (0.0, 0.0, 1.0), "Sagittal": (1.0, 0.0, 0.0), "Coronal": (0.0, 1.0, 0.0)}
 
 
-def show_side_by_side(original, translated=None, segmentation=None) -> bool:
-    if not in_slicer_app():
+def layout_node(scene):
+    """The scene's layout node (a singleton the application, or a vtkMRMLLayoutLogic, creates)."""
+    return scene.GetFirstNodeByClass("vtkMRMLLayoutNode")
+
+
+def register_layout(scene) -> bool:
+    """Add the result layout's description to the layout node (once). False when the scene has no layout node."""
+    node = layout_node(scene)
+    if node is None:
         return False
-    layout_manager = slicer.app.layoutManager()
-    if layout_manager is None:
-        return False
-    right = translated if translated is not None else original
-    if translated is not None:
-        layout_manager.setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutSideBySideView)
-    for view, volume in (("Red", original), ("Yellow", right)):
-        widget = layout_manager.sliceWidget(view)
-        if widget is None:
-            continue
-        composite = widget.sliceLogic().GetSliceCompositeNode()
-        composite.SetBackgroundVolumeID(volume.GetID())
-        composite.SetLinkedControl(True)
-        widget.sliceLogic().FitSliceToAll()
-    if segmentation is not None and segmentation.GetDisplayNode() is not None:
-        segmentation.GetDisplayNode().SetVisibility(True)
-        segmentation.GetDisplayNode().SetAllSegmentsVisibility(True)
+    if not node.IsLayoutDescription(LAYOUT_ID):
+        node.AddLayoutDescription(LAYOUT_ID, LAYOUT_XML)
     return True
 
 
+def view_nodes(layout_name: str):
+    """(slice node, slice composite node, slice logic) of a slice view, from the application logic."""
+    app_logic = application_logic()
+    logic = app_logic.GetSliceLogicByLayoutName(layout_name) if app_logic is not None else None
+    if logic is None:
+        return None, None, None
+    return logic.GetSliceNode(), logic.GetSliceCompositeNode(), logic
+
+
+def acquisition_orientation(volume) -> str:
+    """The named orientation whose normal is closest to the volume's slice-stack (K) axis."""
+    k_axis = direction_matrix(volume)[:, 2]
+    return max(_ORIENTATION_NORMALS, key=lambda name: abs(float(np.dot(_ORIENTATION_NORMALS[name], k_axis))))
+
+
+def show_in_acquisition_plane(layout_name: str, volume, fit: bool = True) -> bool:
+    """Make ``volume`` the background of the view and turn the view into the volume's slice plane."""
+    slice_node, composite, logic = view_nodes(layout_name)
+    if slice_node is None:
+        return False
+    composite.SetBackgroundVolumeID(volume.GetID())
+    # the orientation name decides which volume axis RotateToVolumePlane puts along the view normal
+    slice_node.SetOrientation(acquisition_orientation(volume))
+    slice_node.RotateToVolumePlane(volume)
+    if fit:
+        logic.FitSliceToVolume(volume, *slice_node.GetDimensions()[:2])
+    return True
+
+
+def copy_slice(source_name: str, target_name: str) -> bool:
+    """Put the target view on exactly the source view's plane, slice and field of view."""
+    source, _, _ = view_nodes(source_name)
+    target, _, _ = view_nodes(target_name)
+    if source is None or target is None:
+        return False
+    was_modifying = target.StartModify()
+    target.GetSliceToRAS().DeepCopy(source.GetSliceToRAS())
+    target.SetFieldOfView(*source.GetFieldOfView())
+    target.SetXYZOrigin(*source.GetXYZOrigin())
+    target.UpdateMatrices()
+    target.EndModify(was_modifying)
+    return True
+
+
+def link_views(*layout_names: str) -> None:
+    """Linked slice controls (same slice, zoom and pan in every linked view), as the view menu's link button does."""
+    for name in layout_names:
+        _, composite, _ = view_nodes(name)
+        if composite is not None:
+            composite.SetLinkedControl(True)
+
+
+def show_segmentation(segmentation, layout_names) -> None:
+    """The segmentation outlined/filled in exactly these views (Segment Editor may have changed its view list)."""
+    display = segmentation.GetDisplayNode() if segmentation is not None else None
+    if display is None:
+        return
+    display.SetVisibility(True)
+    display.SetAllSegmentsVisibility(True)
+    display.RemoveAllViewNodeIDs()  # shown in all views
+
+
+def add_volume_chart(scene, frames_table, name: str):
+    """A plot chart of the per-frame blood-pool volume (the frames table's columns, so it follows edits)."""
+    series = scene.AddNewNodeByClass("vtkMRMLPlotSeriesNode", unique_name(scene, f"{name} blood pool"))
+    series.SetAndObserveTableNodeID(frames_table.GetID())
+    series.SetXColumnName(CHART_COLUMN_X)
+    series.SetYColumnName(CHART_COLUMN_Y)
+    series.SetPlotType(slicer.vtkMRMLPlotSeriesNode.PlotTypeScatter)
+    series.SetMarkerStyle(slicer.vtkMRMLPlotSeriesNode.MarkerStyleCircle)
+    series.SetColor(0.85, 0.25, 0.25)
+    chart = scene.AddNewNodeByClass("vtkMRMLPlotChartNode", unique_name(scene, name))
+    chart.AddAndObservePlotSeriesNodeID(series.GetID())
+    chart.SetTitle("LV blood-pool volume per frame")
+    chart.SetXAxisTitle("frame")
+    chart.SetYAxisTitle("blood pool (mL)")
+    chart.SetLegendVisibility(False)
+    return chart, series
+
+
+def show_chart(scene, chart) -> bool:
+    """Show the chart in the result layout's plot view."""
+    for index in range(scene.GetNumberOfNodesByClass("vtkMRMLPlotViewNode")):
+        view = scene.GetNthNodeByClass(index, "vtkMRMLPlotViewNode")
+        if view.GetLayoutName() == CHART_VIEW:
+            view.SetPlotChartNodeID(chart.GetID())
+            return True
+    return False
+
+
+def show_side_by_side(original, translated=None, segmentation=None, chart=None) -> bool:
+    """Switch to the result layout: original | translated (or the original twice), both in the
+    acquisition plane on the same slice, linked, the segmentation in both, the chart below.
+
+    Returns False (and changes nothing) when the scene has no layout node or no slice views.
+    """
+    scene = original.GetScene()
+    if scene is None or not register_layout(scene):
+        return False
+    layout_node(scene).SetViewArrangement(LAYOUT_ID)
+    right = translated if translated is not None else original
+    if not show_in_acquisition_plane(ORIGINAL_VIEW, original):
+        return False
+    show_in_acquisition_plane(TRANSLATED_VIEW, right, fit=False)
+    copy_slice(ORIGINAL_VIEW, TRANSLATED_VIEW)
+    for name in VIEW_ROLES:
+        composite = view_nodes(name)[1]
+        if composite is not None:
+            composite.SetForegroundVolumeID(None)
+            composite.SetLabelVolumeID(None)
+    link_views(*VIEW_ROLES)
+    show_segmentation(segmentation, VIEW_ROLES)
+    if chart is not None:
+        show_chart(scene, chart)
+    return True
+
+
+def view_backgrounds() -> dict[str, str | None]:
+    """Background volume ID of each result view (what is shown where)."""
+    return {name: (view_nodes(name)[1].GetBackgroundVolumeID() if view_nodes(name)[1] is not None else None)
+            for name in VIEW_ROLES}
+
+
+def view_roles_text(original, translated=None) -> str:
+    """What the panel says about the views."""
+    left = f"Left (Red): {original.GetName()}, {VIEW_ROLES[ORIGINAL_VIEW]}"
+    if translated is None:
+        return left + "; right (Yellow): the same image (no adapter was used)"
+    return left + f"; right (Yellow): {translated.GetName()}, {VIEW_ROLES[TRANSLATED_VIEW]}"
+
+
 def show_volume(volume) -> bool:
-    """Make ``volume`` the background of every slice view (no-op outside Slicer)."""
+    """Make ``volume`` the background of every slice view (no-op outside the Slicer application)."""
+    from .context import in_slicer_app
+
     if not in_slicer_app() or volume is None:
         return False
     slicer.util.setSliceViewerLayers(background=volume, fit=True)

@@ -9,9 +9,15 @@
   processes its events, so the Cancel button works while this blocks).
 - Cancel kills the whole process tree (psutil), not just the launcher.
 - A failure raises :class:`BackendError` with the ``ERROR:`` line's message.
+- The backend never outlives its caller: it stays in the caller's process group (a
+  terminal's Ctrl-C or a session end reaches it), every running backend is known
+  here, and :func:`stop_all` (called by the module on cleanup, scene close and
+  application quit, and at interpreter exit) kills them; the run then raises
+  ``Cancelled`` and the MRML layer removes any half-made nodes.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import queue
 import re
@@ -78,6 +84,29 @@ def backend_environment() -> dict:
     return env
 
 
+_running: set[subprocess.Popen] = set()
+_stopped: set[int] = set()  # pids stopped by stop_all (their run ends as cancelled, not as failed)
+_running_lock = threading.Lock()
+
+
+def running_backends() -> list[subprocess.Popen]:
+    with _running_lock:
+        return [process for process in _running if process.poll() is None]
+
+
+def stop_all(timeout: float = 5.0) -> int:
+    """Kill every running backend with its children (any thread). Returns how many were running."""
+    processes = running_backends()
+    for process in processes:
+        with _running_lock:
+            _stopped.add(process.pid)
+        kill_process_tree(process, timeout)
+    return len(processes)
+
+
+atexit.register(stop_all)
+
+
 def backend_command(arguments: Sequence[str]) -> list[str]:
     return [python_executable(), "-m", "unetgan", *[str(a) for a in arguments]]
 
@@ -134,8 +163,9 @@ def run_backend(arguments: Sequence[str], progress: ProgressCallback | None = No
     process = subprocess.Popen(
         command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         encoding="utf-8", errors="replace", bufsize=1, env=backend_environment(), creationflags=flags,
-        start_new_session=(os.name != "nt"),
     )
+    with _running_lock:
+        _running.add(process)
     lines: queue.Queue = queue.Queue()
     readers = [threading.Thread(target=_pump, args=(process.stdout, lines, "out"), daemon=True),
                threading.Thread(target=_pump, args=(process.stderr, lines, "err"), daemon=True)]
@@ -178,8 +208,14 @@ def run_backend(arguments: Sequence[str], progress: ProgressCallback | None = No
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
+        with _running_lock:
+            _running.discard(process)
+            stopped = process.pid in _stopped
+            _stopped.discard(process.pid)
     output.returncode = process.wait()
     output.seconds = time.monotonic() - started
+    if stopped:
+        raise Cancelled("the backend was stopped (module closed, scene closed or application quitting)")
     if output.returncode != 0:
         raise BackendError(_error_message(output.stderr, output.returncode), output.returncode,
                            "\n".join(output.stderr))

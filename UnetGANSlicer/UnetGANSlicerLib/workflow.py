@@ -27,7 +27,9 @@ from unetgan.io.images import read_image, write_image
 from . import sequences as seq
 from .context import scene_of
 from .measurements import add_frames_table, add_summary_table
+from .layout import add_volume_chart
 from .nodes import add_volume, remove_nodes
+from .results import remember
 from .runner import BackendError, run_backend
 from .segmentation import add_segmentation, set_reference_volume
 
@@ -46,6 +48,7 @@ class AdaptSegmentResult:
     translated_sequence: object | None = None
     segmentation_sequence: object | None = None
     browser: object | None = None
+    chart: object | None = None  # blood-pool volume per frame (cines)
     measurements: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     n_frames: int = 1
@@ -54,8 +57,9 @@ class AdaptSegmentResult:
     @property
     def nodes(self) -> list:
         """Every node this run added to the scene (display and storage nodes aside)."""
+        series = self.chart.GetNthPlotSeriesNode(0) if self.chart is not None else None
         candidates = [self.translated_sequence, self.segmentation_sequence, self.translated, self.segmentation,
-                      self.table, self.frames_table]
+                      self.table, self.frames_table, series, self.chart]
         return [node for node in candidates if node is not None]
 
 
@@ -115,11 +119,8 @@ def adapt_and_segment(volume_node, adapter="Siemens", model=None, device="auto",
     """
     started = time.monotonic()
     source = seq.read_input(volume_node)
-    scene = scene_of(volume_node)
     backend_arguments("input", "output", adapter, model, device)  # refuse bad options before any work
     workdir = Path(tempfile.mkdtemp(prefix="unetgan-slicer-"))
-    created: list = []
-    attached: list = []
     try:
         input_path = workdir / "input.nrrd"
         write_image(source.frames if source.is_cine else source.frames[0], source.geometry, input_path)
@@ -128,18 +129,43 @@ def adapt_and_segment(volume_node, adapter="Siemens", model=None, device="auto",
                           progress=progress, cancel=cancel, log=log)
         translated, labels, measurements = _read_outputs(output_dir, source.frames.shape)
         _check(cancel)
+        if adapter in (None, "", "none"):
+            translated = None
+        result = add_result_nodes(source, labels, measurements, translated, run.warnings, cancel)
+        result.seconds = time.monotonic() - started
+        if progress is not None:
+            progress(source.n_frames, source.n_frames, "done")
+        return result
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
+
+def add_result_nodes(source: seq.InputFrames, labels: np.ndarray, measurements: dict,
+                     translated: np.ndarray | None = None, backend_warnings=(),
+                     cancel: Callable[[], bool] | None = None) -> AdaptSegmentResult:
+    """The scene nodes of a result (labels and translated frames (T, Z, Y, X) on the input's grid).
+
+    Segmentation (a sequence in the input's browser for a cine), translated image when
+    given, summary and per-frame tables, the volume curve of a cine; the nodes are
+    recorded on the summary table (:mod:`.results`). All or nothing: on failure or
+    cancel every node made here is removed and the browser is as it was.
+    """
+    volume_node = source.node
+    scene = scene_of(volume_node)
+    created: list = []
+    attached: list = []
+    try:
         base = volume_node.GetName() or "volume"
-        warnings = list(dict.fromkeys(list(run.warnings) + list(measurements.get("warnings") or [])))
+        warnings = list(dict.fromkeys(list(backend_warnings) + list(measurements.get("warnings") or [])))
         empty = [t + 1 for t in range(source.n_frames) if not (labels[t] > 0).any()]
         if empty:
             warnings.append(f"no left ventricle found in frame(s) {', '.join(map(str, empty))}")
         result = AdaptSegmentResult(input=volume_node, segmentation=None, table=None, frames_table=None,
                                     measurements=measurements, warnings=warnings, n_frames=source.n_frames)
         if source.is_cine:
-            _cine_nodes(scene, base, source, translated, labels, adapter, result, created, attached, cancel)
+            _cine_nodes(scene, base, source, translated, labels, result, created, attached, cancel)
         else:
-            if adapter not in (None, "", "none"):
+            if translated is not None:
                 result.translated = add_volume(scene, f"{base} translated", translated[0], volume_node)
                 created.append(result.translated)
             result.segmentation = add_segmentation(scene, f"{base} segmentation", labels[0], volume_node)
@@ -151,22 +177,21 @@ def adapt_and_segment(volume_node, adapter="Siemens", model=None, device="auto",
         result.frames_table = add_frames_table(scene, f"{base} volumes per frame", measurements,
                                                source.index_values or None, index_label)
         created.append(result.frames_table)
-        result.seconds = time.monotonic() - started
-        if progress is not None:
-            progress(source.n_frames, source.n_frames, "done")
+        if source.is_cine:
+            result.chart, series = add_volume_chart(scene, result.frames_table, f"{base} volume curve")
+            created += [series, result.chart]
+        remember(result)
         return result
     except BaseException:
         for browser, sequence in reversed(attached):
             seq.detach(browser, sequence)
         remove_nodes(created)
         raise
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _cine_nodes(scene, base, source, translated, labels, adapter, result, created, attached, cancel):
+def _cine_nodes(scene, base, source, translated, labels, result, created, attached, cancel):
     browser = source.browser
-    if adapter not in (None, "", "none"):
+    if translated is not None:
         result.translated_sequence = seq.new_sequence(scene, f"{base} translated", source.sequence)
         created.append(result.translated_sequence)
         seq.fill_volume_sequence(result.translated_sequence, translated, source, cancel)

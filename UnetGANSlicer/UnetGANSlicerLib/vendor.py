@@ -1,0 +1,97 @@
+"""The adapter for a volume without asking: from the DICOM Manufacturer of its series, else ``--adapter auto``.
+
+Slicer's DICOM module records, on every volume it loads, the SOP instance UIDs of
+its files (attribute ``DICOM.instanceUIDs``; for a cine, on the items of the
+volume sequence). They lead to the DICOM database, which knows each instance's
+Manufacturer (0008,0070). The vendor it names is mapped to an adapter exactly as
+the backend's ``--adapter auto`` maps it (``unetgan.adapter_choice``): the vendor
+the segmenter was trained on needs no adapter, a vendor with an adapter gets it
+(``--adapter <vendor>``). A volume without DICOM origin (a NIfTI or NRRD file),
+or a vendor without an adapter, is left to the backend's ``--adapter auto``, which
+runs the candidates on a few slices and keeps the one the label-free criterion
+scores best, and says so in a warning.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .models import available_models
+from .sequences import find_cine
+
+INSTANCE_UIDS_ATTRIBUTE = "DICOM.instanceUIDs"
+MANUFACTURER_TAG = "0008,0070"
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class AutomaticAdapter:
+    adapter: str  # what --adapter takes: a vendor with an adapter, "none", or "auto" (the backend decides)
+    vendor: str | None  # the vendor the DICOM Manufacturer names, when known
+    manufacturer: str | None  # the Manufacturer string as the database has it
+    text: str  # what the panel shows, e.g. "Automatic: GE, from DICOM"
+
+
+def instance_uids(volume_node) -> list[str]:
+    """SOP instance UIDs of the files a volume was loaded from (its own, else its cine's first item's)."""
+    candidates = [volume_node]
+    _browser, sequence = find_cine(volume_node)
+    if sequence is not None:
+        candidates += [sequence.GetNthDataNode(0), sequence]
+    for node in candidates:
+        value = node.GetAttribute(INSTANCE_UIDS_ATTRIBUTE) if node is not None else None
+        if value:
+            return value.split()
+    return []
+
+
+def dicom_database():
+    """Slicer's DICOM database (None outside the application or when none is open)."""
+    import slicer
+
+    return getattr(slicer, "dicomDatabase", None)
+
+
+def dicom_manufacturer(volume_node, database=None) -> str | None:
+    """The Manufacturer (0008,0070) of the volume's DICOM series, from the DICOM database; None if unknown."""
+    database = database if database is not None else dicom_database()
+    if database is None:
+        return None
+    for uid in instance_uids(volume_node)[:3]:  # one file answers; a few in case one was removed
+        value = str(database.instanceValue(uid, MANUFACTURER_TAG) or "").strip()
+        if not value:
+            path = database.fileForInstance(uid)
+            value = str(database.fileValue(path, MANUFACTURER_TAG) or "").strip() if path else ""
+        if value:
+            return value
+    return None
+
+
+def adapter_for_vendor(vendor: str | None) -> str:
+    """What ``--adapter auto`` would take for this vendor: "none" for the segmenter's own vendor,
+    the vendor's name when the registry has an adapter for it, else "auto" (the backend's image check)."""
+    if vendor is None:
+        return AUTO
+    adapters = available_models("adapter")
+    if vendor.lower() in {(choice.source_vendor or "").lower() for choice in adapters}:
+        return "none"
+    if vendor.lower() in {(choice.target_vendor or "").lower() for choice in adapters}:
+        return vendor
+    return AUTO
+
+
+def choose_adapter(volume_node, database=None) -> AutomaticAdapter:
+    """The adapter for ``volume_node``: from its DICOM Manufacturer when the database knows it, else "auto"."""
+    from unetgan.adapter_choice import vendor_of  # the backend's reading of Manufacturer strings
+
+    manufacturer = dicom_manufacturer(volume_node, database)
+    vendor = vendor_of(manufacturer)
+    adapter = adapter_for_vendor(vendor)
+    if adapter == AUTO:
+        why = (f"DICOM Manufacturer {manufacturer!r} has no adapter" if manufacturer
+               else "no DICOM origin")
+        text = f"Automatic: {why}; the backend tries the adapters on a few slices and keeps the best by the label-free check"
+    elif adapter == "none":
+        text = f"Automatic: no adapter, {vendor} from DICOM (the segmenter's own vendor)"
+    else:
+        text = f"Automatic: {vendor}, from DICOM"
+    return AutomaticAdapter(adapter, vendor, manufacturer, text)
