@@ -10,6 +10,7 @@ from pathlib import Path
 from .errors import Cancelled, InputError
 
 EXIT_INPUT_ERROR = 2
+EXIT_SOME_FAILED = 1  # `batch`: the other studies succeeded
 EXIT_CANCELLED = 130
 
 
@@ -250,6 +251,33 @@ def _add_register(sub):
     p.set_defaults(func=_register)
 
 
+def _batch(args) -> int:
+    from .batch import StudyOptions, run_batch
+
+    options = StudyOptions(adapter=args.adapter, model=args.model, device=args.device, whole_field=args.whole_field)
+    result = run_batch(args.inputs, args.output, options, workers=args.workers, scheduler=args.scheduler,
+                       overwrite=args.overwrite)
+    for row in result.failed:
+        print(f"FAILED {row['study']}: {row['reason']}", file=sys.stderr)
+    print(f"{len(result.rows)} studies: {len(result.rows) - len(result.failed)} ok ({result.skipped} done before), "
+          f"{len(result.failed)} failed; summary: {result.summary}")
+    return EXIT_SOME_FAILED if result.failed else 0
+
+
+def _add_batch(sub):
+    p = sub.add_parser("batch", help="adapt-segment every study of a folder or CSV list, on local workers or a Dask cluster")
+    p.add_argument("inputs", help="folder (each image file or DICOM folder below it is a study) or CSV with an 'input' column")
+    p.add_argument("-o", "--output", required=True, help="output folder: <study>/ with adapt-segment's outputs, summary.csv")
+    p.add_argument("--adapter", default="none", help="as for adapt-segment (vendor, registry name, file, none), for every study")
+    p.add_argument("--model", help="LV-Unet: registry name or .safetensors file (default: the adapter's own)")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes; each gets cores/N torch threads")
+    p.add_argument("--scheduler", help="address of a running dask.distributed scheduler (tcp://host:8786) to send the work to")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "gpu"])
+    p.add_argument("--whole-field", action="store_true", help="as for adapt-segment")
+    p.add_argument("--overwrite", action="store_true", help="redo studies whose outputs are complete too")
+    p.set_defaults(func=_batch)
+
+
 def _add_phantom(sub):
     try:
         from .phantom import cli as phantom_cli
@@ -273,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inference_commands(sub)
     _add_train_adapter(sub)
     _add_register(sub)
+    _add_batch(sub)
     _add_phantom(sub)
     _add_web(sub)
     return parser

@@ -14,18 +14,21 @@ from .io.images import read_image, write_image
 from .measurements import cine_measurements, measurements_csv
 from .outputs import refuse_existing, staged_outputs
 from .quality import study_warnings
-from .registry import load_adapter, load_lvunet, paired_segmenter
+from .registry import ModelCache, load_adapter, load_lvunet, paired_segmenter
 from .timing import NO_STOPWATCH
 
 
 def run_study(input_path, adapter=None, model=None, device="auto", bf16=False,
               progress: Callable[[int, int], None] | None = None, cancel=None, whole_field=False,
-              stopwatch=NO_STOPWATCH):
-    """Read an image, translate (if an adapter is named) and segment every frame."""
+              stopwatch=NO_STOPWATCH, models: ModelCache | None = None):
+    """Read an image, translate (if an adapter is named) and segment every frame.
+
+    models: a cache that keeps the networks loaded between studies (batch workers); else they are read now."""
     with stopwatch.stage("read"):
         image = read_image(input_path)
-    generator = load_adapter(adapter) if adapter not in (None, "none") else None
-    network = load_lvunet(model or paired_segmenter(generator))
+    read_adapter, read_lvunet = (models.adapter, models.lvunet) if models is not None else (load_adapter, load_lvunet)
+    generator = read_adapter(adapter) if adapter not in (None, "none") else None
+    network = read_lvunet(model or paired_segmenter(generator))
     device = pick_device(device)
     network.to(device)
     if generator is not None:
@@ -62,11 +65,12 @@ ADAPT_OUTPUTS = ["translated.nrrd", "labelmap.nrrd", "measurements.json", "measu
 
 
 def adapt_segment_file(input_path, out_dir, adapter, model=None, device="auto", overwrite=False, progress=None, cancel=None,
-                       whole_field=False, stopwatch=NO_STOPWATCH):
+                       whole_field=False, stopwatch=NO_STOPWATCH, models: ModelCache | None = None):
     """`unetgan adapt-segment`: translated image, labelmap and measurements in out_dir (see docs/architecture.md)."""
     refuse_existing([Path(out_dir) / n for n in ADAPT_OUTPUTS], overwrite)  # before the work, not after it
     image, labels, translated, measurements = run_study(input_path, adapter, model, device, progress=progress,
-                                                        cancel=cancel, whole_field=whole_field, stopwatch=stopwatch)
+                                                        cancel=cancel, whole_field=whole_field, stopwatch=stopwatch,
+                                                        models=models)
     image.array = None  # only its geometry is needed from here: free the input before the outputs are copied
     with stopwatch.stage("write"), staged_outputs(Path(out_dir), ADAPT_OUTPUTS, overwrite) as staging:
         write_image(translated, image.geometry, staging / "translated.nrrd")

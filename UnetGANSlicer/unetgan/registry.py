@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,6 +110,31 @@ def load_adapter(name_or_path, registry: Path | None = None):
         raise
     except (ValueError, KeyError, RuntimeError) as err:
         raise ModelError(f"{entry.file.name} is not a usable adapter ({str(err).splitlines()[0]})") from None
+
+
+class ModelCache:
+    """Each model loaded once per process and reused: a batch worker runs many studies with the same models.
+
+    Keyed by the file and its modification time, so a model replaced on disk is loaded (and checked) again."""
+
+    def __init__(self, registry: Path | None = None):
+        self.registry = registry
+        self._loaded: dict[tuple, object] = {}
+        self._lock = threading.Lock()  # a Dask worker may run studies in several threads
+
+    def lvunet(self, name_or_path=None):
+        return self._get("segmenter", name_or_path, load_lvunet)
+
+    def adapter(self, name_or_path):
+        return self._get("adapter", name_or_path, load_adapter)
+
+    def _get(self, kind: str, name_or_path, load):
+        entry = find_model(name_or_path, kind, self.registry)
+        key = (kind, str(entry.file), entry.file.stat().st_mtime_ns if entry.file.is_file() else None)
+        with self._lock:
+            if key not in self._loaded:
+                self._loaded[key] = load(name_or_path, self.registry)
+            return self._loaded[key]
 
 
 def paired_segmenter(generator) -> str | None:
