@@ -109,3 +109,42 @@ def test_random_intensity_network_keeps_range_and_is_seeded():
     c = random_intensity_network(image, torch.Generator().manual_seed(4))
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert a.shape == image.shape and float(a.min()) >= float(image.min()) - 1e-5 and float(a.max()) <= float(image.max()) + 1e-5
+
+
+def test_self_training_keeps_plausible_pseudo_labels_and_trains_on_them(trained, tmp_path):
+    """Pseudo-labels from the trained ring model: good volumes kept with correct masks, noise dropped with
+    a reason; the kept ones join training (never validation)."""
+    from unetgan.io.images import write_image
+    from unetgan.training.datasets import labelled_volumes
+    from unetgan.training.pseudo_labels import pseudo_label
+
+    out, config, _ = trained
+    rows, truth = ["subject,vendor,phase,image,label,split"], {}
+    for s in range(2):
+        image, labels, spacing = ring_study(n_frames=1, n_slices=3, seed=40 + s)
+        write_image(image[0], Geometry(spacing), tmp_path / f"t{s}.nii.gz")
+        rows.append(f"t{s},Target,ED,t{s}.nii.gz,,train_unlabelled")
+        truth[f"t{s}"] = labels[0]
+    noise = np.random.default_rng(1).normal(100, 30, (3, 80, 80)).astype(np.float32)
+    write_image(noise, Geometry((1.8, 1.8, 8.0)), tmp_path / "noise.nii.gz")
+    rows.append("noise,Target,ED,noise.nii.gz,,train_unlabelled")
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+
+    summary = pseudo_label(tmp_path / "m.csv", "Target", ["train_unlabelled"], load_lvunet(out / "best.safetensors"), None,
+                           tmp_path / "pseudo", progress=False, min_confidence=0.8)
+    kept = {v["subject"]: v for v in summary["volumes"]}
+    assert not kept["noise"]["kept"] and kept["noise"]["reasons"]
+    assert kept["t0"]["kept"] and kept["t1"]["kept"], summary["volumes"]
+    pseudo = labelled_volumes(tmp_path / "pseudo" / "manifest.csv", progress=False)
+    assert [v.subject for v in pseudo] == ["t0", "t1"] and all(v.vendor == "Target" for v in pseudo)
+    for volume in pseudo:
+        assert dice_per_structure(volume.labels, truth[volume.subject])["mean"] > 0.8
+
+    messages = []
+    fine_tune = UnetTrainConfig(widths=(8, 8, 16, 16), crop=64, batch=4, epochs=1, steps_per_epoch=3, lr=1e-3, val_subjects=1,
+                                init_from=str(out / "best.safetensors"))
+    result = train_unet(ring_volumes(4), fine_tune, tmp_path / "st", progress=False, log=messages.append,
+                        pseudo_volumes=pseudo)
+    assert any("self-training: 2 pseudo-labelled volumes" in m for m in messages)
+    assert not set(result["validation_subjects"]) & {"t0", "t1"}
+    assert result["history"][0]["val_dice"] > 0.7  # started from the trained weights, not from scratch

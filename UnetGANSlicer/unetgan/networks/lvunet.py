@@ -124,3 +124,24 @@ def load_lvunet_file(path) -> LVUnet:
     model = LVUnet(LVUnetConfig.from_dict(metadata.get("config", {})))
     model.metadata = metadata
     return load_state(model, tensors, path.name)
+
+
+class FlipAveraged(nn.Module):
+    """Test-time augmentation: the network's logits averaged over the four in-plane flips (4x the work).
+
+    Used where label quality matters more than time (pseudo-labels for self-training)."""
+
+    FLIPS = ((), (-1,), (-2,), (-2, -1))
+
+    def __init__(self, network: nn.Module):
+        super().__init__()
+        self.network = network
+        self.metadata = getattr(network, "metadata", None)
+
+    def forward(self, x):
+        total = None
+        for dims in self.FLIPS:
+            out = self.network(x.flip(dims) if dims else x)
+            out = out.flip(dims) if dims else out
+            total = out if total is None else total + out
+        return total / len(self.FLIPS)

@@ -49,6 +49,9 @@ class UnetTrainConfig:
     gin: float = 0.0
     target_histograms: float = 0.0  # needs target quantile functions (unlabelled target volumes)
     checkpoint_minutes: float = 3.0  # mid-epoch checkpoints; resume is exact from any of them
+    # self-training: share of each batch drawn from pseudo-labelled target volumes (when given)
+    pseudo_fraction: float = 0.5
+    init_from: str | None = None  # start from these weights (fine-tuning) instead of a random init
 
     @classmethod
     def fast(cls, **overrides) -> "UnetTrainConfig":
@@ -80,36 +83,43 @@ class CropSampler:
     Every draw of step k comes from generators seeded with (seed, k), so any step can be
     replayed exactly: resuming from a checkpoint needs no saved random state."""
 
-    def __init__(self, data: SliceSet, config: UnetTrainConfig, target_histograms: TargetHistograms | None = None):
-        self.data, self.size, self.batch, self.seed = data, config.crop, config.batch, config.seed
+    def __init__(self, data: SliceSet, config: UnetTrainConfig, target_histograms: TargetHistograms | None = None,
+                 pseudo: SliceSet | None = None):
+        self.size, self.batch, self.seed = config.crop, config.batch, config.seed
         self.config, self.target_histograms = config, target_histograms
-        self.centres = _crop_centres(data.labels)
+        self.sets = [(data, _crop_centres(data.labels))]
+        if pseudo is not None:
+            self.sets.append((pseudo, _crop_centres(pseudo.labels)))
         self.augment = augmentation(config.method, seed=config.seed)
         if config.target_histograms > 0 and target_histograms is None:
             raise ValueError("target_histograms > 0 needs the target volumes' quantile functions")
         self.source_quantiles = (np.stack([quantile_function_of(s) for s in data.images.numpy()])
                                  if target_histograms is not None else None)
 
-    def _crop(self, index: int, rng: np.random.Generator):
-        full = self.data.images.shape[-1]
+    def _crop(self, which: int, index: int, rng: np.random.Generator):
+        data, centres = self.sets[which]
+        full = data.images.shape[-1]
         limit = full - self.size
-        centre = self.centres[index]
+        centre = centres[index]
         if centre[0] >= 0 and rng.random() < 2 / 3:
             top = centre - self.size // 2 + rng.integers(-self.size // 4, self.size // 4 + 1, size=2)
         else:
             top = rng.integers(0, limit + 1, size=2)
         r, c = np.clip(top, 0, limit)
-        return (self.data.images[index, :, r : r + self.size, c : c + self.size],
-                self.data.labels[index, r : r + self.size, c : c + self.size][None])
+        return (data.images[index, :, r : r + self.size, c : c + self.size],
+                data.labels[index, r : r + self.size, c : c + self.size][None])
 
     def batch_tensors(self, step: int):
         rng = np.random.default_rng([self.seed, step])
         self.augment.set_random_state(seed=int(rng.integers(0, 2**31 - 1)))
         torch_rng = torch.Generator().manual_seed(int(rng.integers(0, 2**63 - 1)))
         images, labels = [], []
-        for index in rng.integers(0, self.data.images.shape[0], size=self.batch):
-            image, label = self._crop(int(index), rng)
-            if rng.random() < self.config.target_histograms:
+        for _ in range(self.batch):
+            # source labels in every batch: pseudo-labels alone would let the network drift on its own mistakes
+            which = int(len(self.sets) > 1 and rng.random() < self.config.pseudo_fraction)
+            index = int(rng.integers(0, self.sets[which][0].images.shape[0]))
+            image, label = self._crop(which, index, rng)
+            if which == 0 and rng.random() < self.config.target_histograms:
                 image = torch.from_numpy(self.target_histograms.match(image.numpy(), self.source_quantiles[index], rng))
             sample = self.augment({"image": image.clone(), "label": label.clone()})
             image = torch.as_tensor(sample["image"]).float()
@@ -135,13 +145,15 @@ def validate(model: LVUnet, volumes: list[LabelledVolume], bf16: bool) -> float:
 def train_unet(volumes: list[LabelledVolume], config: UnetTrainConfig, out_dir: Path, resume: bool = True,
                progress: bool = True, log=print, stop_after_epoch: int | None = None,
                stop_after_step: int | None = None, time_limit_s: float | None = None,
-               target_histograms: TargetHistograms | None = None) -> dict:
+               target_histograms: TargetHistograms | None = None,
+               pseudo_volumes: list[LabelledVolume] | None = None) -> dict:
     """Train on the volumes' subjects minus `val_subjects` held out; save best and last weights in out_dir.
 
     Checkpoints (`training_state.pt`: weights, optimiser, schedule, step) are written at every epoch end
     and every `config.checkpoint_minutes`; a later call resumes exactly where the last one stopped
     (`stop_after_epoch`, `stop_after_step` and `time_limit_s` end a call early, for time-boxed sessions).
-    `run_log.jsonl` records each checkpoint with the cumulative CPU and wall hours over all calls."""
+    `run_log.jsonl` records each checkpoint with the cumulative CPU and wall hours over all calls.
+    `pseudo_volumes` (self-training) join the training set only, never the validation."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
@@ -151,6 +163,10 @@ def train_unet(volumes: list[LabelledVolume], config: UnetTrainConfig, out_dir: 
     log(f"{len(train_ids)} training subjects ({train_set.images.shape[0]} slices), {len(val_ids)} validation subjects: {', '.join(val_ids)}")
 
     model = LVUnet(config.network_config())
+    if config.init_from:
+        tensors, _ = read_weights(Path(config.init_from))
+        load_state(model, tensors, Path(config.init_from).name).train()
+        log(f"starting from the weights of {config.init_from}")
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     steps = config.steps_per_epoch or max(1, train_set.images.shape[0] // config.batch)
@@ -165,7 +181,11 @@ def train_unet(volumes: list[LabelledVolume], config: UnetTrainConfig, out_dir: 
         run.restore(model, optimiser, schedule)
         log(f"resuming after epoch {run.step // steps}, step {run.step} of {total_steps} "
             f"(best validation Dice {run.best:.4f}, {run.cpu_hours:.2f} CPU hours so far)")
-    sampler = CropSampler(train_set, config, target_histograms)
+    pseudo_set = slices_of(pseudo_volumes) if pseudo_volumes else None
+    if pseudo_set is not None:
+        log(f"self-training: {len(pseudo_volumes)} pseudo-labelled volumes ({pseudo_set.images.shape[0]} slices), "
+            f"{config.pseudo_fraction:.0%} of each batch")
+    sampler = CropSampler(train_set, config, target_histograms, pseudo_set)
 
     last_step = total_steps
     if stop_after_epoch is not None:
