@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import metadata
 
-from ..registry import find_model, sha256_of
+from ..registry import find_model
+from ..weights import sha256_of
 
 PROGRAM = "UnetGANSlicer"
 

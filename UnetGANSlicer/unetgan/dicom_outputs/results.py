@@ -1,0 +1,66 @@
+"""SEG, SR and PDF of one run, gathered and written together (see the package's description)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..io.geometry import ImageData
+from . import DICOM_OUTPUTS, PDF_NAME, SEG_NAME, SR_NAME
+from .algorithm import AlgorithmInfo
+from .report_pdf import ReportContent, report_content, write_report_pdf
+from .seg import write_segmentation
+from .source import source_headers
+from .sr import write_measurement_report
+
+
+@dataclass
+class DicomResults:
+    labels: np.ndarray  # (T, Z, Y, X)
+    measurements: dict
+    headers: list  # [t][z] source headers
+    algorithm: AlgorithmInfo
+    report: ReportContent
+
+    @classmethod
+    def of(cls, image: ImageData, labels: np.ndarray, translated: np.ndarray | None, measurements: dict,
+           segmenter: str | None, adapter: str | None, adapter_reason: str = "") -> "DicomResults":
+        """From a DICOM image as read (its array still in memory), its labels and translation, the measurements."""
+        frames = labels if labels.ndim == 4 else labels[None]
+        headers = source_headers(image.meta["files"])
+        algorithm = AlgorithmInfo.of(segmenter, adapter)
+        moved = None if translated is None or adapter in (None, "none") else (translated if translated.ndim == 4 else translated[None])
+        report = report_content(image.frames, moved, frames, measurements, headers[0][0], algorithm,
+                                image.meta.get("series", {}).get("reason", ""), adapter_reason or _adapter_said(adapter),
+                                image.trigger_times_ms)
+        return cls(frames, measurements, headers, algorithm, report)
+
+    def write(self, folder: Path) -> list[Path]:
+        folder = Path(folder)
+        seg = write_segmentation(folder / SEG_NAME, self.labels, self.headers, self.algorithm)
+        write_measurement_report(folder / SR_NAME, self.measurements, seg, self.headers, self.algorithm)
+        write_report_pdf(folder / PDF_NAME, self.report)
+        return [folder / name for name in DICOM_OUTPUTS]
+
+
+def _adapter_said(adapter: str | None) -> str:
+    return "none" if adapter in (None, "none") else str(adapter)
+
+
+def export_dicom_results(out_dir, dicom_input, labels: np.ndarray, measurements: dict, translated: np.ndarray | None = None,
+                         segmenter: str | None = None, adapter: str | None = None, adapter_reason: str = "",
+                         series_uid: str | None = None, overwrite: bool = False) -> list[Path]:
+    """For a front end: SEG, SR and PDF of (possibly edited) labels (T, Z, Y, X) of the cine in `dicom_input`,
+    written atomically into out_dir (nothing partial; existing files kept unless `overwrite`)."""
+    from ..io.images import read_image
+    from ..outputs import staged_outputs
+
+    image = read_image(dicom_input, series_uid)
+    if image.frames.shape != (labels if labels.ndim == 4 else labels[None]).shape:
+        raise InputError(f"labels {labels.shape} do not fit the cine {image.array.shape} in {dicom_input}")
+    results = DicomResults.of(image, labels, translated, measurements, segmenter, adapter, adapter_reason)
+    with staged_outputs(Path(out_dir), DICOM_OUTPUTS, overwrite) as staging:
+        results.write(staging)
+    return [Path(out_dir) / name for name in DICOM_OUTPUTS]
