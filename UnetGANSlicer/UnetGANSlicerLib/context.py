@@ -71,7 +71,7 @@ def setup_standalone(scene=None) -> dict:
     colors.SetMRMLScene(scene)
     colors.AddDefaultColorNodes()
     app_logic.SetModuleLogic("Colors", colors)
-    logics = {"scene": scene, "app_logic": app_logic, "colors": colors}
+    logics = {"scene": scene, "app_logic": app_logic, "colors": colors, **_data_io(scene)}
     for name, (class_name, app_name) in _LOGIC_CLASSES.items():
         logic = getattr(slicer, class_name)()
         logic.SetMRMLScene(scene)
@@ -81,6 +81,20 @@ def setup_standalone(scene=None) -> dict:
     _STANDALONE_LOGICS[id(scene)] = logics  # lives as long as the process (or release_standalone)
     publish_logics(colors=colors, **{name: logics[name] for name in _LOGIC_CLASSES})
     return logics
+
+
+def _data_io(scene) -> dict:
+    """A cache and data I/O manager, as the application gives its scene (reading a bundle, e.g. a
+    segmentation sequence's .seq.mrb, unpacks into the cache directory)."""
+    import tempfile
+
+    cache = slicer.vtkCacheManager()
+    cache.SetRemoteCacheDirectory(tempfile.gettempdir())
+    data_io = slicer.vtkDataIOManager()
+    data_io.SetCacheManager(cache)
+    scene.SetCacheManager(cache)
+    scene.SetDataIOManager(data_io)
+    return {"cache_manager": cache, "data_io_manager": data_io}
 
 
 def standalone_logics(scene=None) -> dict | None:

@@ -3,11 +3,12 @@
 Files for base name ``B`` in a folder (groups as returned by :func:`planned_files`):
 
 - ``segmentation``: ``B.seg.nrrd`` (segment names, colours, terminology) for a volume;
-  for a cine ``B_segmentation.seq.nrrd``, the Sequences module's volume-sequence file of
-  the labelmaps (1 blood pool, 2 myocardium; index name, unit and values of the cine;
-  ``DataNodeClassName`` labelmap), which Slicer reopens as one browsable labelmap cine,
-  plus one ``.seg.nrrd`` per frame in ``B_segmentation_frames/`` for the segment names
-  and terminology (Slicer's ``.seq.nrrd`` writer stores volume sequences only; it
+  for a cine one ``.seg.nrrd`` per frame in ``B_segmentation_frames/`` (names and
+  terminology of every frame);
+- ``segmentation_cine`` (cines): ``B_segmentation.seq.nrrd``, the Sequences module's
+  volume-sequence file of the labelmaps (1 blood pool, 2 myocardium; the cine's index
+  name, unit and values; ``DataNodeClassName`` labelmap), which Slicer opens as one
+  browsable labelmap cine (its ``.seq.nrrd`` writer stores volume sequences only and
   refuses a segmentation sequence);
 - ``labelmap``: ``B_labelmap.nrrd``, uint8 on the input grid (1 blood pool, 2 myocardium),
   4D (T, Z, Y, X) for a cine: readable by any tool and by ``unetgan``;
@@ -64,8 +65,9 @@ def planned_files(result, folder, base: str) -> dict[str, list[Path]]:
     groups: dict[str, list[Path]] = {}
     if _is_cine(result):
         frames = result.segmentation_sequence.GetNumberOfDataNodes()
-        groups["segmentation"] = [folder / f"{base}_segmentation.seq.nrrd"] + [
-            folder / f"{base}_segmentation_frames" / f"frame_{t + 1:03d}.seg.nrrd" for t in range(frames)]
+        groups["segmentation"] = [folder / f"{base}_segmentation_frames" / f"frame_{t + 1:03d}.seg.nrrd"
+                                  for t in range(frames)]
+        groups["segmentation_cine"] = [folder / f"{base}_segmentation.seq.nrrd"]
     else:
         groups["segmentation"] = [folder / f"{base}.seg.nrrd"]
     groups["labelmap"] = [folder / f"{base}_labelmap.nrrd"]
@@ -103,9 +105,9 @@ def save_result(result, folder, base: str, overwrite: bool = False) -> dict[str,
 
     labels = editing.segmentation_labels(result)
     if _is_cine(result):
-        cine_path, *frame_paths = plan["segmentation"]
-        _write(slicer.vtkMRMLVolumeSequenceStorageNode(), labelmap_sequence(result, labels, references), cine_path)
-        for t, path in enumerate(frame_paths):
+        _write(slicer.vtkMRMLVolumeSequenceStorageNode(), labelmap_sequence(result, labels, references),
+               plan["segmentation_cine"][0])
+        for t, path in enumerate(plan["segmentation"]):
             _write(slicer.vtkMRMLSegmentationStorageNode(), result.segmentation_sequence.GetNthDataNode(t), path)
     else:
         _write(slicer.vtkMRMLSegmentationStorageNode(), result.segmentation, plan["segmentation"][0])
