@@ -1,0 +1,91 @@
+"""`--adapter auto` in the Slicer module (issue #13 item 4): the adapter from the DICOM Manufacturer of
+the loaded series, found through the volume's instance UIDs in the DICOM database; "auto" for the
+backend when the volume has no DICOM origin. Phantom DICOM series written by the project
+(GE and Siemens), loaded into a real slicer-core scene.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+import pytest
+
+from unetgan.phantom import make_study
+from unetgan.phantom.writer import write_study
+from UnetGANSlicerLib import context, loading, vendor
+from UnetGANSlicerLib.workflow import backend_arguments
+
+
+class DicomDatabase:
+    """The part of ctkDICOMDatabase (slicer.dicomDatabase) the module uses, over a folder of files."""
+
+    def __init__(self, folder):
+        self.files = {}
+        for path in sorted(folder.rglob("*.dcm")):
+            self.files[str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)] = str(path)
+        self.asked = []
+
+    def instanceValue(self, uid, tag):  # noqa: N802 - the ctkDICOMDatabase name
+        self.asked.append((uid, tag))
+        return ""  # not cached: the module reads the file
+
+    def fileForInstance(self, uid):  # noqa: N802
+        return self.files.get(uid, "")
+
+    def fileValue(self, path, tag):  # noqa: N802
+        group, element = (int(part, 16) for part in tag.split(","))
+        element_value = pydicom.dcmread(path, stop_before_pixels=True).get((group, element))
+        return "" if element_value is None else str(element_value.value)
+
+
+@pytest.fixture
+def scene():
+    logics = context.setup_standalone()
+    yield logics["scene"]
+    logics["scene"].Clear(True)
+
+
+@pytest.fixture(scope="module", params=["GE", "Siemens"])
+def dicom_series(request, tmp_path_factory):
+    study = make_study(request.param, seed=2, n_phases=2, n_slices=2, matrix=48)
+    folder = tmp_path_factory.mktemp(request.param)
+    paths = write_study(study, folder, fmt="dicom", name=request.param.lower())
+    return request.param, paths["dicom_dir"]
+
+
+def load_as_slicer_does(scene, folder):
+    """The cine loaded into a sequence, with DICOM.instanceUIDs on its items as Slicer's DICOM plugins set it."""
+    loaded = loading.load_image(folder, scene)
+    uids = [str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in sorted(folder.glob("*.dcm"))]
+    for t in range(loaded.sequence.GetNumberOfDataNodes()):
+        loaded.sequence.GetNthDataNode(t).SetAttribute(vendor.INSTANCE_UIDS_ATTRIBUTE, " ".join(uids))
+    return loaded
+
+
+def test_adapter_follows_the_dicom_manufacturer(scene, dicom_series):
+    name, folder = dicom_series
+    loaded = load_as_slicer_does(scene, folder)
+    database = DicomDatabase(folder)
+    choice = vendor.choose_adapter(loaded.volume, database)
+    assert choice.vendor == name and choice.adapter == name
+    assert choice.text == f"Automatic: {name}, from DICOM"
+    assert choice.manufacturer and database.asked[0][1] == vendor.MANUFACTURER_TAG
+    # what reaches the backend: the vendor, i.e. the same registry adapter `--adapter GE` picks
+    arguments = backend_arguments("in.nrrd", "out", choice.adapter, None, "auto")
+    assert arguments[arguments.index("--adapter") + 1] == name
+
+
+def test_volume_without_dicom_origin_leaves_the_choice_to_the_backend(scene):
+    from unetgan.io.images import Geometry
+
+    loaded = loading.add_image(np.zeros((2, 3, 8, 8), np.float32), Geometry((1.0, 1.0, 8.0)), "nifti", scene)
+    choice = vendor.choose_adapter(loaded.volume, database=None)
+    assert choice.adapter == "auto" and choice.vendor is None and "no DICOM origin" in choice.text
+    arguments = backend_arguments("in.nrrd", "out", choice.adapter, None, "auto")
+    assert arguments[arguments.index("--adapter") + 1] == "auto"
+
+
+def test_vendor_to_adapter():
+    assert vendor.adapter_for_vendor("Philips") == "none"  # the segmenter's own vendor
+    assert vendor.adapter_for_vendor("GE") == "GE"
+    assert vendor.adapter_for_vendor("Canon") == "auto"  # no adapter: the label-free check decides
+    assert vendor.adapter_for_vendor(None) == "auto"
