@@ -22,6 +22,7 @@ import SimpleITK as sitk
 
 from conftest import write_tiny_adapter, write_tiny_lvunet
 from test_cli import unetgan, unetgan_here
+from unetgan.dicom_outputs import DICOM_OUTPUTS
 from unetgan.errors import Cancelled
 from unetgan.io.images import Geometry, read_image, write_image
 from unetgan.phantom import make_study, write_study
@@ -271,7 +272,8 @@ def test_oblique_outputs_keep_the_input_direction_and_origin(source, study, file
     before = fingerprint(input_path)
     result = unetgan_here("adapt-segment", input_path, "-o", tmp_path / "out", "--adapter", ADAPTER)
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == OUTPUTS
+    expected = OUTPUTS + (DICOM_OUTPUTS if source == "dicom" else [])  # DICOM input: also SEG, SR, PDF (issue #14)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(expected)
     for name in ("labelmap.nrrd", "translated.nrrd"):
         output = read_image(tmp_path / "out" / name)
         assert output.array.shape == image.array.shape

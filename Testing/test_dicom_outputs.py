@@ -1,0 +1,163 @@
+"""Issue #14, items 3-6: from a phantom DICOM study, `adapt-segment` (adapter auto, shipped models) writes
+the DICOM SEG, the TID 1500 SR and the PDF beside the usual outputs; each is read back.
+
+The SEG must give, through highdicom, the labelmap's masks on the very source instances; the SR must
+hold the measurements of measurements.json and reference the SEG; the PDF must be one page.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import highdicom as hd
+import numpy as np
+import pydicom
+import pytest
+from pydicom.sr.codedict import codes
+
+from test_cli import unetgan_here
+from unetgan.dicom_outputs import DICOM_OUTPUTS
+from unetgan.dicom_outputs.results import export_dicom_results
+from unetgan.io.images import read_image
+from unetgan.phantom import make_study, write_study
+from unetgan.registry import find_model
+
+pytestmark = pytest.mark.timeout(240)
+
+OUTPUTS = sorted(["labelmap.nrrd", "measurements.csv", "measurements.json", "translated.nrrd", *DICOM_OUTPUTS])
+
+
+@pytest.fixture(scope="module")
+def study_dir(tmp_path_factory):
+    """A Siemens phantom study (3 phases x 3 slices, 112 x 112) whose scanner writes its name in capitals."""
+    folder = write_study(make_study("Siemens", seed=7, n_phases=3, n_slices=3, matrix=112),
+                         tmp_path_factory.mktemp("study"), fmt="dicom", name="siemens")["dicom_dir"]
+    for path in folder.rglob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        ds.Manufacturer = "SIEMENS"
+        ds.save_as(path)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def run(study_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "out"
+    result = unetgan_here("adapt-segment", study_dir, "-o", out)
+    assert result.returncode == 0, result.stderr
+    return result, out
+
+
+def _source_uids(study_dir) -> np.ndarray:
+    """SOP Instance UIDs of the short-axis cine as (T, Z), in the reader's order."""
+    grid = read_image(study_dir).meta["files"]  # [z][t]
+    return np.array([[str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in row] for row in grid]).T
+
+
+def test_outputs_and_what_is_printed(run):
+    result, out = run
+    assert sorted(p.name for p in out.iterdir()) == OUTPUTS
+    assert re.search(r"^series: series 1 'SA cine bSSFP \(phantom\)' \(3 phases x 3 slices, UID [\d.]+\): several slice "
+                     r"positions and phases, a short-axis description; passed over", result.stdout, re.M)
+    assert "adapter: adapter adapter-siemens: Manufacturer 'SIEMENS' is Siemens" in result.stdout
+    measurements = json.loads((out / "measurements.json").read_text())
+    assert measurements["adapter"] == "adapter-siemens" and measurements["segmenter"] == "lvunet-augment"
+
+
+def test_seg_reads_back_to_the_labelmap_on_the_source_instances(run, study_dir):
+    _, out = run
+    labels = read_image(out / "labelmap.nrrd").array  # (T, Z, Y, X)
+    assert (labels == 1).any() and (labels == 2).any(), "the phantom's heart was not found"
+    seg = hd.seg.segread(out / "segmentation.seg.dcm")
+    uids = _source_uids(study_dir)
+    masks = seg.get_pixels_by_source_instance(list(uids.ravel()), combine_segments=True)
+    np.testing.assert_array_equal(masks.reshape(labels.shape), labels)
+    source = pydicom.dcmread(next(study_dir.glob("*.dcm")), stop_before_pixels=True)
+    for keyword in ("PatientID", "PatientName", "StudyInstanceUID", "FrameOfReferenceUID"):
+        assert seg[keyword].value == source[keyword].value, keyword
+    described = {int(s.SegmentNumber): s for s in seg.SegmentSequence}
+    assert described[1].SegmentLabel == "Left ventricle blood pool"
+    assert described[1].SegmentedPropertyTypeCodeSequence[0].CodeValue == "87878005"  # SCT left ventricle
+    assert described[2].SegmentedPropertyTypeCodeSequence[0].CodeValue == "49848007"  # SCT LV myocardium
+    identification = described[1].SegmentationAlgorithmIdentificationSequence[0]
+    assert identification.AlgorithmName == "UnetGANSlicer" and identification.AlgorithmVersion
+    shown = str(identification.AlgorithmParameters)
+    for name in ("lvunet-augment", "adapter-siemens"):
+        assert f"sha256:{find_model(name, 'segmenter' if name.startswith('lvunet') else 'adapter').sha256}" in shown
+
+
+def test_sr_holds_the_measurements_and_references_the_seg(run, study_dir):
+    _, out = run
+    measurements = json.loads((out / "measurements.json").read_text())
+    report = hd.sr.srread(out / "measurements.sr.dcm")
+    seg = pydicom.dcmread(out / "segmentation.seg.dcm", stop_before_pixels=True)
+    groups = {str(g.tracking_identifier): g for g in report.content.get_volumetric_roi_measurement_groups()}
+    assert set(groups) == {"Left ventricle blood pool", "Left ventricle myocardium"}
+    pool, myocardium = groups["Left ventricle blood pool"], groups["Left ventricle myocardium"]
+
+    def value(group, name):
+        found = group.get_measurements(name=name)
+        assert len(found) == 1, name
+        return found[0]
+
+    ef = value(pool, codes.LN.LeftVentricularEjectionFractionByMR)
+    assert ef.value == pytest.approx(measurements["ef_percent"]) and ef.unit.value == "%"
+    assert value(pool, codes.LN.LeftVentricularEndDiastolicVolume).value == pytest.approx(measurements["edv_ml"])
+    assert value(pool, codes.LN.LeftVentricularEndSystolicVolume).value == pytest.approx(measurements["esv_ml"])
+    assert value(myocardium, codes.LN.LeftVentricleMass).value == pytest.approx(measurements["myocardial_mass_ed_g"])
+    assert value(myocardium, codes.LN.LeftVentricleMass).unit.value == "g"
+    uids = _source_uids(study_dir)
+    edv = value(pool, codes.LN.LeftVentricularEndDiastolicVolume)
+    assert {str(i.referenced_sop_instance_uid) for i in edv.referenced_images} == set(uids[measurements["ed_frame"]])
+    for group, number in ((pool, 1), (myocardium, 2)):
+        segment = group.referenced_segment
+        assert str(segment.referenced_sop_instance_uid) == str(seg.SOPInstanceUID)
+        assert segment.referenced_segment_numbers == [number]
+    assert report.StudyInstanceUID == seg.StudyInstanceUID and report.PatientID == seg.PatientID
+
+
+def test_pdf_is_one_page(run):
+    _, out = run
+    data = (out / "report.pdf").read_bytes()
+    assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
+    assert len(re.findall(rb"/Type\s*/Page\b", data)) == 1
+
+
+def test_outputs_are_not_replaced_without_overwrite(run, study_dir):
+    _, out = run
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    result = unetgan_here("adapt-segment", study_dir, "-o", out)
+    assert result.returncode == 2 and "segmentation.seg.dcm" in result.stderr and "--overwrite" in result.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_front_end_export_writes_edited_labels(run, study_dir, tmp_path):
+    """What the Slicer module calls after an edit: SEG, SR and PDF of the edited labelmap, nothing else."""
+    _, out = run
+    labels = read_image(out / "labelmap.nrrd").array
+    edited = labels.copy()
+    edited[:, 0] = 0  # the user erased the basal slice in every frame
+    measurements = json.loads((out / "measurements.json").read_text())
+    written = export_dicom_results(tmp_path / "export", study_dir, edited, measurements, segmenter="lvunet-augment")
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == sorted(DICOM_OUTPUTS) == sorted(p.name for p in written)
+    seg = hd.seg.segread(tmp_path / "export" / "segmentation.seg.dcm")
+    masks = seg.get_pixels_by_source_instance(list(_source_uids(study_dir).ravel()), combine_segments=True)
+    np.testing.assert_array_equal(masks.reshape(edited.shape), edited)
+    with pytest.raises(Exception, match="do not fit the cine"):
+        export_dicom_results(tmp_path / "wrong", study_dir, edited[:, :2], measurements)
+    assert not (tmp_path / "wrong").exists() or not any((tmp_path / "wrong").iterdir())
+
+
+def test_unknown_scanner_warns_and_says_its_choice(study_dir, tmp_path):
+    folder = shutil.copytree(study_dir, tmp_path / "in")
+    for path in folder.glob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        ds.Manufacturer = "ACME Imaging"
+        ds.save_as(path)
+    result = unetgan_here("adapt-segment", folder, "-o", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^adapter: (no adapter|adapter adapter-\w+): Manufacturer 'ACME Imaging' names no vendor we know, "
+                     r"chosen by the label-free check \(", result.stdout, re.M)
+    assert re.search(r"^WARNING: Manufacturer 'ACME Imaging' names no vendor we know, with no adapter of its own: chose",
+                     result.stderr, re.M)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == OUTPUTS
