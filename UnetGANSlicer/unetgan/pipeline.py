@@ -8,6 +8,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .adapter_choice import choose_adapter
+from .dicom_outputs import DICOM_OUTPUTS, is_dicom_input
 from .errors import InputError
 from .inference import adapt_and_segment, pick_device
 from .io.images import read_image, write_image
@@ -20,12 +22,18 @@ from .timing import NO_STOPWATCH
 
 def run_study(input_path, adapter=None, model=None, device="auto", bf16=False,
               progress: Callable[[int, int], None] | None = None, cancel=None, whole_field=False,
-              stopwatch=NO_STOPWATCH, models: ModelCache | None = None):
+              stopwatch=NO_STOPWATCH, models: ModelCache | None = None, series_uid: str | None = None):
     """Read an image, translate (if an adapter is named) and segment every frame.
 
-    models: a cache that keeps the networks loaded between studies (batch workers); else they are read now."""
+    models: a cache that keeps the networks loaded between studies (batch workers); else they are read now.
+    adapter "auto": chosen from the DICOM Manufacturer or the images (adapter_choice.py). series_uid: the
+    series of a DICOM study to use (default: the short-axis cine found in it)."""
     with stopwatch.stage("read"):
-        image = read_image(input_path)
+        image = read_image(input_path, series_uid)
+    choice = None
+    if adapter == "auto":
+        choice = choose_adapter(image, device=device)
+        adapter = choice.adapter
     read_adapter, read_lvunet = (models.adapter, models.lvunet) if models is not None else (load_adapter, load_lvunet)
     generator = read_adapter(adapter) if adapter not in (None, "none") else None
     network = read_lvunet(model or paired_segmenter(generator))
@@ -40,19 +48,24 @@ def run_study(input_path, adapter=None, model=None, device="auto", bf16=False,
         measurements["warnings"] = image.meta.get("warnings", []) + study_warnings(  # reading's warnings first
             result.labels, result.confidence, image.geometry.voxel_volume_ml, image.frames)
     measurements["adapter"] = None if generator is None else str(adapter)
+    measurements["segmenter"] = model or paired_segmenter(generator)  # None: the registry's default
+    measurements["input"] = {"series": image.meta.get("series", {}).get("reason"),
+                             "adapter_choice": None if choice is None else choice.reason}
+    if choice is not None and choice.warning:
+        measurements["warnings"].insert(0, choice.warning)
     squeeze = (lambda a: a) if image.is_cine else (lambda a: a[0])
     return image, squeeze(result.labels), squeeze(result.translated), measurements
 
 
 def segment_file(input_path, output_labelmap, model=None, device="auto", overwrite=False, progress=None, adapter=None,
-                 whole_field=False):
+                 whole_field=False, series_uid: str | None = None):
     """`unetgan segment`: labelmap on the input grid plus <name>.json / <name>.csv measurements."""
     output = Path(output_labelmap)
     stem = output.name[: -len(".nii.gz")] if output.name.endswith(".nii.gz") else output.stem
     names = [output.name, f"{stem}_measurements.json", f"{stem}_measurements.csv"]
     refuse_existing([output.parent / n for n in names], overwrite)  # before the work, not after it
     image, labels, _, measurements = run_study(input_path, adapter, model, device, progress=progress,
-                                               whole_field=whole_field)
+                                               whole_field=whole_field, series_uid=series_uid)
     image.array = None  # only its geometry is needed from here: free the input before the outputs are copied
     with staged_outputs(output.parent, names, overwrite) as staging:
         write_image(labels.astype(np.uint8), image.geometry, staging / names[0])
@@ -65,16 +78,28 @@ ADAPT_OUTPUTS = ["translated.nrrd", "labelmap.nrrd", "measurements.json", "measu
 
 
 def adapt_segment_file(input_path, out_dir, adapter, model=None, device="auto", overwrite=False, progress=None, cancel=None,
-                       whole_field=False, stopwatch=NO_STOPWATCH, models: ModelCache | None = None):
-    """`unetgan adapt-segment`: translated image, labelmap and measurements in out_dir (see docs/architecture.md)."""
-    refuse_existing([Path(out_dir) / n for n in ADAPT_OUTPUTS], overwrite)  # before the work, not after it
+                       whole_field=False, stopwatch=NO_STOPWATCH, models: ModelCache | None = None,
+                       series_uid: str | None = None):
+    """`unetgan adapt-segment`: translated image, labelmap and measurements in out_dir (see docs/architecture.md);
+    for DICOM input also the DICOM SEG, SR and the PDF report (docs/dicom.md)."""
+    names = ADAPT_OUTPUTS + (DICOM_OUTPUTS if is_dicom_input(input_path) else [])
+    refuse_existing([Path(out_dir) / n for n in names], overwrite)  # before the work, not after it
     image, labels, translated, measurements = run_study(input_path, adapter, model, device, progress=progress,
                                                         cancel=cancel, whole_field=whole_field, stopwatch=stopwatch,
-                                                        models=models)
+                                                        models=models, series_uid=series_uid)
+    dicom = None
+    if image.meta.get("files"):  # the report needs the original slices: gathered before the input is freed
+        from .dicom_outputs.results import DicomResults  # highdicom: loaded only for DICOM input
+
+        with stopwatch.stage("report"):
+            dicom = DicomResults.of(image, labels, translated, measurements, measurements["segmenter"],
+                                    measurements["adapter"], measurements["input"]["adapter_choice"] or "")
     image.array = None  # only its geometry is needed from here: free the input before the outputs are copied
-    with stopwatch.stage("write"), staged_outputs(Path(out_dir), ADAPT_OUTPUTS, overwrite) as staging:
+    with stopwatch.stage("write"), staged_outputs(Path(out_dir), names, overwrite) as staging:
         write_image(translated, image.geometry, staging / "translated.nrrd")
         write_image(labels.astype(np.uint8), image.geometry, staging / "labelmap.nrrd")
         (staging / "measurements.json").write_text(json.dumps(measurements, indent=1))
         (staging / "measurements.csv").write_text(measurements_csv(measurements))
+        if dicom is not None:
+            dicom.write(staging)
     return measurements
