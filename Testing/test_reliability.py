@@ -335,7 +335,6 @@ def test_non_cardiac_input_gives_results_with_warnings(case, study, tmp_path):
 
 def test_warnings_reach_the_slicer_result(study, tmp_path, monkeypatch):
     """The MRML layer (what the Slicer module shows under the result) carries the backend's warnings."""
-    pytest.importorskip("slicer")
     import tempfile
 
     from UnetGANSlicerLib import adapt_and_segment, context

@@ -15,8 +15,8 @@ import pytest
 
 from conftest import write_tiny_adapter, write_tiny_lvunet
 
-slicer = pytest.importorskip("slicer")
-vtk = pytest.importorskip("vtk")
+import slicer  # noqa: E402 - missing slicer-core fails the suite (never skips)
+import vtk  # noqa: E402
 
 from unetgan.errors import Cancelled, InputError  # noqa: E402
 from unetgan.io.images import Geometry, read_image  # noqa: E402

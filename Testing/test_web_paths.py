@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-paths = pytest.importorskip("UnetGANSlicerWeb.paths")
+from UnetGANSlicerWeb import paths  # noqa: E402 - a project module: missing, the suite fails
 PathRejected, UploadRejected = paths.PathRejected, paths.UploadRejected
 MB = 2**20
 
@@ -182,7 +182,7 @@ def test_other_hosts_give_a_warning(host):
 
 def test_cli_warns_on_stderr_for_other_addresses(monkeypatch, capsys, tmp_path):
     """The warning is printed before anything starts (the server start itself is stubbed)."""
-    cli = pytest.importorskip("UnetGANSlicerWeb.cli")
+    from UnetGANSlicerWeb import cli
     started = []
 
     class FakeApp:
@@ -206,7 +206,7 @@ def test_cli_warns_on_stderr_for_other_addresses(monkeypatch, capsys, tmp_path):
 
 
 def test_upload_limit_option(monkeypatch, tmp_path):
-    cli = pytest.importorskip("UnetGANSlicerWeb.cli")
+    from UnetGANSlicerWeb import cli
     import argparse
 
     parser = argparse.ArgumentParser()
