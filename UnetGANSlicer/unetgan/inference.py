@@ -123,17 +123,6 @@ def _touches_border(labels: torch.Tensor, box: HeartBox) -> bool:
     return any(bool((edge > 0).any()) for edge in edges)
 
 
-def locate_heart(volume, spacing, model, generator, device, bf16=False, batch=BATCH, stopwatch=NO_STOPWATCH):
-    """The heart box from the LV-Unet alone on the whole field of the adapter's input (histogram-matched
-    when the adapter does that): cheaper than translating the whole field first, and good enough to
-    place the box (the box's own run redoes the frame on the whole field if the LV reaches its edge)."""
-    with stopwatch.stage("preprocess"):
-        slices, _ = prepare_volume(adapter_input(volume, generator), spacing)
-    probabilities = _probabilities(model, slices, device, bf16, batch, None, stopwatch)
-    with stopwatch.stage("restore"):
-        return heart_box(class_labels(probabilities).numpy())
-
-
 @dataclass
 class FrameResult:
     labels: np.ndarray  # (Z, Y, X) uint8
@@ -186,42 +175,14 @@ def segment(volume: np.ndarray, spacing, model, device="cpu", bf16=False, batch=
     return FrameResult(labels, confidence)
 
 
-def translate_slices(generator, slices: torch.Tensor, device, bf16=False, batch=BATCH, box: HeartBox | None = None,
-                     stopwatch=NO_STOPWATCH) -> torch.Tensor:
+def translate_slices(generator, slices: torch.Tensor, device, bf16=False, batch=BATCH, stopwatch=NO_STOPWATCH) -> torch.Tensor:
     """Network slices in [0, 1] -> the source vendor's look, in [0, 1] (the generator works in [-1, 1]).
 
-    With a box only the box is translated; outside it the input stays as it is (the adapter's
-    histogram-matching step, when it has one, has already been applied) and the seam is feathered."""
+    Always the whole field: the translated image a radiologist compares with the original is one
+    continuous translation, never a translated box pasted into something else."""
     with stopwatch.stage("translate"):
-        window = box.window if box is not None else (slice(None), slice(None))
-        translated = _run_batched(generator, slices[(slice(None), slice(None)) + window] * 2 - 1, device, bf16, batch)
-        translated = ((translated + 1) / 2).clamp_(0, 1)
-        return translated if box is None else _feathered_into(slices, translated, box)
-
-
-def _feathered_into(slices: torch.Tensor, translated_window: torch.Tensor, box: HeartBox) -> torch.Tensor:
-    window = (slice(None), slice(None)) + box.window
-    out = slices.clone()
-    weight = _feather(translated_window.shape[-2:], box)
-    out[window] = weight * translated_window + (1 - weight) * slices[window]
-    return out
-
-
-FEATHER_PX = 8
-
-
-def _feather(shape, box: HeartBox) -> torch.Tensor:
-    """1 inside the box, falling linearly to 0 over FEATHER_PX at the box edges that face the rest of the field."""
-    ramps = []
-    for length, open_low, open_high in ((shape[0], box.r0 > 0, box.r1 < CROP_SIZE), (shape[1], box.c0 > 0, box.c1 < CROP_SIZE)):
-        position = torch.arange(length, dtype=torch.float32)
-        ramp = torch.ones(length)
-        if open_low:
-            ramp = torch.minimum(ramp, (position + 1) / FEATHER_PX)
-        if open_high:
-            ramp = torch.minimum(ramp, (length - position) / FEATHER_PX)
-        ramps.append(ramp.clamp(0, 1))
-    return ramps[0][:, None] * ramps[1][None, :]
+        translated = _run_batched(generator, slices * 2 - 1, device, bf16, batch)
+        return ((translated + 1) / 2).clamp_(0, 1)
 
 
 def translate_to_source(volume: np.ndarray, spacing, generator, device="cpu", bf16=False, batch=BATCH) -> np.ndarray:
@@ -237,28 +198,23 @@ def adapter_input(volume: np.ndarray, generator) -> np.ndarray:
 
 
 def adapt_and_segment_frame(volume, spacing, model, generator, device="cpu", bf16=False, batch=BATCH, postprocess=True,
-                            box: HeartBox | None = None, stopwatch=NO_STOPWATCH, boxed_display: bool = False) -> FrameResult:
-    """Translate (when a generator is given) and segment one 3D volume.
+                            box: HeartBox | None = None, stopwatch=NO_STOPWATCH) -> FrameResult:
+    """Translate (when a generator is given, always on the whole field) and segment one 3D volume.
 
-    box: run the networks only in this part of the field (from an earlier frame's `heart_box`);
-    if the LV reaches the box's edge the frame is redone on the whole field. boxed_display: show the
-    translation only in the heart box found here, as the later frames of a cine will."""
+    box: run the LV-Unet only in this part of the field (from an earlier frame's `heart_box`);
+    if the LV reaches the box's edge, the frame is segmented again on the whole field."""
     device = pick_device(device) if isinstance(device, str) else device
     with stopwatch.stage("preprocess"):
         slices, grid = prepare_volume(adapter_input(volume, generator), spacing)
-    slices_source = slices if generator is None else translate_slices(generator, slices, device, bf16, batch, box, stopwatch)
+    slices_source = slices if generator is None else translate_slices(generator, slices, device, bf16, batch, stopwatch)
     result = FrameResult(np.zeros(volume.shape, np.uint8), 0.0)
     if model is not None:
         probabilities = _probabilities(model, slices_source, device, bf16, batch, box, stopwatch)
-        if probabilities is None:  # the heart left the box: redo this frame on the whole field
-            return adapt_and_segment_frame(volume, spacing, model, generator, device, bf16, batch, postprocess,
-                                           None, stopwatch, boxed_display)
+        if probabilities is None:  # the heart left the box: segment this frame on the whole field
+            box, probabilities = None, _probabilities(model, slices_source, device, bf16, batch, None, stopwatch)
         if box is None:
             with stopwatch.stage("restore"):
                 result.heart_box = heart_box(class_labels(probabilities).numpy())
-                if boxed_display and generator is not None and result.heart_box is not None:
-                    window = (slice(None), slice(None)) + result.heart_box.window
-                    slices_source = _feathered_into(slices, slices_source[window], result.heart_box)
         result.labels, result.confidence = _labels_on_input_grid(probabilities, grid, postprocess, stopwatch)
     with stopwatch.stage("restore"):
         result.translated = _to_input_look(volume, slices_source, grid, translated=generator is not None)
@@ -299,9 +255,9 @@ def adapt_and_segment(frames: np.ndarray, geometry: Geometry, model, generator=N
     """Translate (when a generator is given) and segment every frame of a cine (T, Z, Y, X).
 
     The heart does not move across the frames of a cine (same slices, same grid), so once the LV has
-    been found on the whole field (`locate_heart`, or a whole-field frame), the frames run the
-    networks only in a box around it (about a quarter of the field: about 4x less work);
-    `whole_field` turns this off."""
+    been found on the whole field of the first frame, the later frames run the LV-Unet only in a box
+    around it (about a quarter of the field); `whole_field` turns this off. The translation always
+    covers the whole field (one continuous image to compare with the original)."""
     if frames.ndim != 4:
         raise InputError(f"expected frames (T, Z, Y, X), got shape {frames.shape}")
     device = pick_device(device) if isinstance(device, str) else device
@@ -313,10 +269,8 @@ def adapt_and_segment(frames: np.ndarray, geometry: Geometry, model, generator=N
     for t in range(frames.shape[0]):
         if cancel is not None and cancel():
             raise Cancelled("cancelled by the user")
-        if box is None and not whole_field and model is not None and generator is not None:
-            box = locate_heart(frames[t], spacing, model, generator, device, bf16, batch, stopwatch)
         frame = adapt_and_segment_frame(frames[t], spacing, model, generator, device, bf16, batch, box=box,
-                                        stopwatch=stopwatch, boxed_display=not whole_field)
+                                        stopwatch=stopwatch)
         if box is None and not whole_field and model is not None:
             box = frame.heart_box
         labels[t], translated[t] = frame.labels, _as_type(frame.translated, translated.dtype)
