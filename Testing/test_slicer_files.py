@@ -262,7 +262,7 @@ def test_module_file_has_no_side_effects_at_import():
         assert ok, f"top-level statement with effects at line {node.lineno}: {ast.unparse(node)[:80]}"
     text = MODULE_FILE.read_text()
     assert 'installTorch(askConfirmation=askConfirmation, torchVersionRequirement=TORCH_REQUIREMENT)' in text
-    assert "pip_ensure" in text and "pip_install" in text and "skip_packages=PROTECTED_PACKAGES" in text
+    assert "pip_ensure" in text and "pip_install" in text and "skip_packages=list(dependencies.SLICER_PACKAGES)" in text
 
 
 def test_mrml_layer_imports_without_qt_or_torch():

@@ -519,7 +519,7 @@ def test_module_logic_runs_on_slicer_core_with_gui_stubs(scene, study, tmp_path,
     spec.loader.exec_module(module)
 
     logic = module.UnetGANSlicerLogic()
-    assert logic.missingRequirements() == []  # this environment has them all
+    assert logic.dependencyReport().ready  # this environment has them all
     adapters, segmenters = logic.modelChoices()
     assert isinstance(adapters, list) and isinstance(segmenters, list)
     monkeypatch.setattr(workflow, "run_backend", fake_backend)
@@ -531,3 +531,12 @@ def test_module_logic_runs_on_slicer_core_with_gui_stubs(scene, study, tmp_path,
     assert all(Path(f).name.startswith("phantom_ cine_1") or Path(f).parent.name.startswith("phantom_ cine_1")
                for f in files)
     logic.showResult(result)  # no layout manager here: nothing happens, nothing fails
+    # Export and Recompute from the scene's nodes alone (after a module reload there is no result object)
+    again = logic.resultFromTable(result.table)
+    assert again.segmentation is result.segmentation and again.segmentation_sequence is result.segmentation_sequence
+    assert logic.recompute(again)["frames"] == result.measurements["frames"]
+    assert logic.resultFromTable(None) is None
+    # "auto" without a DICOM database: the backend decides (its label-free check)
+    adapter, note = logic.resolveAdapter(proxy, "auto")
+    assert adapter == "auto" and "no DICOM origin" in note
+    assert logic.resolveAdapter(proxy, "GE") == ("GE", "")

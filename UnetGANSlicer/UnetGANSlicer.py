@@ -25,8 +25,8 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-TORCH_REQUIREMENT = ">=2.3"
-PROTECTED_PACKAGES = ["torch", "numpy", "SimpleITK"]  # Slicer's own: pip must never replace them
+TORCH_REQUIREMENT = ">=2.3"  # the same as UnetGANSlicerLib.dependencies.TORCH_REQUIREMENT
+ADAPTER_AUTO = "auto"
 ADAPTER_NONE = "none"
 CUSTOM_FILE = "file"
 
@@ -42,7 +42,7 @@ class UnetGANSlicer(ScriptedLoadableModule):
         self.parent.title = _("Unet-GAN Cardiac Segmentation")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "Segmentation")]
         self.parent.dependencies = []
-        self.parent.contributors = ["UnetGANSlicer team"]
+        self.parent.contributors = ["UnetGANSlicer developers (UnetGANSlicer project)"]
         self.parent.helpText = _(
             "Segments the left-ventricular blood pool and myocardium in short-axis cine MRI and measures "
             "EDV, ESV, SV, EF and myocardial mass. Images from a new scanner vendor are first translated "
@@ -66,15 +66,19 @@ class UnetGANSlicer(ScriptedLoadableModule):
 class UnetGANSlicerParameterNode:
     """
     inputVolume - the cine proxy volume (or a 3D volume) to process.
-    adapter / model - registry name, file path, or "" (no adapter / default segmenter).
+    adapter - "auto" (from the DICOM Manufacturer, else the backend's label-free check), a registry name,
+        a file path, or "none".
+    model - registry name, file path, or "" (the segmenter the adapter was trained with).
     device - auto, CPU or GPU.
     trainingFolder, sourceFolder, trainingVendor, iterations - adapter training inputs (new-vendor and
         source-vendor image folders, the new vendor's name).
-    segmentation, translated, table - the nodes of the last run (shown in Results).
+    segmentation, translated, table - the nodes of the last run (shown in Results). The table node
+        references every node of its run (UnetGANSlicerLib.results), so Export and Recompute work
+        from the scene after a module reload or a saved and reopened scene.
     """
 
     inputVolume: vtkMRMLScalarVolumeNode
-    adapter: str = ""
+    adapter: str = ADAPTER_AUTO
     model: str = ""
     device: Annotated[str, Choice(["auto", "CPU", "GPU"])] = "auto"
     trainingFolder: pathlib.Path
@@ -100,7 +104,7 @@ class UnetGANSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNodeGuiTag = None
         self._running = None  # None, "segment" or "train"
         self._cancelRequested = False
-        self._result = None  # the last UnetGANSlicerLib.AdaptSegmentResult
+        self._editWatcher = None  # keeps the shown result's tables in step with its segmentation
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -113,6 +117,7 @@ class UnetGANSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        slicer.app.connect("aboutToQuit()", self.logic.stopBackends)
 
         self._fillModelChoices()
         self.ui.adapterComboBox.connect("currentIndexChanged(int)", self.onModelChoiceChanged)
@@ -122,6 +127,7 @@ class UnetGANSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.sideBySideButton.connect("clicked(bool)", self.onSideBySideButton)
         self.ui.segmentEditorButton.connect("clicked(bool)", self.onSegmentEditorButton)
+        self.ui.recomputeButton.connect("clicked(bool)", self.onRecomputeButton)
         self.ui.exportButton.connect("clicked(bool)", self.onExportButton)
         self.ui.trainButton.connect("clicked(bool)", self.onTrainButton)
         self.ui.progressBar.setVisible(False)
@@ -130,6 +136,9 @@ class UnetGANSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
+        self._cancelRequested = True
+        self.logic.stopBackends()  # a backend never outlives the module
+        self._watchResult(None)
         self.removeObservers()
 
     def enter(self) -> None:
@@ -144,7 +153,8 @@ class UnetGANSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onSceneStartClose(self, caller, event) -> None:
         if self._running:
             self._cancelRequested = True
-        self._result = None
+            self.logic.stopBackends()
+        self._watchResult(None)
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event) -> None:
@@ -175,6 +185,7 @@ class UnetGANSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         adapters, segmenters = self.logic.modelChoices()
         combo = self.ui.adapterComboBox
         combo.clear()
+        combo.addItem(_("Automatic (scanner vendor from DICOM, else the best by the label-free check)"), ADAPTER_AUTO)
         for choice in adapters:
             combo.addItem(choice.label, choice.name)
         combo.addItem(_("None (segment the image as it is)"), ADAPTER_NONE)
@@ -233,8 +244,10 @@ class UnetGANSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             folders = [str(f or "").strip(". ") for f in (p.trainingFolder, p.sourceFolder)]
             self.ui.trainButton.enabled = self._running is None and all(folders)
         hasResult = p.segmentation is not None
+        inScene = self.logic.resultFromTable(p.table) is not None
         self.ui.segmentEditorButton.enabled = hasResult and self._running is None
-        self.ui.exportButton.enabled = self._result is not None and self._running is None
+        self.ui.exportButton.enabled = inScene and self._running is None
+        self.ui.recomputeButton.enabled = inScene and self._running is None
         self.ui.sideBySideButton.enabled = hasResult
         self.ui.resultsTableView.setMRMLTableNode(p.table)
 
@@ -264,11 +277,12 @@ class UnetGANSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.applyButton.text = _("Cancel")
         self.ui.progressBar.setVisible(True)
         self.ui.progressBar.setValue(0)
-        self.ui.statusLabel.text = _("Starting...")
         self.ui.warningsLabel.text = ""
+        adapter, adapterNote = self.logic.resolveAdapter(p.inputVolume, p.adapter)
+        self.ui.statusLabel.text = adapterNote or _("Starting...")
         self._updateGui()
         try:
-            result = self.logic.process(p.inputVolume, p.adapter or None, p.model or None, p.device,
+            result = self.logic.process(p.inputVolume, adapter, p.model or None, p.device,
                                         progress=self._onProgress, cancel=self._isCancelRequested)
         except Cancelled:
             self.ui.statusLabel.text = _("Cancelled: the scene is as it was before.")
@@ -278,7 +292,7 @@ class UnetGANSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             slicer.util.errorDisplay(_("Adapt and segment failed: {message}").format(message=str(error)),
                                      detailedText=traceback.format_exc())
         else:
-            self._showResult(result)
+            self._showResult(result, adapterNote)
         finally:
             self._running, self._cancelRequested = None, False
             self.ui.progressBar.setVisible(False)
@@ -290,41 +304,76 @@ class UnetGANSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.statusLabel.text = _("{stage}: frame {done} of {total}").format(stage=stage, done=done, total=total)
         slicer.app.processEvents()
 
-    def _showResult(self, result) -> None:
-        self._result = result
+    def _showResult(self, result, adapterNote="") -> None:
         p = self._parameterNode
         p.segmentation = result.segmentation
         p.translated = result.translated
         p.table = result.table
         frames = _("{n} frames").format(n=result.n_frames) if result.n_frames > 1 else _("1 volume")
-        self.ui.statusLabel.text = _("Done: {frames} in {seconds:.1f} s. New nodes: {names}.").format(
+        done = _("Done: {frames} in {seconds:.1f} s. New nodes: {names}.").format(
             frames=frames, seconds=result.seconds, names=", ".join(n.GetName() for n in result.nodes))
+        self.ui.statusLabel.text = f"{adapterNote}\n{done}" if adapterNote else done
         self.ui.warningsLabel.text = "\n".join(_("Warning: {w}").format(w=w) for w in result.warnings)
+        self._watchResult(result)
+        self._showViews(result)
+
+    def _showViews(self, result) -> None:
         self.logic.showResult(result)
+        self.ui.viewsLabel.text = self.logic.viewRolesText(result)
+
+    def _watchResult(self, result) -> None:
+        """Tables and chart follow the segmentation on screen (one update per paint stroke)."""
+        if self._editWatcher is not None:
+            self._editWatcher.stop()
+            self._editWatcher = None
+        if result is not None:
+            self._editWatcher = self.logic.watchEdits(result, schedule=lambda update: qt.QTimer.singleShot(300, update))
+
+    def _resultInScene(self):
+        """The shown result, rebuilt from the scene's nodes (works after a module reload or a reopened scene)."""
+        return self.logic.resultFromTable(self._parameterNode.table) if self._parameterNode else None
 
     # -- Results ----------------------------------------------------------------------------------
 
     def onSideBySideButton(self) -> None:
-        p = self._parameterNode
-        self.logic.showSideBySide(p.inputVolume, p.translated, p.segmentation)
+        result = self._resultInScene()
+        if result is not None:
+            self._watchResult(result)
+            self._showViews(result)
+        else:
+            p = self._parameterNode
+            self.logic.showSideBySide(p.inputVolume, p.translated, p.segmentation)
 
     def onSegmentEditorButton(self) -> None:
         p = self._parameterNode
         self.logic.openSegmentEditor(p.segmentation, p.inputVolume)
+        result = self._resultInScene()
+        if result is not None:  # the editor's module switch must not take the pair off the screen
+            self._watchResult(result)
+            self._showViews(result)
+
+    def onRecomputeButton(self) -> None:
+        result = self._resultInScene()
+        if result is None:
+            return
+        with slicer.util.tryWithErrorDisplay(_("Recomputing the measurements failed."), waitCursor=True):
+            self.logic.recompute(result)
+            self.ui.statusLabel.text = _("Measurements recomputed from the segmentation as it is now.")
 
     def onExportButton(self) -> None:
-        if self._result is None:
+        result = self._resultInScene()
+        if result is None:
             return
         folder = qt.QFileDialog.getExistingDirectory(slicer.util.mainWindow(), _("Export results to folder"))
         if not folder:
             return
-        base = self._result.input.GetName() or "result"
+        base = result.input.GetName() or "result"
         try:
-            files = self.logic.exportResult(self._result, folder, base, overwrite=False)
+            files = self.logic.exportResult(result, folder, base, overwrite=False)
         except FileExistsError as error:
             if not slicer.util.confirmYesNoDisplay(_("{message}\n\nReplace the existing files?").format(message=str(error))):
                 return
-            files = self.logic.exportResult(self._result, folder, base, overwrite=True)
+            files = self.logic.exportResult(result, folder, base, overwrite=True)
         except Exception as error:  # noqa: BLE001
             slicer.util.errorDisplay(_("Export failed: {message}").format(message=str(error)),
                                      detailedText=traceback.format_exc())
@@ -411,69 +460,63 @@ class UnetGANSlicerLogic(ScriptedLoadableModuleLogic):
     def requirementsFile(self) -> pathlib.Path:
         return self.moduleDir() / "Resources" / "requirements.txt"
 
-    def missingRequirements(self) -> list:
-        """Requirement strings from Resources/requirements.txt that are not installed (torch aside)."""
-        import importlib.metadata
+    def dependencyReport(self):
+        """What is missing (UnetGANSlicerLib.dependencies: torch version, pip packages, Slicer's own packages)."""
+        from UnetGANSlicerLib import dependencies
 
-        try:
-            from packaging.requirements import Requirement
-        except ImportError:  # very old Slicer: check presence only
-            Requirement = None
-        missing = []
-        for line in self.requirementsFile().read_text().splitlines():
-            line = line.split("#", 1)[0].strip()
-            if not line:
-                continue
-            name = Requirement(line).name if Requirement else line.split(">")[0].split("=")[0].split("<")[0].strip()
-            try:
-                installed = importlib.metadata.version(name)
-            except importlib.metadata.PackageNotFoundError:
-                missing.append(line)
-                continue
-            if Requirement and Requirement(line).specifier and installed not in Requirement(line).specifier:
-                missing.append(line)
-        return missing
+        return dependencies.check(self.requirementsFile(), torch_requirement=TORCH_REQUIREMENT)
 
     def ensureDependencies(self, askConfirmation: bool = True) -> bool:
-        """torch from the PyTorch extension, the rest with pip; asks first. False if the user declines or it fails."""
+        """torch from the PyTorch extension, the rest with pip; asks first. False if the user declines or it fails.
+
+        Packages Slicer ships (UnetGANSlicerLib.dependencies.SLICER_PACKAGES) are never installed or replaced."""
+        from UnetGANSlicerLib import dependencies
+
+        report = self.dependencyReport()
+        if report.torch_problem:
+            slicer.util.errorDisplay(report.torch_problem)
+            return False
+        if report.slicer_missing:
+            slicer.util.errorDisplay(_("This Slicer lacks packages it normally ships: {packages}. Reinstall Slicer "
+                                       "(they are not installed by this module).").format(
+                                           packages=", ".join(report.slicer_missing)))
+            return False
         try:
             import PyTorchUtils  # noqa: F401 - the PyTorch extension
         except ModuleNotFoundError:
             slicer.util.errorDisplay(_("This module needs the PyTorch extension. Install 'PyTorch' from the "
                                        "Extensions Manager, restart Slicer, and try again."))
             return False
-        torchLogic = PyTorchUtils.PyTorchUtilsLogic()
-        if not torchLogic.torchInstalled():
-            torch = torchLogic.installTorch(askConfirmation=askConfirmation, torchVersionRequirement=TORCH_REQUIREMENT)
-            if torch is None:
-                slicer.util.errorDisplay(_("PyTorch is needed to run the networks; it was not installed."))
-                return False
-        missing = self.missingRequirements()
-        if not missing:
-            return True
         try:
+            torchLogic = PyTorchUtils.PyTorchUtilsLogic()
+            if not torchLogic.torchInstalled():
+                torch = torchLogic.installTorch(askConfirmation=askConfirmation, torchVersionRequirement=TORCH_REQUIREMENT)
+                if torch is None:
+                    slicer.util.errorDisplay(_("PyTorch is needed to run the networks; it was not installed."))
+                    return False
+            if not report.to_install:
+                return True
             try:
                 import slicer.pydeps as pydeps  # Slicer >= 5.11
             except ImportError:
                 pydeps = getattr(slicer, "packaging", None)
             if pydeps is not None and hasattr(pydeps, "pip_ensure"):
                 requirements = pydeps.load_requirements(str(self.requirementsFile()))
-                pydeps.pip_ensure(requirements, skip_packages=PROTECTED_PACKAGES, prompt_install=askConfirmation,
-                                  requester="UnetGANSlicer")
+                pydeps.pip_ensure(requirements, skip_packages=list(dependencies.SLICER_PACKAGES),
+                                  prompt_install=askConfirmation, requester="UnetGANSlicer")
             else:
                 if askConfirmation and not slicer.util.confirmOkCancelDisplay(
                         _("UnetGANSlicer needs these Python packages: {packages}. Install them now?").format(
-                            packages=", ".join(missing))):
+                            packages=", ".join(report.to_install))):
                     return False
                 with slicer.util.WaitCursor():
                     # --no-deps: their dependencies are numpy/torch, which Slicer already has and must keep
-                    for requirement in missing:
+                    for requirement in report.to_install:
                         slicer.util.pip_install(["--no-deps", requirement])
-        except Exception as error:  # noqa: BLE001
-            slicer.util.errorDisplay(_("Installing Python packages failed: {message}").format(message=str(error)),
-                                     detailedText=traceback.format_exc())
+        except Exception as error:  # noqa: BLE001 - no network, a proxy, a broken wheel: say it in one sentence
+            slicer.util.errorDisplay(dependencies.install_failure_message(error), detailedText=traceback.format_exc())
             return False
-        return not self.missingRequirements()
+        return self.dependencyReport().ready
 
     # -- the work (UnetGANSlicerLib) ------------------------------------------------------------------
 
@@ -497,6 +540,42 @@ class UnetGANSlicerLogic(ScriptedLoadableModuleLogic):
         return train_adapter(targetFolder, sourceFolder, vendor=vendor or None, iterations=iterations, model=model,
                              device=device, progress=progress, cancel=cancel, log=logging.info)
 
+    def resolveAdapter(self, volumeNode, adapter):
+        """(adapter for the backend, what to tell the user): "auto" becomes the DICOM vendor's adapter when
+        Slicer's DICOM database knows the series' Manufacturer, else stays "auto" for the backend."""
+        if adapter != ADAPTER_AUTO or volumeNode is None:
+            return adapter or ADAPTER_NONE, ""
+        from UnetGANSlicerLib import vendor
+
+        choice = vendor.choose_adapter(volumeNode)
+        return choice.adapter, choice.text
+
+    @staticmethod
+    def stopBackends() -> None:
+        """Kill every running backend (module cleanup, scene close, application quit)."""
+        from UnetGANSlicerLib import runner
+
+        runner.stop_all()
+
+    @staticmethod
+    def resultFromTable(tableNode):
+        """The result whose summary table is ``tableNode``, from the scene's nodes (None if it is not one)."""
+        from UnetGANSlicerLib import results
+
+        return results.result_from_table(tableNode) if tableNode is not None else None
+
+    @staticmethod
+    def watchEdits(result, schedule=None):
+        from UnetGANSlicerLib import editing
+
+        return editing.watch_edits(result, schedule)
+
+    @staticmethod
+    def recompute(result) -> dict:
+        from UnetGANSlicerLib import editing
+
+        return editing.apply_edits(result)
+
     def exportResult(self, result, folder, base, overwrite=False) -> list:
         from UnetGANSlicerLib import editing, export
 
@@ -507,12 +586,19 @@ class UnetGANSlicerLogic(ScriptedLoadableModuleLogic):
     # -- views --------------------------------------------------------------------------------------
 
     def showResult(self, result) -> None:
+        """Original | translated (or the original twice) in the acquisition plane, same slice, curve below."""
         from UnetGANSlicerLib import layout
 
-        if result.translated is not None:
-            layout.show_side_by_side(result.input, result.translated, result.segmentation)
-        else:
-            layout.show_volume(result.input)
+        if not layout.show_side_by_side(result.input, result.translated, result.segmentation, result.chart):
+            return  # no views (outside the application)
+        slicer.app.processEvents()  # the new layout's views get their sizes: fit again to them
+        layout.show_side_by_side(result.input, result.translated, result.segmentation, result.chart)
+
+    @staticmethod
+    def viewRolesText(result) -> str:
+        from UnetGANSlicerLib import layout
+
+        return layout.view_roles_text(result.input, result.translated)
 
     def showSideBySide(self, original, translated, segmentation) -> None:
         from UnetGANSlicerLib import layout
@@ -520,9 +606,16 @@ class UnetGANSlicerLogic(ScriptedLoadableModuleLogic):
         layout.show_side_by_side(original, translated, segmentation)
 
     def openSegmentEditor(self, segmentationNode, sourceVolumeNode) -> None:
-        """Open the Segment Editor on the result (for a cine: the current frame; edits are kept per frame)."""
+        """Open the Segment Editor on the result (for a cine: the current frame; edits are kept per frame).
+
+        The editor's "auto-show source volume" would put the input into every view and clear the other
+        layers, undoing the side by side: it is turned off, and the caller shows the pair again."""
         slicer.util.selectModule("SegmentEditor")
         editorWidget = slicer.modules.segmenteditor.widgetRepresentation().self().editor
+        for setter in ("setAutoShowSourceVolumeNode", "setAutoShowMasterVolumeNode"):  # Slicer >= 5.3, older
+            if hasattr(editorWidget, setter):
+                getattr(editorWidget, setter)(False)
+                break
         editorWidget.setSegmentationNode(segmentationNode)
         if hasattr(editorWidget, "setSourceVolumeNode"):
             editorWidget.setSourceVolumeNode(sourceVolumeNode)
