@@ -1,7 +1,8 @@
 """What a radiologist sees after a run, on a real slicer-core scene whose views are made as the
-application makes them: a vtkMRMLLayoutLogic (layout node, view nodes for each layout) and one
-vtkMRMLSliceLogic per slice view, registered in the application logic (qSlicerLayoutManager
-does this for every slice widget). Issue #13 items 1, 2 and 3 (the chart follows the tables).
+application makes them (UnetGANSlicerLib.context.add_views: a vtkMRMLLayoutLogic for the layout
+node and view nodes, one vtkMRMLSliceLogic per slice view registered in the application logic, as
+qSlicerLayoutManager does for every slice widget). Issue #13 items 1, 2 and 3 (the chart follows
+the tables).
 """
 from __future__ import annotations
 
@@ -28,37 +29,11 @@ def study():
     return make_study("Siemens", seed=0, n_phases=N_PHASES, n_slices=N_SLICES, matrix=MATRIX)
 
 
-def make_application_views(logics: dict) -> dict:
-    """Layout node, slice/plot view nodes and slice logics as the Slicer application creates them."""
-    scene, app_logic = logics["scene"], logics["app_logic"]
-    layout_logic = slicer.vtkMRMLLayoutLogic()
-    layout_logic.SetMRMLScene(scene)
-    slice_logics = vtk.vtkCollection()
-    made = {"layout_logic": layout_logic, "slice_logics": []}
-    for index in range(scene.GetNumberOfNodesByClass("vtkMRMLSliceNode")):
-        slice_node = scene.GetNthNodeByClass(index, "vtkMRMLSliceNode")
-        slice_logic = slicer.vtkMRMLSliceLogic()
-        slice_logic.SetMRMLApplicationLogic(app_logic)
-        slice_logic.SetMRMLScene(scene)
-        slice_logic.SetSliceNode(slice_node)
-        slice_logics.AddItem(slice_logic)
-        made["slice_logics"].append(slice_logic)
-    app_logic.SetSliceLogics(slice_logics)
-    made["collection"] = slice_logics
-    return made
-
-
 @pytest.fixture
 def app_scene():
-    logics = context.setup_standalone()
-    views = make_application_views(logics)
-    yield {**logics, **views}
-    # the views go first, as when the application closes its layout: slice logics re-create
-    # their nodes when a scene they watch is cleared
-    logics["app_logic"].SetSliceLogics(vtk.vtkCollection())
-    for slice_logic in views["slice_logics"]:
-        slice_logic.SetMRMLScene(None)
-    views["layout_logic"].SetMRMLScene(None)
+    logics = context.add_views(context.setup_standalone())
+    yield logics
+    context.remove_views(logics)
     logics["scene"].Clear(True)
 
 

@@ -97,6 +97,41 @@ def _data_io(scene) -> dict:
     return {"cache_manager": cache, "data_io_manager": data_io}
 
 
+def add_views(logics: dict) -> dict:
+    """Give a standalone scene the views the application makes: the layout node and view nodes (a
+    vtkMRMLLayoutLogic) and one vtkMRMLSliceLogic per slice view, registered in the application logic
+    (as qSlicerLayoutManager registers its slice widgets' logics). For scripts and tests that need
+    slice views without Qt; :func:`remove_views` takes them away before the scene is cleared."""
+    import vtk
+
+    scene, app_logic = logics["scene"], logics["app_logic"]
+    layout_logic = slicer.vtkMRMLLayoutLogic()
+    layout_logic.SetMRMLScene(scene)
+    slice_logics = vtk.vtkCollection()
+    for index in range(scene.GetNumberOfNodesByClass("vtkMRMLSliceNode")):
+        slice_logic = slicer.vtkMRMLSliceLogic()
+        slice_logic.SetMRMLApplicationLogic(app_logic)
+        slice_logic.SetMRMLScene(scene)
+        slice_logic.SetSliceNode(scene.GetNthNodeByClass(index, "vtkMRMLSliceNode"))
+        slice_logics.AddItem(slice_logic)
+    app_logic.SetSliceLogics(slice_logics)
+    logics.update(layout_logic=layout_logic, slice_logics=slice_logics)
+    return logics
+
+
+def remove_views(logics: dict) -> None:
+    """Undo :func:`add_views` (slice logics re-create their nodes when a scene they watch is cleared)."""
+    import vtk
+
+    slice_logics = logics.pop("slice_logics", None)
+    logics["app_logic"].SetSliceLogics(vtk.vtkCollection())
+    for index in range(slice_logics.GetNumberOfItems() if slice_logics is not None else 0):
+        slice_logics.GetItemAsObject(index).SetMRMLScene(None)
+    layout_logic = logics.pop("layout_logic", None)
+    if layout_logic is not None:
+        layout_logic.SetMRMLScene(None)
+
+
 def standalone_logics(scene=None) -> dict | None:
     """The logics :func:`setup_standalone` made for ``scene`` (default ``slicer.mrmlScene``), else None."""
     scene = scene if scene is not None else getattr(slicer, "mrmlScene", None)
