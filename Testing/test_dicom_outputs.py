@@ -30,12 +30,16 @@ OUTPUTS = sorted(["labelmap.nrrd", "measurements.csv", "measurements.json", "tra
 
 @pytest.fixture(scope="module")
 def study_dir(tmp_path_factory):
-    """A Siemens phantom study (3 phases x 3 slices, 112 x 112) whose scanner writes its name in capitals."""
+    """A Siemens phantom study (3 phases x 3 slices, 112 x 112) with the quirks of real exports: the vendor in
+    capitals, an anonymised birth date "00000000" and study date "20120000", a one-part patient name, and (as
+    an anonymiser left Sunnybrook's) a FrameOfReferenceUID of its own for every image."""
     folder = write_study(make_study("Siemens", seed=7, n_phases=3, n_slices=3, matrix=112),
                          tmp_path_factory.mktemp("study"), fmt="dicom", name="siemens")["dicom_dir"]
     for path in folder.rglob("*.dcm"):
         ds = pydicom.dcmread(path)
         ds.Manufacturer = "SIEMENS"
+        ds.PatientBirthDate, ds.StudyDate, ds.PatientName = "00000000", "20120000", "SCD0000101"
+        ds.FrameOfReferenceUID = pydicom.uid.generate_uid()
         ds.save_as(path)
     return folder
 
@@ -60,7 +64,11 @@ def test_outputs_and_what_is_printed(run):
     assert re.search(r"^series: series 1 'SA cine bSSFP \(phantom\)' \(3 phases x 3 slices, UID [\d.]+\): several slice "
                      r"positions and phases, a short-axis description; passed over", result.stdout, re.M)
     assert "adapter: adapter adapter-siemens: Manufacturer 'SIEMENS' is Siemens" in result.stdout
+    assert "UserWarning" not in result.stderr and "Traceback" not in result.stderr, result.stderr  # no library noise
+    shared = "the cine's images carry 9 different FrameOfReferenceUIDs (an anonymiser's doing?); the DICOM SEG and SR use"
+    assert f"WARNING: {shared}" in result.stderr
     measurements = json.loads((out / "measurements.json").read_text())
+    assert any(w.startswith(shared) for w in measurements["warnings"])
     assert measurements["adapter"] == "adapter-siemens" and measurements["segmenter"] == "lvunet-augment"
 
 
@@ -72,9 +80,11 @@ def test_seg_reads_back_to_the_labelmap_on_the_source_instances(run, study_dir):
     uids = _source_uids(study_dir)
     masks = seg.get_pixels_by_source_instance(list(uids.ravel()), combine_segments=True)
     np.testing.assert_array_equal(masks.reshape(labels.shape), labels)
-    source = pydicom.dcmread(next(study_dir.glob("*.dcm")), stop_before_pixels=True)
+    source = pydicom.dcmread(read_image(study_dir).meta["files"][0][0], stop_before_pixels=True)  # the first image
     for keyword in ("PatientID", "PatientName", "StudyInstanceUID", "FrameOfReferenceUID"):
         assert seg[keyword].value == source[keyword].value, keyword
+    assert seg.PatientBirthDate == "" and seg.StudyDate == ""  # not dates: left empty, as DICOM allows
+    assert source.PatientBirthDate == "00000000", "the input was changed"
     described = {int(s.SegmentNumber): s for s in seg.SegmentSequence}
     assert described[1].SegmentLabel == "Left ventricle blood pool"
     assert described[1].SegmentedPropertyTypeCodeSequence[0].CodeValue == "87878005"  # SCT left ventricle

@@ -1,6 +1,7 @@
 """SEG, SR and PDF of one run, gathered and written together (see the package's description)."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from . import DICOM_OUTPUTS, PDF_NAME, SEG_NAME, SR_NAME
 from .algorithm import AlgorithmInfo
 from .report_pdf import ReportContent, report_content, write_report_pdf
 from .seg import write_segmentation
-from .source import source_headers
+from .source import share_frame_of_reference, source_headers
 from .sr import write_measurement_report
 
 
@@ -30,6 +31,9 @@ class DicomResults:
         """From a DICOM image as read (its array still in memory), its labels and translation, the measurements."""
         frames = labels if labels.ndim == 4 else labels[None]
         headers = source_headers(image.meta["files"])
+        shared = share_frame_of_reference(headers)
+        if shared and shared not in measurements.setdefault("warnings", []):
+            measurements["warnings"].append(shared)  # before measurements.json and the report are written
         algorithm = AlgorithmInfo.of(segmenter, adapter)
         moved = None if translated is None or adapter in (None, "none") else (translated if translated.ndim == 4 else translated[None])
         report = report_content(image.frames, moved, frames, measurements, headers[0][0], algorithm,
@@ -39,8 +43,14 @@ class DicomResults:
 
     def write(self, folder: Path) -> list[Path]:
         folder = Path(folder)
-        seg = write_segmentation(folder / SEG_NAME, self.labels, self.headers, self.algorithm)
-        write_measurement_report(folder / SR_NAME, self.measurements, seg, self.headers, self.algorithm)
+        try:
+            with warnings.catch_warnings():  # highdicom's advice on the source's values (e.g. one-part names): not ours
+                warnings.simplefilter("ignore", UserWarning)
+                seg = write_segmentation(folder / SEG_NAME, self.labels, self.headers, self.algorithm)
+                write_measurement_report(folder / SR_NAME, self.measurements, seg, self.headers, self.algorithm)
+        except (ValueError, TypeError) as err:  # highdicom refuses a source attribute it cannot carry over
+            raise InputError(f"cannot write the DICOM SEG and SR for these source images ({err}); expected patient "
+                             "and study attributes that DICOM allows") from None
         write_report_pdf(folder / PDF_NAME, self.report)
         return [folder / name for name in DICOM_OUTPUTS]
 

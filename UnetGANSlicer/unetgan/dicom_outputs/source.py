@@ -1,14 +1,51 @@
-"""The source images of a result: the DICOM headers of every image of the cine, frame by frame."""
+"""The source images of a result: the DICOM headers of every image of the cine, frame by frame.
+
+Real exports carry values that break the standard's letter (a birth date "00000000", a time
+"24:00"); highdicom copies the patient and study attributes into the SEG and SR and refuses
+such values. The copies given to it have those dates and times blanked (the standard allows
+them empty); the files on disk are never changed. Some anonymisers also give every image its
+own FrameOfReferenceUID, while a SEG lies in one frame of reference: the copies then share the
+first image's, with a warning (the images of one series share their geometry anyway).
+"""
 from __future__ import annotations
 
 import pydicom
+from pydicom.valuerep import DA, DT, TM
 
 from ..errors import InputError
+
+PARSERS = {"DA": DA, "TM": TM, "DT": DT}
+
+
+def _blank_unreadable_dates(ds: pydicom.Dataset) -> pydicom.Dataset:
+    for element in ds:
+        parse = PARSERS.get(element.VR)
+        if parse is None or not element.value or element.VM != 1:
+            continue
+        try:
+            parse(str(element.value))
+        except (ValueError, TypeError, OverflowError):
+            element.value = ""
+    return ds
 
 
 def source_headers(file_grid: list[list[str]]) -> list[list[pydicom.Dataset]]:
     """Headers (no pixel data) as [t][z], from the reader's `meta["files"]` ([z][t] -> path)."""
     if not file_grid or not file_grid[0]:
         raise InputError("the result has no DICOM source images; SEG and SR need a DICOM input")
-    headers = [[pydicom.dcmread(path, stop_before_pixels=True) for path in row] for row in file_grid]  # [z][t]
+    headers = [[_blank_unreadable_dates(pydicom.dcmread(path, stop_before_pixels=True)) for path in row]
+               for row in file_grid]  # [z][t]
     return [list(frame) for frame in zip(*headers)]
+
+
+def share_frame_of_reference(headers: list[list[pydicom.Dataset]]) -> str | None:
+    """Give every header copy the first image's FrameOfReferenceUID; a warning when they differed."""
+    found = {str(getattr(ds, "FrameOfReferenceUID", "")) for row in headers for ds in row}
+    if len(found) <= 1:
+        return None
+    first = headers[0][0].FrameOfReferenceUID
+    for row in headers:
+        for ds in row:
+            ds.FrameOfReferenceUID = first
+    return (f"the cine's images carry {len(found)} different FrameOfReferenceUIDs (an anonymiser's doing?); "
+            "the DICOM SEG and SR use the first image's")
