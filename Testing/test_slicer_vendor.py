@@ -15,26 +15,16 @@ from UnetGANSlicerLib import context, loading, vendor
 from UnetGANSlicerLib.workflow import backend_arguments
 
 
-class DicomDatabase:
-    """The part of ctkDICOMDatabase (slicer.dicomDatabase) the module uses, over a folder of files."""
+class DicomDatabase(vendor.FolderDicomIndex):
+    """ctkDICOMDatabase's calls over the series' folder, recording what the module asks."""
 
     def __init__(self, folder):
-        self.files = {}
-        for path in sorted(folder.rglob("*.dcm")):
-            self.files[str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)] = str(path)
+        super().__init__(folder)
         self.asked = []
 
     def instanceValue(self, uid, tag):  # noqa: N802 - the ctkDICOMDatabase name
         self.asked.append((uid, tag))
-        return ""  # not cached: the module reads the file
-
-    def fileForInstance(self, uid):  # noqa: N802
-        return self.files.get(uid, "")
-
-    def fileValue(self, path, tag):  # noqa: N802
-        group, element = (int(part, 16) for part in tag.split(","))
-        element_value = pydicom.dcmread(path, stop_before_pixels=True).get((group, element))
-        return "" if element_value is None else str(element_value.value)
+        return super().instanceValue(uid, tag)
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ def cine_result(scene, study, translated=True):
     labels = (study.labels == 1).astype(np.uint8) + 2 * (study.labels == 2)
     measurements = cine_measurements(labels, float(np.prod(study.spacing)) / 1000.0)
     result = add_result_nodes(seq.read_input(loaded.volume), labels, measurements,
-                              translated=study.image * 0.5 if translated else None)
+                              translated=np.sqrt(study.image) if translated else None)  # a visibly different look
     return loaded, result
 
 
@@ -101,6 +101,9 @@ def test_result_views_show_the_acquisition_plane_on_the_same_slice(app_scene, st
     assert series.GetTableNode() is result.frames_table
     assert (series.GetXColumnName(), series.GetYColumnName()) == ("Frame", "Blood pool")
     assert "Left (Red): cine" in layout.view_roles_text(result.input, result.translated)
+    # what the views draw: the acquired pixels (Red) and the translated ones (Yellow)
+    red, yellow = layout.render_view("Red"), layout.render_view("Yellow")
+    assert red.shape[2] == 4 and red[..., :3].max() > 0 and not np.array_equal(red, yellow)
 
 
 def test_segment_editor_auto_show_is_undone_by_showing_the_pair_again(app_scene, study):

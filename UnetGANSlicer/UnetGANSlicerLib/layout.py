@@ -178,6 +178,23 @@ def show_side_by_side(original, translated=None, segmentation=None, chart=None) 
     return True
 
 
+def render_view(layout_name: str) -> np.ndarray | None:
+    """The image a slice view shows (background, foreground and label layers blended by Slicer's slice
+    logic), RGBA (rows, columns, 4) uint8 with row 0 at the top; None without such a view."""
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    logic = view_nodes(layout_name)[2]
+    connection = logic.GetImageDataConnection() if logic is not None else None
+    if connection is None:
+        return None
+    producer = connection.GetProducer()
+    producer.Update()
+    image = producer.GetOutputDataObject(connection.GetIndex())
+    columns, rows, _ = image.GetDimensions()
+    pixels = vtk_to_numpy(image.GetPointData().GetScalars()).reshape(rows, columns, -1)
+    return np.ascontiguousarray(pixels[::-1])  # VTK's row 0 is the bottom
+
+
 def view_backgrounds() -> dict[str, str | None]:
     """Background volume ID of each result view (what is shown where)."""
     return {name: (view_nodes(name)[1].GetBackgroundVolumeID() if view_nodes(name)[1] is not None else None)

@@ -14,6 +14,7 @@ scores best, and says so in a warning.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from .models import available_models
 from .sequences import find_cine
@@ -42,6 +43,36 @@ def instance_uids(volume_node) -> list[str]:
         if value:
             return value.split()
     return []
+
+
+class FolderDicomIndex:
+    """The three ctkDICOMDatabase calls this module makes, answered from a folder of DICOM files
+    (for front ends without Slicer's DICOM database: scripts, the web page, tests)."""
+
+    def __init__(self, folder):
+        import pydicom
+
+        self.files = {}
+        for path in sorted(Path(folder).rglob("*")):
+            if path.is_file():
+                try:
+                    uid = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"]).SOPInstanceUID
+                except Exception:  # noqa: BLE001 - not a DICOM file
+                    continue
+                self.files[str(uid)] = str(path)
+
+    def instanceValue(self, uid, tag):  # noqa: N802 - ctkDICOMDatabase's names
+        return ""  # nothing cached: read from the file
+
+    def fileForInstance(self, uid):  # noqa: N802
+        return self.files.get(uid, "")
+
+    def fileValue(self, path, tag):  # noqa: N802
+        import pydicom
+
+        group, element = (int(part, 16) for part in tag.split(","))
+        value = pydicom.dcmread(path, stop_before_pixels=True).get((group, element))
+        return "" if value is None else str(value.value)
 
 
 def dicom_database():
