@@ -16,6 +16,7 @@ EXIT_CANCELLED = 130
 
 def _train_unet(args) -> int:
     from .training.datasets import labelled_volumes
+    from .distributed import join
     from .training.train_unet import UnetTrainConfig, train_unet
 
     preset = UnetTrainConfig.paper if args.config == "paper" else UnetTrainConfig.fast
@@ -36,7 +37,8 @@ def _train_unet(args) -> int:
     time_limit = None if args.time_limit_min is None else args.time_limit_min * 60
     result = train_unet(volumes, config, Path(args.output), resume=not args.restart, time_limit_s=time_limit,
                         target_histograms=histograms)
-    print(json.dumps({"best_val_dice": result["best_val_dice"], "validation_subjects": result["validation_subjects"]}))
+    if join().is_main:  # under torchrun: one report, from the rank that wrote the files
+        print(json.dumps({"best_val_dice": result["best_val_dice"], "validation_subjects": result["validation_subjects"]}))
     return 0
 
 
@@ -64,6 +66,9 @@ def _add_train_unet(sub):
     p.add_argument("--lr", type=float)
     p.add_argument("--val-subjects", dest="val_subjects", type=int)
     p.add_argument("--seed", type=int)
+    p.add_argument("--shards", type=int, help="seeded sub-batches per step (one process with --batch N*B --shards N "
+                   "sees what N torchrun processes with --batch B see)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="auto: this process's GPU where there is one")
     p.add_argument("--restart", action="store_true", help="ignore checkpoints in the output folder")
     p.set_defaults(func=_train_unet)
 
@@ -156,6 +161,7 @@ def _add_inference_commands(sub):
 def _train_adapter(args) -> int:
     from .registry import load_lvunet
     from .training.datasets import adapter_training_slices, unlabelled_volume_files
+    from .distributed import join
     from .training.train_adapter import AdapterConfig, train_adapter
 
     def image_paths(vendor, split, folder, exclude=()):
@@ -183,7 +189,10 @@ def _train_adapter(args) -> int:
     extra["segmenter"] = args.lvunet or None
     if args.target_exclude:
         extra["target_excluded_subjects"] = sorted(args.target_exclude)
-    print(f"{source.shape[0]} source ({args.source_vendor}) and {target.shape[0]} target ({args.target_vendor}) slices", flush=True)
+    main_rank = join(config.device).is_main  # under torchrun, rank 0 reports
+    if main_rank:
+        print(f"{source.shape[0]} source ({args.source_vendor}) and {target.shape[0]} target ({args.target_vendor}) slices",
+              flush=True)
     progress = None
     if args.progress:
         def progress(iteration, total, losses):
@@ -191,9 +200,10 @@ def _train_adapter(args) -> int:
     result = train_adapter(source, target, load_lvunet(args.lvunet), config, args.output,
                            progress=progress, resume=True if args.resume else None, sample_dir=args.samples,
                            source_vendor=args.source_vendor, target_vendor=args.target_vendor, extra_metadata=extra)
-    print(json.dumps({"adapter": str(result.adapter_path), "iterations": result.iterations,
-                      "best_iteration": result.best_iteration, "best_score": result.best_score,
-                      "identity_score": result.identity_score, "seconds": round(result.seconds)}))
+    if main_rank:
+        print(json.dumps({"adapter": str(result.adapter_path), "iterations": result.iterations,
+                          "best_iteration": result.best_iteration, "best_score": result.best_score,
+                          "identity_score": result.identity_score, "seconds": round(result.seconds)}))
     return 0
 
 

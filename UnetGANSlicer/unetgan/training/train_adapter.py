@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
+from ..distributed import SINGLE, Ranks, join, mean_and_any, parallel
 from ..losses.adversarial import ImagePool, discriminator_loss, generator_adversarial_loss
 from ..losses.ssim import ssim, ssim_loss
 from ..losses.unet_features import UnetFeatureLoss, to_unit_range
@@ -498,12 +499,41 @@ def _build_networks(config: AdapterConfig) -> dict[str, nn.Module]:
         }
 
 
-class _AdapterTraining:
-    """State and steps of one run; ``train_adapter`` is the entry point."""
+class CycleGenerators(nn.Module):
+    """Both generators' passes of one iteration in one call: DistributedDataParallel averages the gradients of
+    a module called once per backward (each generator is used twice: translation and cycle)."""
 
-    def __init__(self, source: np.ndarray, target: np.ndarray, lvunet: nn.Module, config: AdapterConfig):
-        self.config = config
-        self.device = _pick_device(config.device)
+    def __init__(self, G_S: nn.Module, G_T: nn.Module):
+        super().__init__()
+        self.G_S, self.G_T = G_S, G_T
+
+    def forward(self, real_S, real_T):
+        fake_S = self.G_S(real_T)
+        fake_T = self.G_T(real_S)
+        return fake_S, fake_T, self.G_T(fake_S), self.G_S(fake_T)
+
+
+class Discriminators(nn.Module):
+    """Both discriminators on real images and on the history of fakes, in one call (see CycleGenerators)."""
+
+    def __init__(self, D_S: nn.Module, D_T: nn.Module):
+        super().__init__()
+        self.D_S, self.D_T = D_S, D_T
+
+    def forward(self, real_S, pooled_S, real_T, pooled_T):
+        return self.D_S(real_S), self.D_S(pooled_S), self.D_T(real_T), self.D_T(pooled_T)
+
+
+class _AdapterTraining:
+    """State and steps of one run; ``train_adapter`` is the entry point.
+
+    Under torchrun (`where` with several ranks) each process draws its own crops (its samplers seeded with
+    its rank) and DistributedDataParallel averages the generators' and the discriminators' gradients."""
+
+    def __init__(self, source: np.ndarray, target: np.ndarray, lvunet: nn.Module, config: AdapterConfig,
+                 where: Ranks = SINGLE):
+        self.config, self.where = config, where
+        self.device = where.device(config.device) if where.distributed else _pick_device(config.device)
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         rng = np.random.default_rng(config.seed)
         train_target, eval_target = _split_eval(target, config.n_eval_slices, rng)
@@ -513,6 +543,9 @@ class _AdapterTraining:
 
         self.nets = {name: net.to(self.device, memory_format=self.memory_format)
                      for name, net in _build_networks(config).items()}
+        # the plain networks are saved and evaluated; these run the training passes (DDP-wrapped under torchrun)
+        self.generators = parallel(CycleGenerators(self.nets["G_S"], self.nets["G_T"]), where)
+        self.discriminators = parallel(Discriminators(self.nets["D_S"], self.nets["D_T"]), where)
         self.lvunet = lvunet.to(self.device)
         self.feature_loss = UnetFeatureLoss(self.lvunet)  # freezes the LV-Unet
         generator_params = [*self.nets["G_S"].parameters(), *self.nets["G_T"].parameters()]
@@ -526,6 +559,12 @@ class _AdapterTraining:
         self.eval_target = self._to_device(torch.from_numpy(eval_target[:, None]))  # [0, 1]
         reference = source[np.linspace(0, len(source) - 1, min(len(source), 2 * config.n_eval_slices)).astype(int)]
         self.reference_area = foreground_area(self.lvunet, self._to_device(torch.from_numpy(reference[:, None])))
+
+    def seed_samplers_for_rank(self, iteration: int) -> None:
+        """Under torchrun: this rank's own crops from here on, seeded with (seed, iteration, rank); a checkpoint
+        keeps rank 0's generator state only, so a resumed multi-process run reseeds from where it starts."""
+        self.rng = np.random.default_rng([self.config.seed, iteration, self.where.rank])
+        self.source.rng = self.target.rng = self.rng
 
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
         return x.to(self.device).contiguous(memory_format=self.memory_format)
@@ -544,7 +583,7 @@ class _AdapterTraining:
 
     def step(self, iteration: int) -> dict[str, float]:
         c, nets = self.config, self.nets
-        G_S, G_T, D_S, D_T = nets["G_S"], nets["G_T"], nets["D_S"], nets["D_T"]
+        D_S, D_T = nets["D_S"], nets["D_T"]
         for optimizer in self.optimizers.values():
             for group in optimizer.param_groups:
                 group["lr"] = _learning_rate(c, iteration)
@@ -555,10 +594,7 @@ class _AdapterTraining:
         D_S.requires_grad_(False)
         D_T.requires_grad_(False)
         with self._autocast():
-            fake_S = G_S(real_T)
-            fake_T = G_T(real_S)
-            rec_T = G_T(fake_S)
-            rec_S = G_S(fake_T)
+            fake_S, fake_T, rec_T, rec_S = self.generators(real_S, real_T)
             loss_gan = generator_adversarial_loss(D_S(fake_S)) + generator_adversarial_loss(D_T(fake_T))
             loss_cycle = self._cycle_loss(rec_T, real_T) + self._cycle_loss(rec_S, real_S)
             loss_unet = torch.zeros((), device=self.device)
@@ -580,8 +616,9 @@ class _AdapterTraining:
         pooled_S = self.pools["S"].query(fake_S.detach())
         pooled_T = self.pools["T"].query(fake_T.detach())
         with self._autocast():
-            loss_D_S = discriminator_loss(D_S(real_S), D_S(pooled_S))
-            loss_D_T = discriminator_loss(D_T(real_T), D_T(pooled_T))
+            real_S_score, fake_S_score, real_T_score, fake_T_score = self.discriminators(real_S, pooled_S, real_T, pooled_T)
+            loss_D_S = discriminator_loss(real_S_score, fake_S_score)
+            loss_D_T = discriminator_loss(real_T_score, fake_T_score)
         self.optimizers["D"].zero_grad(set_to_none=True)
         (loss_D_S + loss_D_T).backward()
         self.optimizers["D"].step()
@@ -658,11 +695,12 @@ def train_adapter(
     G_S with the best score so far is written to ``out_path``.
     """
     config = config or AdapterConfig.fast()
+    where = join(config.device)  # under torchrun: only rank 0 evaluates, writes the adapter and checkpoints
     out_path = Path(out_path)
     checkpoint_dir = default_checkpoint_dir(out_path)
     source = _as_slices(source_slices, "source_slices")
     target = _as_slices(target_slices, "target_slices")
-    run = _AdapterTraining(source, target, lvunet, config)
+    run = _AdapterTraining(source, target, lvunet, config, where)
 
     history: list[dict] = []
     start_iteration, best_score, best_iteration, identity_score = 0, -math.inf, 0, math.nan
@@ -681,6 +719,8 @@ def train_adapter(
             identity = label_free_criterion(run.lvunet, run.eval_target, run.reference_area)
         identity_score = identity["score"]
         history.append({"iteration": 0, "identity": True, **identity})
+    if where.distributed:
+        run.seed_samplers_for_rank(start_iteration)
 
     def checkpoint(iteration: int, seconds: float) -> None:
         _save_checkpoint(checkpoint_dir, run.nets, run.optimizers, run.pools, {
@@ -694,7 +734,9 @@ def train_adapter(
     if progress is None:
         from tqdm import tqdm
 
-        bar = tqdm(total=config.iterations, initial=start_iteration, desc="adapter", unit="it")
+        bar = tqdm(total=config.iterations, initial=start_iteration, desc="adapter", unit="it", disable=not where.is_main)
+    elif not where.is_main:
+        progress = lambda *args: None  # noqa: E731 (one report, from rank 0)
     started = time.monotonic()
     iteration = start_iteration
     running: dict[str, float] = {}
@@ -711,7 +753,9 @@ def train_adapter(
                 bar.set_postfix({k: f"{v:.3f}" for k, v in running.items()}, refresh=False)
             elapsed = time.monotonic() - started
             out_of_time = config.time_limit_s is not None and elapsed >= config.time_limit_s
-            if iteration % config.eval_every == 0 or iteration == config.iterations or out_of_time:
+            _, out_of_time = mean_and_any(0.0, out_of_time, where)  # all ranks stop at the same iteration
+            evaluation_due = iteration % config.eval_every == 0 or iteration == config.iterations or out_of_time
+            if evaluation_due and where.is_main:
                 result = run.evaluate(iteration, None if sample_dir is None else Path(sample_dir))
                 result["losses"] = dict(running)
                 history.append(result)

@@ -17,6 +17,7 @@ from monai.losses import DiceCELoss
 from tqdm import tqdm
 
 from ..evaluation import dice_per_structure
+from ..distributed import draw_share, join, mean_and_any, parallel
 from ..inference import keep_largest_component
 from ..io.manifest import LabelledVolume
 from ..networks.lvunet import LVUnet, LVUnetConfig
@@ -49,6 +50,10 @@ class UnetTrainConfig:
     gin: float = 0.0
     target_histograms: float = 0.0  # needs target quantile functions (unlabelled target volumes)
     checkpoint_minutes: float = 3.0  # mid-epoch checkpoints; resume is exact from any of them
+    # seeded sub-batches per process and step: N torchrun processes with batch B see exactly what one process
+    # with batch N*B and shards N sees (distributed.shares)
+    shards: int = 1
+    device: str = "auto"  # this process's GPU where there is one, else the CPU
     # self-training: share of each batch drawn from pseudo-labelled target volumes (when given)
     pseudo_fraction: float = 0.5
     init_from: str | None = None  # start from these weights (fine-tuning) instead of a random init
@@ -131,13 +136,13 @@ class CropSampler:
 
 
 @torch.inference_mode()
-def validate(model: LVUnet, volumes: list[LabelledVolume], bf16: bool) -> float:
+def validate(model: LVUnet, volumes: list[LabelledVolume], bf16: bool, device="cpu") -> float:
     """Mean 3D Dice (blood pool and myocardium averaged) on the original grid."""
     from ..inference import segment
 
     scores = []
     for volume in volumes:
-        result = segment(volume.image.array, volume.image.geometry.spacing, model, "cpu", bf16=bf16)
+        result = segment(volume.image.array, volume.image.geometry.spacing, model, device, bf16=bf16)
         scores.append(dice_per_structure(result.labels, volume.labels, volume.valid)["mean"])
     return float(np.nanmean(scores))
 
@@ -154,6 +159,10 @@ def train_unet(volumes: list[LabelledVolume], config: UnetTrainConfig, out_dir: 
     (`stop_after_epoch`, `stop_after_step` and `time_limit_s` end a call early, for time-boxed sessions).
     `run_log.jsonl` records each checkpoint with the cumulative CPU and wall hours over all calls.
     `pseudo_volumes` (self-training) join the training set only, never the validation."""
+    where = join(config.device)  # under torchrun: this process's rank; only rank 0 logs, validates and writes
+    device = where.device(config.device)
+    if not where.is_main:
+        log, progress = (lambda *args, **kwargs: None), False
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
@@ -169,12 +178,13 @@ def train_unet(volumes: list[LabelledVolume], config: UnetTrainConfig, out_dir: 
         log(f"starting from the weights of {config.init_from}")
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    model = model.to(device)
     steps = config.steps_per_epoch or max(1, train_set.images.shape[0] // config.batch)
     total_steps = config.epochs * steps
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr, total_steps=total_steps, pct_start=0.1)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, include_background=False)
-    run = TrainingRun(out_dir, log)
+    run = TrainingRun(out_dir, log, writes=where.is_main)
     metadata = {"architecture": "LVUnet", "config": config.network_config().to_dict(), "train_config": _jsonable(config),
                 "validation_subjects": val_ids}
     if resume and run.state_file.exists():
@@ -185,7 +195,9 @@ def train_unet(volumes: list[LabelledVolume], config: UnetTrainConfig, out_dir: 
     if pseudo_set is not None:
         log(f"self-training: {len(pseudo_volumes)} pseudo-labelled volumes ({pseudo_set.images.shape[0]} slices), "
             f"{config.pseudo_fraction:.0%} of each batch")
-    sampler = CropSampler(train_set, config, target_histograms, pseudo_set)
+    if config.batch % config.shards:
+        raise ValueError(f"batch {config.batch} cannot be split into {config.shards} sub-batches")
+    sampler = CropSampler(train_set, replace(config, batch=config.batch // config.shards), target_histograms, pseudo_set)
 
     last_step = total_steps
     if stop_after_epoch is not None:
@@ -194,25 +206,27 @@ def train_unet(volumes: list[LabelledVolume], config: UnetTrainConfig, out_dir: 
         last_step = min(last_step, stop_after_step)
     started_call = time.time()
     bar = tqdm(range(run.step, max(run.step, last_step)), desc="training", disable=not progress, leave=False)
+    trained = parallel(model, where)  # DistributedDataParallel under torchrun: gradients averaged over the ranks
     model.train()
     for step in bar:
-        images, labels = sampler.batch_tensors(step)
+        images, labels = (t.to(device) for t in draw_share(sampler.batch_tensors, step, config.shards * where.world, where))
         if config.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
-            logits = model(images)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
+            logits = trained(images)
         loss = loss_fn(logits.float(), labels)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
         schedule.step()
-        run.step, run.epoch_losses = step + 1, run.epoch_losses + [loss.item()]
-        bar.set_postfix(loss=f"{np.mean(run.epoch_losses[-20:]):.3f}", epoch=f"{step // steps + 1}/{config.epochs}")
         out_of_time = time_limit_s is not None and time.time() - started_call >= time_limit_s
-        if run.step % steps == 0:
+        step_loss, out_of_time = mean_and_any(loss.item(), out_of_time, where)  # all ranks stop at the same step
+        run.step, run.epoch_losses = step + 1, run.epoch_losses + [step_loss]
+        bar.set_postfix(loss=f"{np.mean(run.epoch_losses[-20:]):.3f}", epoch=f"{step // steps + 1}/{config.epochs}")
+        if run.step % steps == 0 and where.is_main:
             model.eval()
             epoch = run.step // steps
-            dice = validate(model, val_volumes, config.bf16) if val_volumes else float("nan")
+            dice = validate(model, val_volumes, config.bf16, device) if val_volumes else float("nan")
             run.end_epoch(epoch, dice)
             log(f"epoch {epoch}/{config.epochs}: loss {run.history[-1]['loss']:.4f}, validation Dice {dice:.4f}, "
                 f"{run.history[-1]['seconds']:.0f} s")
@@ -235,10 +249,11 @@ class TrainingRun:
     """The resumable state of one training run in its folder, and its run log.
 
     One file (`training_state.pt`, written atomically) holds weights, optimiser, schedule and step,
-    so a checkpoint is never half written; it is read back with `weights_only=True` (no pickle)."""
+    so a checkpoint is never half written; it is read back with `weights_only=True` (no pickle).
+    `writes=False` (the ranks after the first under torchrun): the state is read, never written."""
 
-    def __init__(self, out_dir: Path, log=print):
-        self.out_dir, self.log = Path(out_dir), log
+    def __init__(self, out_dir: Path, log=print, writes: bool = True):
+        self.out_dir, self.log, self.writes = Path(out_dir), log, writes
         self.state_file = self.out_dir / "training_state.pt"
         self.step, self.best, self.epoch_losses, self.history = 0, -1.0, [], []
         self.cpu_seconds, self.wall_seconds = 0.0, 0.0
@@ -250,7 +265,7 @@ class TrainingRun:
         return (self.cpu_seconds + time.process_time() - self._cpu_mark) / 3600
 
     def restore(self, model, optimiser, schedule) -> None:
-        state = torch.load(self.state_file, weights_only=True)
+        state = torch.load(self.state_file, weights_only=True, map_location="cpu")  # written on any device
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         schedule.load_state_dict(state["schedule"])
@@ -278,6 +293,8 @@ class TrainingRun:
     def checkpoint(self, model, optimiser, schedule) -> None:
         from ..outputs import atomic_path
 
+        if not self.writes:
+            return
         self._tick()
         state = {"model": model.state_dict(), "optimiser": optimiser.state_dict(), "schedule": schedule.state_dict(),
                  "step": self.step, "best": self.best, "epoch_losses": self.epoch_losses,
@@ -292,6 +309,8 @@ class TrainingRun:
     def _append_log(self, event: str) -> None:
         import datetime
 
+        if not self.writes:
+            return
         entry = {"time": datetime.datetime.now().isoformat(timespec="seconds"), "event": event, "step": self.step,
                  "recent_loss": float(np.mean(self.epoch_losses[-50:])) if self.epoch_losses else None,
                  "last_val_dice": self.history[-1]["val_dice"] if self.history else None,
