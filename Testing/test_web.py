@@ -20,6 +20,7 @@ with the shipped models instead of these random ones).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -93,38 +95,34 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(models, tmp_path_factory):
-    """``python -m UnetGANSlicerWeb`` on a free localhost port; yields (url, output folder)."""
+@contextlib.contextmanager
+def serving(arguments: list[str], models: Path, output: Path, log_name: str, probe: str = ""):
+    """``python -m UnetGANSlicerWeb ARGUMENTS`` until the block ends; waits for ``probe`` (a URL) to answer,
+    any HTTP status (a signed-in server answers 403 without its token)."""
     ARTIFACTS.mkdir(exist_ok=True)
-    output = tmp_path_factory.mktemp("web-output")
-    port = _free_port()
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", UNETGAN_REGISTRY=str(models))
     env["PYTHONPATH"] = os.pathsep.join([str(MODULE_DIR), *filter(None, [env.get("PYTHONPATH")])])
-    command = [sys.executable, "-m", "UnetGANSlicerWeb", "--host", "127.0.0.1", "--port", str(port),
-               "--output-dir", str(output), "--device", "cpu", "--adapter", "adapter-tiny-siemens",
-               "--phantom-phases", str(N_PHASES), "--phantom-slices", str(N_SLICES)]
-    log_path = ARTIFACTS / "web_server.log"
+    log_path = ARTIFACTS / log_name
     log = open(log_path, "wb")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(output),
-                               start_new_session=True)
-    url = f"http://127.0.0.1:{port}/"
+    process = subprocess.Popen([sys.executable, "-m", "UnetGANSlicerWeb", *arguments], stdout=log,
+                               stderr=subprocess.STDOUT, env=env, cwd=str(output), start_new_session=True)
     deadline = time.monotonic() + SERVER_START_S
     try:
         while True:
             if process.poll() is not None:
                 pytest.fail(f"the web server exited ({process.returncode}):\n{_tail(log_path)}", pytrace=False)
             try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        break
+                with urllib.request.urlopen(probe, timeout=2):
+                    break
+            except urllib.error.HTTPError:
+                break
             except OSError:
                 pass
             if time.monotonic() > deadline:
                 pytest.fail(f"the web server did not answer within {SERVER_START_S} s:\n{_tail(log_path)}",
                             pytrace=False)
             time.sleep(0.5)
-        yield url, output
+        yield process, log_path
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
@@ -136,9 +134,50 @@ def server(models, tmp_path_factory):
         log.close()
 
 
+@pytest.fixture(scope="module")
+def server(models, tmp_path_factory):
+    """One page process (``--single-session``) on a free localhost port; yields (url, output folder).
+    Server paths are allowed inside pytest's temporary folders (``--data-root``)."""
+    output = tmp_path_factory.mktemp("web-output")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/"
+    arguments = ["--single-session", "--host", "127.0.0.1", "--port", str(port), "--output-dir", str(output),
+                 "--device", "cpu", "--adapter", "adapter-tiny-siemens", "--phantom-phases", str(N_PHASES),
+                 "--phantom-slices", str(N_SLICES), "--data-root", str(tmp_path_factory.getbasetemp())]
+    with serving(arguments, models, output, "web_server.log", probe=url):
+        yield url, output
+
+
 def _tail(path: Path, lines: int = 40) -> str:
     text = path.read_text(errors="replace").splitlines()
     return "\n".join(line for line in text if "WARN|" not in line)[-4000:] if text else "(no output)"
+
+
+@contextlib.contextmanager
+def browser_pages(playwright, chromium, count: int = 1):
+    """``count`` pages of Chromium, each in its own profile (cookies apart: two users)."""
+    contexts, profiles = [], []
+    try:
+        for _ in range(count):
+            profiles.append(tempfile.mkdtemp(prefix="unetgan-chromium-"))
+            contexts.append(playwright.chromium.launch_persistent_context(
+                profiles[-1], executable_path=chromium, headless=True, args=CHROMIUM_FLAGS,
+                viewport={"width": 1600, "height": 1000}))
+        pages = [context.new_page() for context in contexts]
+        for page in pages:
+            page.set_default_timeout(30_000)
+        yield pages
+    finally:
+        for context in contexts:
+            context.close()
+        for profile in profiles:
+            shutil.rmtree(profile, ignore_errors=True)
+
+
+def open_page(page, url: str, timeout: int = 30_000):
+    page.goto(url)
+    page.wait_for_selector("#ug-phantom", timeout=timeout)
+    page.wait_for_function("() => window.trame && window.trame.state", timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -146,21 +185,9 @@ def page(chromium, server):
     from playwright.sync_api import sync_playwright
 
     url, _ = server
-    profile = tempfile.mkdtemp(prefix="unetgan-chromium-")
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=chromium, headless=True, args=CHROMIUM_FLAGS,
-            viewport={"width": 1600, "height": 1000})
-        try:
-            page = context.new_page()
-            page.set_default_timeout(30_000)
-            page.goto(url)
-            page.wait_for_selector("#ug-phantom")
-            page.wait_for_function("() => window.trame && window.trame.state")
-            yield page
-        finally:
-            context.close()
-            shutil.rmtree(profile, ignore_errors=True)
+    with sync_playwright() as playwright, browser_pages(playwright, chromium) as (page,):
+        open_page(page, url)
+        yield page
 
 
 # ---------------------------------------------------------------- helpers
@@ -375,6 +402,24 @@ def test_other_inputs(page, tmp_path):
     assert state(page, "ug_input_name") == "small_volume.nrrd (uploaded)"
     assert not state(page, "ug_has_result")
     assert not state(page, "ug_show_error"), state(page, "ug_error")
+
+    # headers pointing to a file on the server are refused, and its bytes reach nothing
+    secret = tmp_path / "server-secret.raw"
+    secret.write_bytes(b"SERVER-SECRET-BYTES-" * 4)
+    headers = {"pointer.mha": f"ObjectType = Image\nNDims = 3\nDimSize = 4 4 4\nElementType = MET_UCHAR\n"
+                              f"ElementDataFile = {secret}\n",
+               "pointer.nrrd": f"NRRD0004\ntype: uint8\ndimension: 3\nsizes: 4 4 4\nencoding: raw\n"
+                               f"data file: {secret}\n\n"}
+    for name, text in headers.items():
+        (tmp_path / name).write_text(text)
+        set_state(page, "ug_show_error", False)
+        page.set_input_files("#ug-upload", str(tmp_path / name))
+        wait_state(page, "s('ug_show_error')", timeout=60_000)
+        message = state(page, "ug_error")
+        assert "points to a separate data file" in message and name in message, message
+        assert state(page, "ug_input_name") == "small_volume.nrrd (uploaded)"  # the scene kept the last image
+        shown = [state(page, key) for key in ("ug_error", "ug_input_name", "ug_input_info", "ug_warnings")]
+        assert "SERVER-SECRET" not in json.dumps(shown)
 
     # a DICOM cine folder on the server, by path
     from unetgan.phantom import make_study, write_study

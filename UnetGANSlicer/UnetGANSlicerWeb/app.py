@@ -8,7 +8,9 @@ scissors, draw, smoothing, islands, threshold, undo/redo) on the right.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+import shutil
 import sys
 
 import slicer
@@ -24,8 +26,10 @@ from trame_slicer.rca_view import register_rca_factories
 from trame_slicer.views import Layout, LayoutDirection, ViewLayoutDefinition
 
 from UnetGANSlicerLib import context
+from unetgan.io.safety import BESIDE
 
-from .controller import WebOptions, WorkflowController
+from .controller import UPLOAD_PATH, WebOptions, WorkflowController
+from .launcher import READY_LINE
 from .views import make_slice_gutter, show_volume_plane
 
 log = logging.getLogger("unetgan.web")
@@ -48,7 +52,14 @@ if (file.size > ug_max_upload_bytes) {
   ug_show_error = true; $event.target.value = ''; return;
 }
 ug_uploading = `Uploading ${file.name}...`;
-trame.trigger('ug_upload', [files]).finally(() => { ug_uploading = ''; $event.target.value = ''; });
+// streamed to this session's process (its port: the page may come from the launcher's); no preflight: text/plain.
+// Vue templates see no globals such as window or fetch: reach them through the element's document.
+const win = $event.target.ownerDocument.defaultView;
+const url = `${win.location.protocol}//${win.location.hostname}:${ug_upload_port}/ug-upload` +
+  `?ticket=${encodeURIComponent(ug_upload_ticket)}&name=${encodeURIComponent(file.name)}`;
+win.fetch(url, { method: 'POST', body: file, credentials: 'include', headers: { 'Content-Type': 'text/plain' } })
+  .catch((e) => { ug_error = `${file.name}: the upload failed (${e})`; ug_show_error = true; })
+  .finally(() => { ug_uploading = ''; $event.target.value = ''; });
 """
 
 
@@ -89,6 +100,10 @@ class WebApp:
                                              undo_stack=self.slicer_app.segmentation_editor.undo_stack)
         self._build_ui()
         self.editor_logic.set_ui(self.editor_ui)
+        self.server.controller.on_server_bind.add(self._bind_http)
+        self.server.controller.on_server_ready.add(self._on_ready)
+        self.server.controller.on_server_exited.add(
+            lambda **_: shutil.rmtree(self.controller.upload_dir, ignore_errors=True))
         if self.options.input:  # trame calls on_server_ready without awaiting: start a task
             start = self.controller._in_background(self._load_initial_input)
             self.server.controller.on_server_ready.add(lambda **_: start())
@@ -107,7 +122,7 @@ class WebApp:
 
         try:
             path = paths.check_server_path(str(Path(self.options.input).expanduser().resolve()))
-            await self.controller.load_path(path, str(path))
+            await self.controller.load_path(path, str(path), data_files=BESIDE)  # the operator's own file
         except Exception as err:  # noqa: BLE001 - shown in the page
             with self.state:
                 self.controller._report(err, f"could not load {self.options.input}")
@@ -148,7 +163,7 @@ class WebApp:
                         accept=".nii,.nii.gz,.nrrd,.mha,.gz", prepend_icon="mdi-upload", hide_details=True,
                         disabled=("ug_busy || ug_running || !!ug_uploading",), change=_UPLOAD_JS, classes="mb-2",
                     )
-                    with html.Div(classes="d-flex align-center"):
+                    with html.Div(classes="d-flex align-center", v_if=("ug_server_paths",)):
                         v3.VTextField(v_model=("ug_server_path",), label="DICOM folder or image on the server",
                                       id="ug-server-path", density="compact", hide_details=True,
                                       disabled=("ug_busy || ug_running",))
@@ -276,12 +291,35 @@ class WebApp:
                 v3.VBtn("Overwrite", color="error", click=self.server.controller.ug_confirm_save, id="ug-overwrite")
 
     # ------------------------------------------------------------------ serving
+    def _bind_http(self, wslink_server) -> None:
+        """Before the server starts: sign-in on every request, and the streamed upload route."""
+        if self.options.sign_in is not None:
+            self.options.sign_in.protect(wslink_server.app)
+        wslink_server.app.router.add_post(UPLOAD_PATH, self.controller.receive_upload)
+
+    def _on_ready(self, **_) -> None:
+        with self.state:
+            self.state.ug_upload_port = int(self.server.port)
+        if self.options.session_id:
+            print(READY_LINE, flush=True)  # the launcher waits for this line
+            if self.options.idle_minutes > 0:
+                self.controller._in_background(self._end_when_idle)()
+
+    async def _end_when_idle(self) -> None:
+        """A session process ends after ``idle_minutes`` without a user action (never during a job)."""
+        limit_s = self.options.idle_minutes * 60
+        while self.controller.idle_seconds() < limit_s:
+            await asyncio.sleep(max(1.0, min(30.0, limit_s / 4)))
+        log.info("session idle for %.0f min: ending it", self.options.idle_minutes)
+        await self.server.stop()
+
     def start(self, **kwargs):
-        """Serve (blocking). trame would otherwise also parse ``sys.argv``: it gets only our settings."""
+        """Serve (blocking). trame would otherwise also parse ``sys.argv``: it gets only our settings (and the
+        session's websocket secret from the launcher)."""
         saved = sys.argv
-        sys.argv = [saved[0]]
+        sys.argv = [saved[0]] + (["--authKey", self.options.auth_key] if self.options.auth_key else [])
         try:
             return self.server.start(host=self.options.host, port=self.options.port, open_browser=False,
-                                     timeout=0, **kwargs)
+                                     timeout=self.options.closed_grace_s, show_connection_info=False, **kwargs)
         finally:
             sys.argv = saved

@@ -15,23 +15,27 @@ through ``call_soon_threadsafe``. Everything else runs on the loop.
 from __future__ import annotations
 
 import asyncio
-import re
+import functools
+import hmac
 import logging
 import math
+import re
+import secrets
 import shutil
 import tempfile
 import threading
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trame.app.file_upload import ClientFile
 from trame_server.utils import asynchronous
 
 from UnetGANSlicerLib import BackendError, adapt_and_segment, editing, export, loading
 from UnetGANSlicerLib.measurements import table_rows
 from UnetGANSlicerLib.nodes import remove_nodes
 from unetgan.errors import Cancelled, InputError
+from unetgan.io.safety import ATTACHED, BESIDE
 
 from . import paths
 from .plot import as_data_url, volume_curve_png
@@ -64,6 +68,15 @@ class WebOptions:
     phantom_phases: int | None = None
     phantom_slices: int | None = None
     phantom_matrix: int | None = None
+    sign_in: object | None = None  # auth.SignIn of the server (None: nobody signs in)
+    session_id: str | None = None  # set in a session process of the launcher
+    auth_key: str | None = None  # the session's websocket secret (from the launcher)
+    idle_minutes: float = 30.0  # a session process ends after this long without a user action (0: never)
+    closed_grace_s: int = 0  # a session process ends this long after its last tab closed (0: never)
+
+
+UPLOAD_PATH = "/ug-upload"
+UPLOAD_CHUNK = 1 << 20
 
 
 def adapter_choices(preferred: str | None = None) -> list[dict]:
@@ -96,6 +109,16 @@ def _number(value) -> str:
     if not math.isfinite(value):
         return "-"
     return f"{value:.0f}" if value.is_integer() and abs(value) < 1e6 else f"{value:.1f}"
+
+
+def _same_host_cors(request) -> dict:
+    """Headers that let the page (served by the launcher on another port of the same host) read the answer."""
+    from urllib.parse import urlsplit
+
+    origin = request.headers.get("Origin", "")
+    if origin and urlsplit(origin).hostname == request.url.host:
+        return {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true", "Vary": "Origin"}
+    return {}
 
 
 def release_render_contexts(views) -> None:
@@ -131,6 +154,9 @@ class WorkflowController:
         self._play_task = None
         self._observed: list[tuple] = []  # (node, observer id) on the shown segmentation
         self._tasks: set = set()  # background jobs (kept referenced until done)
+        # uploads of this session only, streamed to disk; removed when the process ends
+        self.upload_dir = Path(tempfile.mkdtemp(prefix="unetgan-web-uploads-"))
+        self.last_activity = time.monotonic()
         self._init_state()
         self._bind()
 
@@ -145,6 +171,9 @@ class WorkflowController:
             "ug_devices": DEVICES,
             "ug_device": self.options.device,
             "ug_server_path": "",
+            "ug_server_paths": self.options.data_root is not None,  # the field is off without --data-root
+            "ug_upload_ticket": secrets.token_urlsafe(24),  # the upload route answers this page only
+            "ug_upload_port": int(self.options.port),
             "ug_max_upload_bytes": int(self.options.max_upload_bytes),
             "ug_upload_suffixes": list(paths.UPLOAD_SUFFIXES),
             "ug_busy": False,  # set by the server only (a server-side job is running)
@@ -196,13 +225,22 @@ class WorkflowController:
         ctrl.ug_toggle_play = self.toggle_play
         ctrl.ug_save = self.save
         ctrl.ug_confirm_save = self.confirm_save
-        self.server.trigger("ug_upload")(self.upload)  # awaited: the page shows "uploading" until it ends
         self.slicer_app.segmentation_editor.segmentation_modified.connect(self._on_segmentation_modified)
         if self.undo_stack is not None:
             self.undo_stack.index_changed.connect(self._on_segmentation_modified)
 
+    def touch(self) -> None:
+        """A user action: the session is not idle."""
+        self.last_activity = time.monotonic()
+
+    def idle_seconds(self) -> float:
+        if self.state.ug_running or self.state.ug_busy:
+            self.touch()
+        return time.monotonic() - self.last_activity
+
     def _in_background(self, coroutine_function):
         def start(*args, **kwargs):
+            self.touch()
             task = asynchronous.create_task(coroutine_function(*args, **kwargs))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -301,50 +339,65 @@ class WorkflowController:
             with self.state:
                 self._report(err, "could not make the phantom case")
 
-    async def load_path(self, path: Path, description: str | None = None):
+    async def load_path(self, path: Path, description: str | None = None, data_files: str = ATTACHED):
+        """Read ``path`` into the scene. Files from the page (uploads, typed paths) may not point to other
+        files (``ATTACHED``); the operator's INPUT on the command line may (``BESIDE``)."""
         from unetgan.io.images import read_image
 
-        image = await self._busy(f"Reading {path.name}...", read_image, path)
+        image = await self._busy(f"Reading {path.name}...", functools.partial(read_image, data_files=data_files), path)
         with self.state:
             loaded = loading.add_image(image.array, image.geometry, loading.image_name(path), self.scene,
                                        trigger_times_ms=image.trigger_times_ms)
             self._show_input(loaded, description or path.name)
+            self.state.ug_warnings = list(image.meta.get("warnings", []))
 
     async def load_server_path(self):
         if self._locked():
             return
         try:
+            if self.options.data_root is None:
+                raise paths.PathRejected("reading server paths is off: the server was started without --data-root")
             path = paths.check_server_path(self.state.ug_server_path, self.options.data_root)
             await self.load_path(path, str(path))
         except Exception as err:  # noqa: BLE001
             with self.state:
                 self._report(err, "could not load the path")
 
-    async def upload(self, files=None):
-        """Trigger ``ug_upload``: the browser sends the file (checked again here: type, size, name)."""
+    async def receive_upload(self, request):
+        """``POST /ug-upload?ticket=..&name=..``: the file streamed to this session's upload folder, the size cap
+        enforced while receiving, then read (attached data only) and shown. Errors also reach the page."""
+        from aiohttp import web
+
+        headers = _same_host_cors(request)
+        self.touch()
+        if not hmac.compare_digest(str(request.query.get("ticket", "")).encode(), self.state.ug_upload_ticket.encode()):
+            return web.json_response({"error": "this upload is not for this page"}, status=403, headers=headers)
         if self._locked():
-            return
-        workdir = None
+            return web.json_response({"error": "busy"}, status=409, headers=headers)
+        folder = None
         try:
-            files = list(files or [])
-            if len(files) != 1:
-                raise paths.UploadRejected("upload one image file at a time")
-            client_file = ClientFile(files[0])
-            name = paths.check_upload(client_file.name, files[0].get("size"), self.options.max_upload_bytes)
-            content = client_file.content
-            if content is None or len(content) != files[0].get("size") or len(content) > self.options.max_upload_bytes:
-                raise paths.UploadRejected(f"{name!r}: the upload is incomplete or larger than announced")
-            workdir = Path(tempfile.mkdtemp(prefix="unetgan-web-upload-"))
-            target = workdir / name
-            target.write_bytes(content)
-            del content
-            await self.load_path(target, f"{name} (uploaded)")
+            declared = request.content_length
+            name = paths.check_upload(request.query.get("name", ""), declared, self.options.max_upload_bytes)
+            folder = Path(tempfile.mkdtemp(dir=self.upload_dir))
+            received = 0
+            with open(folder / name, "wb") as out:
+                async for chunk in request.content.iter_chunked(UPLOAD_CHUNK):
+                    received += len(chunk)
+                    if received > declared:  # declared is within the cap (checked above)
+                        raise paths.UploadRejected(f"{name!r} is larger than announced; the limit is "
+                                                   f"{self.options.max_upload_bytes / 2**20:.0f} MB")
+                    out.write(chunk)
+            if received != declared:
+                raise paths.UploadRejected(f"{name!r}: the upload is incomplete ({received} of {declared} bytes)")
+            await self.load_path(folder / name, f"{name} (uploaded)", data_files=ATTACHED)
+            return web.json_response({"loaded": name}, headers=headers)
         except Exception as err:  # noqa: BLE001
             with self.state:
                 self._report(err, "could not load the upload")
+            return web.json_response({"error": str(err)}, status=400, headers=headers)
         finally:
-            if workdir is not None:
-                shutil.rmtree(workdir, ignore_errors=True)
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def _locked(self) -> bool:
         if self.state.ug_running or self.state.ug_busy:
@@ -416,6 +469,7 @@ class WorkflowController:
             self.state.ug_progress_text = f"{done}/{total} frames" + ("" if stage in ("", "done") else f" ({stage})")
 
     def cancel(self):
+        self.touch()
         if self.state.ug_running:
             self._cancel.set()
             self.state.ug_progress_text = "cancelling..."
@@ -499,6 +553,7 @@ class WorkflowController:
             return
         if threading.current_thread() is not threading.main_thread():
             return  # only the loop's thread schedules work
+        self.touch()
         if self._edit_task is None or self._edit_task.done():
             self._edit_task = asynchronous.create_task(self._apply_edits_soon())
 
@@ -527,6 +582,7 @@ class WorkflowController:
 
     # ------------------------------------------------------------------ frames
     def _on_frame_changed(self, ug_frame=1, **_):
+        self.touch()
         loaded = self.input
         if loaded is None or not loaded.is_cine or self.state.ug_running:
             return
@@ -552,6 +608,7 @@ class WorkflowController:
             self._refresh_curve()
 
     def toggle_play(self):
+        self.touch()
         if self.state.ug_playing:
             self.stop_play()
         elif self.input is not None and self.input.is_cine and not self.state.ug_running:
@@ -582,6 +639,7 @@ class WorkflowController:
         return folder, base
 
     def save(self, overwrite: bool = False):
+        self.touch()
         if self.result is None:
             self.error("Nothing to save yet: run Adapt & Segment first.")
             return

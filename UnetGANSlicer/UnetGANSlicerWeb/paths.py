@@ -198,8 +198,7 @@ def exposure_warning(host: str) -> str | None:
     if is_loopback(host):
         return None
     return (
-        f"WARNING: serving on {host}, not on 127.0.0.1: anyone who can reach this address can use the page "
-        "without a password, upload images, run the models on this machine, read DICOM folders and images "
-        "by path (limit this with --data-root) and write into the output folder. Use 127.0.0.1 with an SSH "
-        "tunnel, or put an authenticating proxy in front."
+        f"WARNING: serving on {host}, not on 127.0.0.1: every signed-in user can upload images, run the models on "
+        "this machine and save into the output folder (server paths only inside --data-root). The page is plain "
+        "HTTP: the token or password crosses the network readable; put an HTTPS proxy in front or use an SSH tunnel."
     )

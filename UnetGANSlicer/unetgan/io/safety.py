@@ -196,7 +196,7 @@ def check_dicom_folder(folder: str | os.PathLike, max_files: int = MAX_FOLDER_FI
             if not dicom and _has_dicom_header(path):
                 dicom += 1
     if files and not dicom:
-        raise InputError(f"no DICOM files in {folder}: none of its {files} files has a DICOM header "
+        raise InputError(f"no DICOM images found in {folder}: none of its {files} files has a DICOM header "
                          "('DICM' at byte 128); expected a folder of DICOM images of one cine")
     return files
 
