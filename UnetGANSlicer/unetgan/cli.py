@@ -89,23 +89,30 @@ def _segment(args) -> int:
 
     measurements = segment_file(args.input, args.output, model=args.model, device=args.device,
                                 overwrite=args.overwrite, progress=_progress_printer(args.progress, "segment"),
-                                whole_field=args.whole_field)
+                                whole_field=args.whole_field, series_uid=args.series)
     _print_measurements(measurements)
     return 0
 
 
 def _adapt_segment(args) -> int:
+    from .dicom_outputs import is_dicom_input
     from .pipeline import adapt_segment_file
 
-    measurements = adapt_segment_file(args.input, args.output, adapter=args.adapter, model=args.model, device=args.device,
+    adapter = args.adapter or ("auto" if is_dicom_input(args.input) else "none")  # auto: the default for DICOM
+    measurements = adapt_segment_file(args.input, args.output, adapter=adapter, model=args.model, device=args.device,
                                       overwrite=args.overwrite, progress=_progress_printer(args.progress, "adapt-segment"),
-                                      whole_field=args.whole_field)
+                                      whole_field=args.whole_field, series_uid=args.series)
     _print_measurements(measurements)
     return 0
 
 
 def _print_measurements(measurements: dict) -> None:
     frames = measurements["frames"]
+    said = measurements.get("input") or {}
+    if said.get("series"):
+        print(f"series: {said['series']}")
+    if said.get("adapter_choice"):
+        print(f"adapter: {said['adapter_choice']}")
     if measurements.get("ef_percent") is not None:
         print(f"EDV {measurements['edv_ml']:.1f} mL (frame {measurements['ed_frame']}), "
               f"ESV {measurements['esv_ml']:.1f} mL (frame {measurements['es_frame']}), "
@@ -134,6 +141,8 @@ def _add_inference_commands(sub):
     common.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "gpu"])
     common.add_argument("--overwrite", action="store_true", help="replace existing output files")
     common.add_argument("--progress", action="store_true", help="print 'PROGRESS done total stage' lines")
+    common.add_argument("--series", metavar="UID", help="DICOM study: the SeriesInstanceUID of the short-axis cine "
+                        "(default: found from orientation, phases, slices and description)")
     common.add_argument("--whole-field", action="store_true",
                         help="run the networks on the whole field in every frame (about 4x slower on cines; by default "
                              "frames after the first are processed in a box around the LV found in the first)")
@@ -141,8 +150,10 @@ def _add_inference_commands(sub):
     p.add_argument("-o", "--output", required=True, help="output labelmap (.nrrd, .nii.gz); measurements go beside it")
     p.set_defaults(func=_segment)
     p = sub.add_parser("adapt-segment", parents=[common], help="translate to the source vendor's look, then segment")
-    p.add_argument("-o", "--output", required=True, help="output folder: translated.nrrd, labelmap.nrrd, measurements.json/.csv")
-    p.add_argument("--adapter", default="none", help="target vendor (Siemens, GE), registry name, .safetensors file, or none")
+    p.add_argument("-o", "--output", required=True, help="output folder: translated.nrrd, labelmap.nrrd, measurements.json/.csv"
+                   "; for DICOM input also segmentation.seg.dcm, measurements.sr.dcm, report.pdf")
+    p.add_argument("--adapter", help="auto (from the DICOM Manufacturer, else the label-free check), target vendor "
+                   "(Siemens, GE), registry name, .safetensors file, or none (default: auto for DICOM input, else none)")
     p.set_defaults(func=_adapt_segment)
     p = sub.add_parser("evaluate", help="Dice and EF agreement per vendor on a labelled manifest")
     p.add_argument("--manifest", required=True)
