@@ -9,8 +9,11 @@ per slice view registered in the application logic).
 Why not just the built-in SideBySide layout: a layout's orientation applies only to
 views it creates, so on a running Slicer the Yellow view stays Sagittal, and even an
 "Axial" Red view cuts an oblique short-axis cine obliquely. Each view is therefore
-turned into the volume's own slice plane (normal = the volume's K axis, the direction
-of the slice stack), fitted, and Yellow is put on exactly Red's slice.
+turned into the volume's own slice plane (in-plane axes along the image columns and
+rows, normal along the slice stack), fitted, moved onto the centre of an acquired
+slice, and Yellow is put on exactly Red's slice. (``RotateToVolumePlane`` is not
+enough: it keeps the view's named orientation and picks the volume axis nearest to
+it, which for a strongly oblique short-axis stack can be an in-plane axis.)
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import numpy as np
 import slicer
 
 from .context import application_logic
-from .nodes import direction_matrix, unique_name
+from .nodes import direction_matrix, matrix_array, unique_name
 
 LAYOUT_ID = 7310  # custom layouts use ids above the built-in ones (CompareVolumes uses 23)
 ORIGINAL_VIEW, TRANSLATED_VIEW, CHART_VIEW = "Red", "Yellow", "UnetGANPlot"
@@ -41,9 +44,6 @@ LAYOUT_XML = f"""<layout type="vertical" split="true">
  </view></item>
 </layout>"""
 VIEW_ROLES = {ORIGINAL_VIEW: "original (as acquired)", TRANSLATED_VIEW: "translated (what the segmenter saw)"}
-
-# Slicer's named orientations: their slice normals in RAS
-_ORIENTATION_NORMALS = {"Axial": (0.0, 0.0, 1.0), "Sagittal": (1.0, 0.0, 0.0), "Coronal": (0.0, 1.0, 0.0)}
 
 
 def layout_node(scene):
@@ -70,23 +70,49 @@ def view_nodes(layout_name: str):
     return logic.GetSliceNode(), logic.GetSliceCompositeNode(), logic
 
 
-def acquisition_orientation(volume) -> str:
-    """The named orientation whose normal is closest to the volume's slice-stack (K) axis."""
-    k_axis = direction_matrix(volume)[:, 2]
-    return max(_ORIENTATION_NORMALS, key=lambda name: abs(float(np.dot(_ORIENTATION_NORMALS[name], k_axis))))
+def acquisition_plane(volume) -> np.ndarray:
+    """3x3 slice axes in RAS that show the volume as acquired: x along the image columns (I), y up the
+    rows (-J, so row 0 is at the top, as the scanner displays it), normal x * y (+-K, the slice stack)."""
+    directions = direction_matrix(volume)
+    x_axis, y_axis = directions[:, 0], -directions[:, 1]
+    return np.column_stack([x_axis, y_axis, np.cross(x_axis, y_axis)])
+
+
+def snap_to_slice(slice_node, volume) -> None:
+    """Move the view along its normal onto the centre of the nearest acquired slice (no in-between slice)."""
+    import vtk
+
+    slice_to_ras = slice_node.GetSliceToRAS()
+    origin = matrix_array(slice_to_ras)[:3, 3]
+    ras_to_ijk, ijk_to_ras = vtk.vtkMatrix4x4(), vtk.vtkMatrix4x4()
+    volume.GetRASToIJKMatrix(ras_to_ijk)
+    volume.GetIJKToRASMatrix(ijk_to_ras)
+    ijk = np.array(ras_to_ijk.MultiplyPoint([*origin, 1.0])[:3])
+    ijk[2] = min(max(round(ijk[2]), 0), volume.GetImageData().GetDimensions()[2] - 1)
+    target = np.array(ijk_to_ras.MultiplyPoint([*ijk, 1.0])[:3])
+    normal = matrix_array(slice_to_ras)[:3, 2]
+    moved = origin + float((target - origin) @ normal) * normal
+    for row in range(3):
+        slice_to_ras.SetElement(row, 3, moved[row])
+    slice_node.UpdateMatrices()
 
 
 def show_in_acquisition_plane(layout_name: str, volume, fit: bool = True) -> bool:
-    """Make ``volume`` the background of the view and turn the view into the volume's slice plane."""
+    """Make ``volume`` the background of the view and turn the view into the volume's slice plane,
+    fitted and on the centre of an acquired slice."""
     slice_node, composite, logic = view_nodes(layout_name)
     if slice_node is None:
         return False
     composite.SetBackgroundVolumeID(volume.GetID())
-    # the orientation name decides which volume axis RotateToVolumePlane puts along the view normal
-    slice_node.SetOrientation(acquisition_orientation(volume))
-    slice_node.RotateToVolumePlane(volume)
+    axes = acquisition_plane(volume)
+    slice_to_ras = slice_node.GetSliceToRAS()
+    for row in range(3):
+        for column in range(3):
+            slice_to_ras.SetElement(row, column, axes[row, column])
+    slice_node.UpdateMatrices()
     if fit:
-        logic.FitSliceToVolume(volume, *slice_node.GetDimensions()[:2])
+        logic.FitSliceToVolume(volume, *slice_node.GetDimensions()[:2])  # field of view and centre
+    snap_to_slice(slice_node, volume)
     return True
 
 

@@ -31,10 +31,15 @@ def direction_matrix(node) -> np.ndarray:
     return np.array([[matrix.GetElement(r, c) for c in range(3)] for r in range(3)])
 
 
+def matrix_array(matrix) -> np.ndarray:
+    """A vtkMatrix4x4 as a 4x4 numpy array."""
+    return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+
+
 def ijk_to_ras(node) -> np.ndarray:
     matrix = vtk.vtkMatrix4x4()
     node.GetIJKToRASMatrix(matrix)
-    return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+    return matrix_array(matrix)
 
 
 def geometry_of(node) -> Geometry:
