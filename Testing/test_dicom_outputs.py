@@ -31,8 +31,8 @@ OUTPUTS = sorted(["labelmap.nrrd", "measurements.csv", "measurements.json", "tra
 @pytest.fixture(scope="module")
 def study_dir(tmp_path_factory):
     """A Siemens phantom study (3 phases x 3 slices, 112 x 112) with the quirks of real exports: the vendor in
-    capitals, an anonymised birth date "00000000" and study date "20120000", a one-part patient name, and (as
-    an anonymiser left Sunnybrook's) a FrameOfReferenceUID of its own for every image."""
+    capitals, an anonymised birth date "00000000" and study date "20120000", a one-part patient name, (as an
+    anonymiser left Sunnybrook's) a FrameOfReferenceUID of its own for every image, orientations equal to 1e-6."""
     folder = write_study(make_study("Siemens", seed=7, n_phases=3, n_slices=3, matrix=112),
                          tmp_path_factory.mktemp("study"), fmt="dicom", name="siemens")["dicom_dir"]
     for path in folder.rglob("*.dcm"):
@@ -40,6 +40,8 @@ def study_dir(tmp_path_factory):
         ds.Manufacturer = "SIEMENS"
         ds.PatientBirthDate, ds.StudyDate, ds.PatientName = "00000000", "20120000", "SCD0000101"
         ds.FrameOfReferenceUID = pydicom.uid.generate_uid()
+        if int(ds.InstanceNumber) % 2:  # a cosine rounded differently in the 6th decimal, as in Sunnybrook's SCD0000301
+            ds.ImageOrientationPatient = [f"{float(v) + 1e-6:.6f}" if i == 3 else v for i, v in enumerate(ds.ImageOrientationPatient)]
         ds.save_as(path)
     return folder
 

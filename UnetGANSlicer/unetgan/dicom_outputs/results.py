@@ -13,7 +13,7 @@ from . import DICOM_OUTPUTS, PDF_NAME, SEG_NAME, SR_NAME
 from .algorithm import AlgorithmInfo
 from .report_pdf import ReportContent, report_content, write_report_pdf
 from .seg import write_segmentation
-from .source import share_frame_of_reference, source_headers
+from .source import share_frame_of_reference, share_orientation, source_headers
 from .sr import write_measurement_report
 
 
@@ -31,6 +31,7 @@ class DicomResults:
         """From a DICOM image as read (its array still in memory), its labels and translation, the measurements."""
         frames = labels if labels.ndim == 4 else labels[None]
         headers = source_headers(image.meta["files"])
+        share_orientation(headers)
         shared = share_frame_of_reference(headers)
         if shared and shared not in measurements.setdefault("warnings", []):
             measurements["warnings"].append(shared)  # before measurements.json and the report are written
@@ -49,8 +50,8 @@ class DicomResults:
                 seg = write_segmentation(folder / SEG_NAME, self.labels, self.headers, self.algorithm)
                 write_measurement_report(folder / SR_NAME, self.measurements, seg, self.headers, self.algorithm)
         except (ValueError, TypeError) as err:  # highdicom refuses a source attribute it cannot carry over
-            raise InputError(f"cannot write the DICOM SEG and SR for these source images ({err}); expected patient "
-                             "and study attributes that DICOM allows") from None
+            raise InputError(f"cannot write the DICOM SEG and SR for these source images ({err}); expected one "
+                             "series with one geometry and patient and study attributes that DICOM allows") from None
         write_report_pdf(folder / PDF_NAME, self.report)
         return [folder / name for name in DICOM_OUTPUTS]
 

@@ -5,7 +5,8 @@ Real exports carry values that break the standard's letter (a birth date "000000
 such values. The copies given to it have those dates and times blanked (the standard allows
 them empty); the files on disk are never changed. Some anonymisers also give every image its
 own FrameOfReferenceUID, while a SEG lies in one frame of reference: the copies then share the
-first image's, with a warning (the images of one series share their geometry anyway).
+first image's, with a warning (the images of one series share their geometry anyway); and
+their orientation cosines, equal to the reader's tolerance, the first image's exactly.
 """
 from __future__ import annotations
 
@@ -36,6 +37,16 @@ def source_headers(file_grid: list[list[str]]) -> list[list[pydicom.Dataset]]:
     headers = [[_blank_unreadable_dates(pydicom.dcmread(path, stop_before_pixels=True)) for path in row]
                for row in file_grid]  # [z][t]
     return [list(frame) for frame in zip(*headers)]
+
+
+def share_orientation(headers: list[list[pydicom.Dataset]]) -> None:
+    """Give every header copy the first image's ImageOrientationPatient: scanners round the cosines of one
+    series differently in the 6th decimal (Sunnybrook: -0.307716 and -0.307715), which the reader accepts
+    (it checked them within its tolerance) and highdicom, comparing exactly, does not."""
+    first = headers[0][0].ImageOrientationPatient
+    for row in headers:
+        for ds in row:
+            ds.ImageOrientationPatient = first
 
 
 def share_frame_of_reference(headers: list[list[pydicom.Dataset]]) -> str | None:
