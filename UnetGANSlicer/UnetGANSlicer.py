@@ -187,14 +187,14 @@ class UnetGANSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         combo.clear()
         combo.addItem(_("Automatic (scanner vendor from DICOM, else the best by the label-free check)"), ADAPTER_AUTO)
         for choice in adapters:
-            combo.addItem(choice.label, choice.name)
+            combo.addItem(choice.label, choice.argument)
         combo.addItem(_("None (segment the image as it is)"), ADAPTER_NONE)
         combo.addItem(_("Adapter file..."), CUSTOM_FILE)
         combo = self.ui.modelComboBox
         combo.clear()
         combo.addItem(_("Automatic (the segmenter the adapter was trained with)"), "")
         for choice in segmenters:
-            combo.addItem(choice.label, choice.name)
+            combo.addItem(choice.label, choice.argument)
         combo.addItem(_("Segmenter file..."), CUSTOM_FILE)
 
     def _selectModelChoices(self) -> None:
@@ -420,7 +420,7 @@ class UnetGANSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         else:
             self.ui.trainStatusLabel.text = _("Adapter saved: {path}").format(path=path)
             self._fillModelChoices()
-            p.adapter = str(path)
+            p.adapter = str(pathlib.Path(path).resolve())  # as the adapter list names a user's adapter
             self._selectModelChoices()
         finally:
             self._running, self._cancelRequested = None, False
@@ -520,10 +520,19 @@ class UnetGANSlicerLogic(ScriptedLoadableModuleLogic):
 
     # -- the work (UnetGANSlicerLib) ------------------------------------------------------------------
 
+    @staticmethod
+    def userRegistry() -> pathlib.Path:
+        """Adapters trained in the module are registered here (Slicer's settings folder), listed after a restart."""
+        from UnetGANSlicerLib.models import user_registry_file
+
+        settings = getattr(getattr(slicer, "app", None), "slicerUserSettingsFilePath", "") or ""
+        return user_registry_file(os.path.dirname(settings) if settings else None)
+
     def modelChoices(self):
         from UnetGANSlicerLib.models import available_models
 
-        return available_models("adapter"), available_models("segmenter")
+        registry = self.userRegistry()
+        return available_models("adapter", user_registry=registry), available_models("segmenter", user_registry=registry)
 
     def process(self, inputVolume, adapter=None, model=None, device="auto", progress=None, cancel=None):
         """Adapt and segment; returns UnetGANSlicerLib.AdaptSegmentResult (raises on failure or cancel)."""
@@ -538,14 +547,19 @@ class UnetGANSlicerLogic(ScriptedLoadableModuleLogic):
         from UnetGANSlicerLib.training import train_adapter
 
         return train_adapter(targetFolder, sourceFolder, vendor=vendor or None, iterations=iterations, model=model,
-                             device=device, progress=progress, cancel=cancel, log=logging.info)
+                             device=device, progress=progress, cancel=cancel, log=logging.info,
+                             user_registry=self.userRegistry())
 
     def resolveAdapter(self, volumeNode, adapter):
         """(adapter for the backend, what to tell the user): "auto" becomes the DICOM vendor's adapter when
         Slicer's DICOM database knows the series' Manufacturer, else stays "auto" for the backend."""
+        from UnetGANSlicerLib import models, vendor
+
+        for choice in models.available_models("adapter", user_registry=self.userRegistry()):
+            if choice.argument == adapter:
+                return models.verified_argument(choice), ""  # a user's adapter: its SHA256 still holds
         if adapter != ADAPTER_AUTO or volumeNode is None:
             return adapter or ADAPTER_NONE, ""
-        from UnetGANSlicerLib import vendor
 
         choice = vendor.choose_adapter(volumeNode)
         return choice.adapter, choice.text

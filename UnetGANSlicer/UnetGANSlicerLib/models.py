@@ -3,15 +3,22 @@
 The GUI lists adapters and segmenters before dependencies are installed, so this
 reads the registry file with ``json`` only (the backend's ``unetgan.registry``
 imports torch).
+
+Adapters the user trains in the module go into a *user registry* (same format, with
+each file's SHA256) in Slicer's settings folder, so they are listed after a restart;
+they reach the backend as files, after their SHA256 is checked.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "Resources" / "Models"
 REGISTRY_FILE = MODELS_DIR / "models.json"
+USER_REGISTRY_ENV = "UNETGAN_USER_REGISTRY"
 
 
 @dataclass(frozen=True)
@@ -23,14 +30,30 @@ class ModelChoice:
     target_vendor: str | None = None
     source_vendor: str | None = None
     description: str = ""
+    sha256: str | None = None
+    user: bool = False  # from the user registry (trained in the module)
 
     @property
     def available(self) -> bool:
         return self.file.is_file()
 
+    @property
+    def argument(self) -> str:
+        """What the backend's --adapter/--model takes: a bundled entry by name, a user's by file."""
+        return str(self.file) if self.user else self.name
 
-def available_models(kind: str | None = None, registry: Path = REGISTRY_FILE) -> list[ModelChoice]:
-    """Registry entries (of one kind), in file order; an absent or broken registry gives []."""
+
+def user_registry_file(settings_dir=None) -> Path:
+    """``$UNETGAN_USER_REGISTRY``, else ``<settings_dir>/UnetGANSlicer/models.json`` (Slicer's settings
+    folder inside the application), else ``~/.unetgan/models.json``."""
+    if os.environ.get(USER_REGISTRY_ENV):
+        return Path(os.environ[USER_REGISTRY_ENV])
+    if settings_dir:
+        return Path(settings_dir) / "UnetGANSlicer" / "models.json"
+    return Path.home() / ".unetgan" / "models.json"
+
+
+def _entries(registry: Path, kind: str | None, user: bool) -> list[ModelChoice]:
     try:
         data = json.loads(Path(registry).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -43,7 +66,58 @@ def available_models(kind: str | None = None, registry: Path = REGISTRY_FILE) ->
         label = raw["name"] if not target or raw.get("kind") != "adapter" else f"{target} ({raw['name']})"
         choices.append(ModelChoice(
             name=raw["name"], kind=raw.get("kind", ""), file=(Path(registry).parent / raw.get("file", "")).resolve(),
-            label=label, target_vendor=target, source_vendor=raw.get("source_vendor"),
-            description=raw.get("description", ""),
+            label=label + (" - yours" if user else ""), target_vendor=target, source_vendor=raw.get("source_vendor"),
+            description=raw.get("description", ""), sha256=raw.get("sha256"), user=user,
         ))
     return choices
+
+
+def available_models(kind: str | None = None, registry: Path = REGISTRY_FILE,
+                     user_registry: Path | None = None) -> list[ModelChoice]:
+    """Registry entries (of one kind), bundled first, then the user's; an absent or broken registry gives []."""
+    user_registry = user_registry if user_registry is not None else user_registry_file()
+    return _entries(registry, kind, user=False) + _entries(user_registry, kind, user=True)
+
+
+def file_sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def register_user_model(file, name: str, kind: str, registry: Path, source_vendor=None, target_vendor=None,
+                        description: str = "", command: str = "") -> ModelChoice:
+    """Add an entry (file relative to the registry when below it, its SHA256) to a user registry; a
+    name already there gets " (2)", " (3)" ... (nothing is replaced). Written atomically."""
+    registry = Path(registry)
+    data = {"models": []}
+    if registry.is_file():
+        data = json.loads(registry.read_text(encoding="utf-8"))
+    names = {raw.get("name") for raw in data.get("models", [])}
+    unique, number = name, 2
+    while unique in names:
+        unique, number = f"{name} ({number})", number + 1
+    file = Path(file).resolve()
+    try:
+        relative = file.relative_to(registry.parent.resolve()).as_posix()
+    except ValueError:
+        relative = str(file)
+    data.setdefault("models", []).append({"name": unique, "kind": kind, "file": relative, "sha256": file_sha256(file),
+                                         "source_vendor": source_vendor, "target_vendor": target_vendor,
+                                         "description": description, "command": command})
+    registry.parent.mkdir(parents=True, exist_ok=True)
+    temporary = registry.with_name(registry.name + ".tmp")
+    temporary.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    os.replace(temporary, registry)
+    return next(c for c in _entries(registry, kind, user=True) if c.name == unique)
+
+
+def verified_argument(choice: ModelChoice) -> str:
+    """The backend argument for a choice; a user's file must still have its registered SHA256."""
+    if choice.user and choice.sha256 and file_sha256(choice.file) != choice.sha256:
+        from unetgan.errors import InputError
+
+        raise InputError(f"{choice.file} changed since it was registered (SHA256 differs): train or register it again")
+    return choice.argument

@@ -105,9 +105,11 @@ def adapter_for_vendor(vendor: str | None) -> str:
     adapters = available_models("adapter")
     if vendor.lower() in {(choice.source_vendor or "").lower() for choice in adapters}:
         return "none"
-    if vendor.lower() in {(choice.target_vendor or "").lower() for choice in adapters}:
-        return vendor
-    return AUTO
+    bundled = [c for c in adapters if not c.user and (c.target_vendor or "").lower() == vendor.lower()]
+    if bundled:
+        return vendor  # the registry's adapter for the vendor, as `--adapter <vendor>` picks it
+    yours = [c for c in adapters if (c.target_vendor or "").lower() == vendor.lower()]
+    return yours[-1].argument if yours else AUTO  # the newest adapter trained in the module
 
 
 def choose_adapter(volume_node, database=None) -> AutomaticAdapter:
