@@ -25,7 +25,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
     parser.add_argument("-o", "--output", dest="output_dir", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--format", dest="fmt", choices=FORMATS, default="nifti",
-                        help="cine format: a 4D NIfTI, or a DICOM series with 4D NIfTI labels (default nifti)")
+                        help="cine format: a 4D NIfTI, or a DICOM study (short-axis cine, localiser, long-axis cine) "
+                             "with 4D NIfTI labels (default nifti)")
     parser.add_argument("--phases", type=int, metavar="T", help="cardiac phases (default: the profile's)")
     parser.add_argument("--slices", type=int, metavar="Z", help="slices (default: the profile's)")
     parser.add_argument("--matrix", type=int, metavar="N", help="larger recon matrix dimension (the other keeps the profile's aspect); same field of view")
