@@ -155,6 +155,37 @@ def test_extension_index_files():
     assert "Apache License" in license_text and "Version 2.0" in license_text and "END OF TERMS AND CONDITIONS" in license_text
 
 
+REPOSITORY_FILE_URL = "https://raw.githubusercontent.com/unetganslicer/UnetGANSlicer/main/"
+CONTRIBUTORS = re.compile(r"^[^(),]+ \([^()]+\)(, [^(),]+ \([^()]+\))*$")  # Name (Organisation), ...
+
+
+def extension_metadata() -> dict[str, dict[str, str]]:
+    cmake = (ROOT / "CMakeLists.txt").read_text()
+    s4ext = {}
+    for line in (ROOT / "UnetGANSlicer.s4ext").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.strip().partition(" ")
+            s4ext[key] = value.strip()
+    return {"CMakeLists.txt": {"screenshots": re.search(r'set\(EXTENSION_SCREENSHOTURLS\s+"([^"]*)"\)', cmake).group(1),
+                               "icon": re.search(r'set\(EXTENSION_ICONURL\s+"([^"]*)"\)', cmake).group(1),
+                               "contributors": re.search(r'set\(EXTENSION_CONTRIBUTORS\s+"([^"]*)"\)', cmake).group(1)},
+            "UnetGANSlicer.s4ext": {"screenshots": s4ext["screenshoturls"], "icon": s4ext["iconurl"],
+                                    "contributors": s4ext["contributors"]}}
+
+
+def test_extension_screenshots_and_icon_exist_and_contributors_name_organisations():
+    for source, fields in extension_metadata().items():
+        urls = fields["screenshots"].split() + [fields["icon"]]
+        assert urls and all(url.startswith(REPOSITORY_FILE_URL) for url in urls), (source, urls)
+        for url in urls:
+            path = ROOT / url[len(REPOSITORY_FILE_URL):]
+            assert path.is_file(), f"{source}: {url} points to a file that is not in the repository"
+            assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+        assert CONTRIBUTORS.match(fields["contributors"]), (source, fields["contributors"])
+    assert not CONTRIBUTORS.match("UnetGANSlicer team")  # the check can fail
+    assert (ROOT / "scripts" / "slicer_screenshot.py").is_file()  # the screenshot is made by a committed script
+
+
 def test_icon_is_a_128_pixel_png():
     data = (MODULE_DIR / "Resources" / "Icons" / "UnetGANSlicer.png").read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
