@@ -8,6 +8,7 @@ from tqdm import tqdm
 
 from .evaluation import dice_per_structure, format_table, score_volume, summarise
 from .inference import adapt_and_segment_frame, pick_device
+from .io.images import read_image
 from .io.manifest import load_item, read_manifest
 from .io.sunnybrook import cine_phase_names
 from .methods import make_segmenter
@@ -16,17 +17,25 @@ from .outputs import atomic_path
 
 def evaluate_manifest(manifest, vendors=None, splits=None, method="clean", model=None, adapter=None, json_path=None,
                       convention="mnms", device="auto", progress=True, histogram=None, quiet=False, subjects=None) -> dict:
+    """Score a method on every labelled volume of a manifest. A cine row (a DICOM cine with contours on
+    some frames) runs as the whole cine, as the command line would run it, and its contoured frames are scored."""
     items = read_manifest(manifest, vendors, splits, require_labels=True, subjects=subjects)
     segmenter = make_segmenter(method, model=model, adapter=adapter, histogram=histogram, device=pick_device(device))
     per_volume = []
     for item in tqdm(items, desc=f"evaluating {method}", disable=not progress, leave=False):
-        for volume in cine_phase_names(load_item(item, convention)):
-            result = segmenter(volume.image.array, volume.image.geometry.spacing)
-            row = score_volume(volume, result.labels)
+        volumes = cine_phase_names(load_item(item, convention))
+        if item.is_cine:
+            cine = read_image(item.image)
+            result = segmenter.study(cine.frames, cine.geometry)
+            predicted = [result.labels[v.image.meta["frame"]] for v in volumes]
+        else:
+            predicted = [segmenter(v.image.array, v.image.geometry.spacing).labels[0] for v in volumes]
+        for volume, labels in zip(volumes, predicted):
+            row = score_volume(volume, labels)
             if segmenter.generator is not None:  # does the translation move anatomy? compare with the untranslated masks
                 plain = adapt_and_segment_frame(volume.image.array, volume.image.geometry.spacing, segmenter.model, None,
                                                 segmenter.device)
-                row["dice_translated_vs_original"] = dice_per_structure(result.labels, plain.labels)["mean"]
+                row["dice_translated_vs_original"] = dice_per_structure(labels, plain.labels)["mean"]
             per_volume.append(row)
     report = {"method": method, "model": model, "adapter": adapter, "manifest": str(manifest),
               "summary": summarise(per_volume), "per_volume": per_volume}

@@ -13,7 +13,10 @@ def dice(prediction: np.ndarray, reference: np.ndarray) -> float:
 
 
 def dice_per_structure(labels: np.ndarray, reference: np.ndarray, valid: dict | None = None) -> dict:
-    """Dice per structure over the slices where that structure was labelled, and their mean."""
+    """Dice per structure over the slices where that structure was labelled, and their mean.
+
+    The mean is the average of both structures, and NaN (left out of a table's mean column) when one
+    of them was not labelled at all: a blood pool alone would pass for the mean of both."""
     scores = {}
     for name, value in STRUCTURES.items():
         keep = slice(None) if valid is None else valid[name]
@@ -21,7 +24,7 @@ def dice_per_structure(labels: np.ndarray, reference: np.ndarray, valid: dict | 
             scores[name] = float("nan")
             continue
         scores[name] = dice(labels[keep] == value, reference[keep] == value)
-    scores["mean"] = float(np.nanmean([scores[n] for n in STRUCTURES]))
+    scores["mean"] = float(np.mean([scores[n] for n in STRUCTURES]))
     return scores
 
 
@@ -37,6 +40,7 @@ def summarise(per_volume: list[dict]) -> dict:
             entry[key] = {"mean": float(values.mean()) if values.size else None,
                           "sd": float(values.std(ddof=1)) if values.size > 1 else 0.0 if values.size else None}
         entry["n"] = len(rows)
+        entry["n_mean"] = int(np.isfinite([row["dice"]["mean"] for row in rows]).sum())  # volumes with both structures
         entry["ejection_fraction"] = ef_agreement(rows)
         summary[vendor] = entry
     return summary

@@ -1,9 +1,13 @@
 """The segmentation methods compared in the results: which model, which preprocessing.
 
-clean / noisy / augment: the LV-Unet trained with that augmentation, on the raw image.
-histmatch: the clean LV-Unet on the image histogram-matched to the source vendor.
-unetgan: the image translated to the source look by an adapter, segmented by the LV-Unet
-the adapter was trained against (its metadata names it; older adapters: the clean one).
+default: exactly what `unetgan segment` does with no options (the registry's default LV-Unet).
+clean / noisy / augment / robust: the LV-Unet trained with that augmentation, on the raw image.
+histmatch: the clean LV-Unet (or --model) on the image histogram-matched to the source vendor.
+unetgan: exactly what `unetgan adapt-segment --adapter A` does: the image translated to the source
+look by the adapter, segmented by the LV-Unet the adapter was trained against.
+
+Every method runs the product's own cine path (`inference.adapt_and_segment`: heart box on), so a
+score is the score of what a user gets.
 """
 from __future__ import annotations
 
@@ -13,10 +17,11 @@ import numpy as np
 
 from .errors import InputError
 from .histogram import load_reference, match_to_reference
-from .inference import FrameResult, adapt_and_segment_frame
+from .inference import CineResult, adapt_and_segment
+from .io.geometry import Geometry
 from .registry import MODELS_DIR, load_adapter, load_lvunet, paired_segmenter
 
-METHODS = ("clean", "noisy", "augment", "histmatch", "unetgan")
+METHODS = ("default", "clean", "noisy", "augment", "robust", "histmatch", "unetgan")
 SOURCE_HISTOGRAM = MODELS_DIR / "source_histogram.json"
 
 
@@ -30,16 +35,23 @@ class Segmenter:
     reference: np.ndarray | None = None
     device: str = "cpu"
 
-    def __call__(self, volume: np.ndarray, spacing) -> FrameResult:
-        if self.reference is not None:
-            volume = match_to_reference(volume, self.reference)
-        return adapt_and_segment_frame(volume, spacing, self.model, self.generator, self.device)
+    def __call__(self, volume: np.ndarray, spacing) -> CineResult:
+        """One 3D volume (Z, Y, X) as a one-frame study."""
+        return self.study(volume[None], Geometry(tuple(spacing)))
+
+    def study(self, frames: np.ndarray, geometry: Geometry) -> CineResult:
+        """A whole study (T, Z, Y, X), as the command line runs it."""
+        if self.reference is not None:  # per frame, as an adapter's histogram matching is done
+            frames = np.stack([match_to_reference(frame, self.reference) for frame in frames])
+        return adapt_and_segment(frames, geometry, self.model, self.generator, self.device)
 
 
 def make_segmenter(method: str, model=None, adapter=None, histogram=None, device="cpu") -> Segmenter:
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-    default_model = f"lvunet-{method}" if method in ("clean", "noisy", "augment") else "lvunet-clean"
+    if method == "default":
+        return Segmenter(method, load_lvunet(model), device=device)
+    default_model = f"lvunet-{method}" if method in ("clean", "noisy", "augment", "robust") else "lvunet-clean"
     if method == "unetgan":
         if adapter is None:
             raise InputError("--method unetgan needs --adapter (a target vendor name or an adapter file)")
