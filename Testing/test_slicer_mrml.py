@@ -540,3 +540,15 @@ def test_module_logic_runs_on_slicer_core_with_gui_stubs(scene, study, tmp_path,
     adapter, note = logic.resolveAdapter(proxy, "auto")
     assert adapter == "auto" and "no DICOM origin" in note
     assert logic.resolveAdapter(proxy, "GE") == ("GE", "")
+    # Sample Data: the phantom cine, made on demand by the registered loader
+    registered = {}
+    sample_data_module = types.ModuleType("SampleData")
+    sample_data_module.SampleDataLogic = types.SimpleNamespace(
+        registerCustomSampleDataSource=lambda **kwargs: registered.update(kwargs))
+    monkeypatch.setitem(sys.modules, "SampleData", sample_data_module)
+    monkeypatch.setattr(slicer, "mrmlScene", scene, raising=False)
+    module.registerSampleData()
+    assert registered["sampleName"] and Path(registered["thumbnailFileName"]).is_file()
+    sample = registered["customDownloader"](None)
+    browser = slicer.modules.sequences.logic().GetFirstBrowserNodeForProxyNode(sample)
+    assert sample.GetScene() is scene and browser.GetSequenceNode(sample).GetNumberOfDataNodes() > 1

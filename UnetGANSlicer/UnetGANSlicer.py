@@ -55,6 +55,19 @@ class UnetGANSlicer(ScriptedLoadableModule):
             "Method: Unet-GAN (Yan et al., MICCAI 2019): domain adaptation of a cardiac segmentation "
             "network across MR vendors with a CycleGAN guided by U-Net features. Not for clinical use."
         )
+        slicer.app.connect("startupCompleted()", registerSampleData)
+
+
+def registerSampleData():
+    """The phantom cine in Sample Data, so a first-time user can try the workflow without own data."""
+    import SampleData
+
+    from UnetGANSlicerLib import sample_data
+
+    iconPath = os.path.join(os.path.dirname(__file__), "Resources", "Icons", "UnetGANSlicer.png")
+    SampleData.SampleDataLogic.registerCustomSampleDataSource(
+        category=sample_data.SAMPLE_CATEGORY, sampleName=sample_data.SAMPLE_NAME, thumbnailFileName=iconPath,
+        customDownloader=lambda source: sample_data.load_phantom_cine(slicer.mrmlScene).volume)
 
 
 #
