@@ -16,7 +16,6 @@ import pytest
 from conftest import write_tiny_adapter, write_tiny_lvunet
 
 import slicer  # noqa: E402 - missing slicer-core fails the suite (never skips)
-import vtk  # noqa: E402
 
 from unetgan.errors import Cancelled, InputError  # noqa: E402
 from unetgan.io.images import Geometry, read_image  # noqa: E402

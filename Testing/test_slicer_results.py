@@ -13,25 +13,13 @@ import numpy as np
 import pytest
 import slicer
 
-from unetgan.io.images import Geometry
-from unetgan.measurements import cine_measurements
-from UnetGANSlicerLib import context, editing, export, loading, results
-from UnetGANSlicerLib import sequences as seq
+import test_slicer_views as slicer_views
+from test_slicer_views import N_PHASES, study  # noqa: F401 - the same phantom cine
+from UnetGANSlicerLib import context, editing, export, results
 from UnetGANSlicerLib.measurements import table_rows
 from UnetGANSlicerLib.segmentation import labels_of
-from UnetGANSlicerLib.workflow import add_result_nodes
 
 MODULE_DIR = Path(__file__).resolve().parent.parent / "UnetGANSlicer"
-N_PHASES, N_SLICES, MATRIX = 3, 4, 64
-
-
-@pytest.fixture(scope="module")
-def study():
-    from unetgan.phantom import make_study
-
-    return make_study("GE", seed=1, n_phases=N_PHASES, n_slices=N_SLICES, matrix=MATRIX)
-
-
 @pytest.fixture
 def logics():
     made = context.setup_standalone()
@@ -40,14 +28,7 @@ def logics():
 
 
 def cine_result(scene, study, translated=True):
-    geometry = Geometry(study.spacing, study.origin, study.direction)
-    loaded = loading.add_image(study.image, geometry, "case", scene, study.trigger_times_ms)
-    labels = np.minimum(study.labels, 2).astype(np.uint8)
-    measurements = cine_measurements(labels, float(np.prod(study.spacing)) / 1000.0)
-    measurements["warnings"] = ["an unusual image"]
-    result = add_result_nodes(seq.read_input(loaded.volume), labels, measurements,
-                              translated=study.image * 0.5 if translated else None)
-    return loaded, labels, result
+    return slicer_views.cine_result(scene, study, translated, name="case", warnings=["an unusual image"])
 
 
 def node_ids(scene):

@@ -44,14 +44,17 @@ def strongly_oblique_direction() -> tuple:
     return (-0.1046, -0.7332, -0.6719, 0.3464, -0.6602, 0.6665, -0.9322, -0.1630, 0.3230)
 
 
-def cine_result(scene, study, translated=True, direction=None):
+def cine_result(scene, study, translated=True, direction=None, name="cine", warnings=()):
+    """The phantom cine loaded as Slicer loads one, and a result made from its true labels (no backend run):
+    (loaded image, labels (T, Z, Y, X), result)."""
     geometry = Geometry(study.spacing, study.origin, direction or study.direction)
-    loaded = loading.add_image(study.image, geometry, "cine", scene, study.trigger_times_ms)
-    labels = (study.labels == 1).astype(np.uint8) + 2 * (study.labels == 2)
+    loaded = loading.add_image(study.image, geometry, name, scene, study.trigger_times_ms)
+    labels = np.where(np.isin(study.labels, (1, 2)), study.labels, 0).astype(np.uint8)
     measurements = cine_measurements(labels, float(np.prod(study.spacing)) / 1000.0)
+    measurements["warnings"] = list(warnings)
     result = add_result_nodes(seq.read_input(loaded.volume), labels, measurements,
                               translated=np.sqrt(study.image) if translated else None)  # a visibly different look
-    return loaded, result
+    return loaded, labels, result
 
 
 def slice_to_ras(name) -> np.ndarray:
@@ -63,7 +66,7 @@ def slice_to_ras(name) -> np.ndarray:
 @pytest.mark.parametrize("oblique", ["phantom", "strongly oblique"])
 def test_result_views_show_the_acquisition_plane_on_the_same_slice(app_scene, study, oblique):
     scene = app_scene["scene"]
-    loaded, result = cine_result(scene, study, direction=strongly_oblique_direction() if oblique != "phantom" else None)
+    loaded, _labels, result = cine_result(scene, study, direction=strongly_oblique_direction() if oblique != "phantom" else None)
     k_axis = direction_matrix(loaded.volume)[:, 2]
     assert max(abs(k_axis)) < 0.99, "the phantom's short-axis stack must be oblique for this test to mean something"
     # a running Slicer: Yellow is Sagittal and the user has looked elsewhere
@@ -118,7 +121,7 @@ def test_segment_editor_auto_show_is_undone_by_showing_the_pair_again(app_scene,
     """What the Segment Editor's auto-show does (source volume in every view, no foreground or label
     layer), and the module's answer: the same call puts the pair back, on the same slice."""
     scene = app_scene["scene"]
-    _loaded, result = cine_result(scene, study)
+    _loaded, _labels, result = cine_result(scene, study)
     layout.show_side_by_side(result.input, result.translated, result.segmentation, result.chart)
     before = slice_to_ras("Red")
     for name in ("Red", "Yellow", "Green"):
@@ -133,7 +136,7 @@ def test_segment_editor_auto_show_is_undone_by_showing_the_pair_again(app_scene,
 
 def test_without_adapter_both_views_show_the_input(app_scene, study):
     scene = app_scene["scene"]
-    _loaded, result = cine_result(scene, study, translated=False)
+    _loaded, _labels, result = cine_result(scene, study, translated=False)
     assert result.translated is None
     assert layout.show_side_by_side(result.input, None, result.segmentation, result.chart)
     assert layout.view_backgrounds() == {"Red": result.input.GetID(), "Yellow": result.input.GetID()}
@@ -145,7 +148,7 @@ def test_no_views_no_change(study):
     logics = context.setup_standalone()
     try:
         scene = logics["scene"]
-        _loaded, result = cine_result(scene, study)
+        _loaded, _labels, result = cine_result(scene, study)
         count = scene.GetNumberOfNodes()
         assert layout.show_side_by_side(result.input, result.translated, result.segmentation) is False
         assert scene.GetNumberOfNodes() == count
@@ -157,7 +160,7 @@ def test_paint_updates_tables_and_chart_without_a_click(app_scene, study):
     """Item 3: a Segment Editor stroke (written as the editor writes it, into the proxy segmentation)
     changes EDV/ESV/EF in the tables at once, per frame; the chart reads the same table."""
     scene = app_scene["scene"]
-    loaded, result = cine_result(scene, study, translated=False)
+    loaded, _labels, result = cine_result(scene, study, translated=False)
     watcher = editing.watch_edits(result)
     labels = editing.segmentation_labels(result)
     voxel_ml = float(np.prod(study.spacing)) / 1000.0
@@ -193,7 +196,7 @@ def test_paint_updates_tables_and_chart_without_a_click(app_scene, study):
 def test_scheduled_updates_collapse_a_burst(app_scene, study):
     """With a scheduler (the module passes a short Qt timer) a stroke's many events make one update."""
     scene = app_scene["scene"]
-    loaded, result = cine_result(scene, study, translated=False)
+    loaded, _labels, result = cine_result(scene, study, translated=False)
     queued = []
     watcher = editing.watch_edits(result, schedule=queued.append)
     mask = np.zeros(study.image.shape[1:], np.uint8)
