@@ -6,7 +6,10 @@ segmentation back as a labelmap on the input grid (the current frame from the
 proxy node, which holds the edits not yet stored in the sequence), recomputes
 the numbers with the backend's own ``unetgan.measurements.cine_measurements``
 (voxel counts x voxel volume, ED/ES by blood-pool volume) and rewrites the two
-table nodes in place, so every view of them updates.
+table nodes in place, so every view of them updates. :func:`watch_edits` does the
+same by itself after every change of the segmentation (the module starts it when it
+shows a result), so the tables and the volume chart always describe the masks on
+screen without a click.
 """
 from __future__ import annotations
 

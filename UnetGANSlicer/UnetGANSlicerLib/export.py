@@ -32,6 +32,7 @@ import slicer
 from unetgan.io.images import write_image
 
 from .nodes import geometry_of, standalone_volume
+from .results import json_default
 
 _BASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._()+-]{0,119}$")
 
@@ -125,7 +126,7 @@ def save_result(result, folder, base: str, overwrite: bool = False) -> dict[str,
     summary_csv, frames_csv, measurements_json = plan["measurements"]
     _write(slicer.vtkMRMLTableStorageNode(), result.table, summary_csv)
     _write(slicer.vtkMRMLTableStorageNode(), result.frames_table, frames_csv)
-    measurements_json.write_text(json.dumps(result.measurements, indent=1, default=_json_default), encoding="utf-8")
+    measurements_json.write_text(json.dumps(result.measurements, indent=1, default=json_default), encoding="utf-8")
     # the table writer adds a .schema.csv beside each table: report it as written
     plan["measurements"] += [p.with_suffix(".schema.csv") for p in (summary_csv, frames_csv)
                              if p.with_suffix(".schema.csv").exists()]
@@ -143,9 +144,3 @@ def labelmap_sequence(result, labels: np.ndarray, references: list):
         item = standalone_volume(labels[t], reference, "vtkMRMLLabelMapVolumeNode")
         sequence.SetDataNodeAtValue(item, source.GetNthIndexValue(t))
     return sequence
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

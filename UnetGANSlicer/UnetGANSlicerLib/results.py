@@ -36,7 +36,7 @@ def remember(result) -> None:
 
 def store_measurements(result) -> None:
     notes = {"warnings": list(result.warnings), "measurements": result.measurements, "n_frames": result.n_frames}
-    result.table.SetAttribute(RESULT_ATTRIBUTE, json.dumps(notes, default=_plain))
+    result.table.SetAttribute(RESULT_ATTRIBUTE, json.dumps(notes, default=json_default))
 
 
 def is_result_table(node) -> bool:
@@ -73,7 +73,8 @@ def result_tables(scene) -> list:
     return [table for table in tables if is_result_table(table)]
 
 
-def _plain(value):
+def json_default(value):
+    """numpy scalars as Python numbers (json.dumps' ``default``)."""
     if hasattr(value, "item"):
         return value.item()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
