@@ -36,6 +36,8 @@ web: $(STAMP)
 # the Dice-per-speed-up table needs the real data; the rest runs anywhere (about 15 minutes)
 bench: $(STAMP)
 	$(PY) scripts/benchmark.py --out docs/benchmarks --huge $(if $(wildcard ../shared/data/manifest.csv),--manifest ../shared/data/manifest.csv)
+	# the web page under load: 3 sessions at once plus one killed mid-run (loopback, at most 15 minutes)
+	OMP_NUM_THREADS=1 $(PY) scripts/benchmark_web.py --sessions 3 --budget-s 900 --out docs/web_benchmark
 
 results: $(STAMP)
 	$(PY) scripts/results.py --manifest ../shared/data/manifest.csv --out docs
