@@ -173,3 +173,15 @@ def test_unknown_scanner_warns_and_says_its_choice(study_dir, tmp_path):
     assert re.search(r"^WARNING: Manufacturer 'ACME Imaging' names no vendor we know, with no adapter of its own: chose",
                      result.stderr, re.M)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == OUTPUTS
+
+
+def test_report_flags_numbers_outside_the_reference_ranges():
+    from unetgan.dicom_outputs.report_pdf import _table_rows
+
+    rows = {row[0]: row for row in _table_rows({"edv_ml": 195.2, "esv_ml": 133.6, "sv_ml": 61.6, "ef_percent": 31.6,
+                                                "myocardial_mass_ed_g": 157.0, "frames": []})}
+    assert rows["Ejection fraction (EF)"][1:] == ["31.6 %", "55-78 %", "below range"]
+    assert rows["End-systolic volume (ESV)"][3] == "above range"
+    assert rows["End-diastolic volume (EDV)"][3] == "within range"
+    single = _table_rows({"frames": [{"blood_pool_ml": 120.0, "myocardial_mass_g": 90.5}]})  # one frame: no EF
+    assert single == [["Blood-pool volume", "120.0 mL", "-", "-"], ["Myocardial mass", "90.5 g", "-", "-"]]

@@ -158,12 +158,14 @@ def _draw_curve(ax, content: ReportContent) -> None:
     times = content.trigger_times_ms if content.trigger_times_ms and len(content.trigger_times_ms) == len(volumes) else None
     x = np.asarray(times if times else range(len(volumes)), float)
     ax.plot(x, volumes, "-o", color="0.25", markersize=3, linewidth=1.2)
-    for key, name, colour in (("ed_frame", "ED", "tab:blue"), ("es_frame", "ES", "tab:red")):
-        if m.get(key) is not None:
+    for key, name, colour, offset in (("ed_frame", "ED", "tab:blue", (8, -12)), ("es_frame", "ES", "tab:red", (8, 4))):
+        if m.get(key) is not None:  # ED is the top of the curve: its label goes below the point, inside the axes
             t = m[key]
             ax.plot(x[t], volumes[t], "o", color=colour, markersize=7)
-            ax.annotate(f"{name} (frame {t})", (x[t], volumes[t]), textcoords="offset points", xytext=(6, 4),
-                        fontsize=8, color=colour)
+            late = t > len(volumes) / 2  # a point in the right half: the label to its left
+            ax.annotate(f"{name} (frame {t})", (x[t], volumes[t]), textcoords="offset points",
+                        xytext=(-offset[0] if late else offset[0], offset[1]), fontsize=8, color=colour,
+                        ha="right" if late else "left")
     ax.set_xlabel("trigger time (ms)" if times else "frame", fontsize=8)
     ax.set_ylabel("blood-pool volume (mL)", fontsize=8)
     ax.set_title("Left-ventricular blood-pool volume over the cardiac cycle", fontsize=9)
