@@ -36,6 +36,8 @@ web: $(STAMP)
 # the Dice-per-speed-up table needs the real data; the rest runs anywhere (about 15 minutes)
 bench: $(STAMP)
 	$(PY) scripts/benchmark.py --out docs/benchmarks --huge $(if $(wildcard ../shared/data/manifest.csv),--manifest ../shared/data/manifest.csv)
+	# unetgan batch: studies per hour for 20 phantom cines, 1 and 2 workers and a 2-worker Dask cluster (about 15 minutes)
+	$(PY) scripts/benchmark_batch.py --out docs/benchmarks_batch --studies 20
 	# the web page under load: 3 sessions at once plus one killed mid-run (loopback, at most 15 minutes)
 	OMP_NUM_THREADS=1 $(PY) scripts/benchmark_web.py --sessions 3 --budget-s 900 --out docs/web_benchmark
 

@@ -369,12 +369,16 @@ def main() -> int:
         for row in report["dice_per_speedup"]:
             print(f"{row['vendor']:8s} {row['variant']:34s} mean Dice {row['mean_dice']:.4f} ({row['seconds']:.0f} s)",
                   flush=True)
-    out = Path(args.out)
+    write_report(Path(args.out), report, markdown(report))
+    return 0
+
+
+def write_report(out: Path, report: dict, text: str) -> None:
+    """OUT.json (the figures) and OUT.md (the page)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=1))
-    out.with_suffix(".md").write_text(markdown(report))
+    out.with_suffix(".md").write_text(text)
     print(f"wrote {out.with_suffix('.md')} and {out.with_suffix('.json')}")
-    return 0
 
 
 def targets(r: dict) -> list[str]:
@@ -389,7 +393,7 @@ def targets(r: dict) -> list[str]:
             rows.append(("peak memory, 1000-image cine", f"{x['peak_rss_mb']:.0f} MB", x["peak_rss_mb"] < 2048, "< 2 GB"))
         if x["case"].startswith("large"):
             rows.append(("peak memory, large study, above the baseline / input", f"{x['above_baseline_over_input']:.1f}x",
-                         x["above_baseline_over_input"] <= 3.5, "about 3x (<= 3.5x)"))
+                         x["above_baseline_over_input"] <= 3.0, "about 3x (<= 3.0x)"))
     dice = {(d["vendor"], d["variant"]): d["mean_dice"] for d in r.get("dice_per_speedup", [])}
     for vendor in ("Siemens", "GE"):
         base, fast = dice.get((vendor, "whole field, fp32 (unoptimised)")), dice.get((vendor, "heart box, fp32 (shipped)"))
