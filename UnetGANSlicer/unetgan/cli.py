@@ -289,7 +289,8 @@ def _add_batch(sub):
     p = sub.add_parser("batch", help="adapt-segment every study of a folder or CSV list, on local workers or a Dask cluster")
     p.add_argument("inputs", help="folder (each image file or DICOM folder below it is a study) or CSV with an 'input' column")
     p.add_argument("-o", "--output", required=True, help="output folder: <study>/ with adapt-segment's outputs, summary.csv")
-    p.add_argument("--adapter", default="none", help="as for adapt-segment (vendor, registry name, file, none), for every study")
+    p.add_argument("--adapter", help="as for adapt-segment: auto, vendor, registry name, file or none, for every study "
+                   "(default: auto for DICOM studies, none for image files)")
     p.add_argument("--model", help="LV-Unet: registry name or .safetensors file (default: the adapter's own)")
     p.add_argument("--workers", type=int, default=1, help="local worker processes; each gets cores/N torch threads")
     p.add_argument("--scheduler", help="address of a running dask.distributed scheduler (tcp://host:8786) to send the work to")

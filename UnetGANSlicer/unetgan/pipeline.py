@@ -1,6 +1,8 @@
 """File-level jobs behind the command line: read, run, write atomically on the input's grid."""
 from __future__ import annotations
 
+import ctypes
+import functools
 import json
 from pathlib import Path
 from typing import Callable
@@ -19,6 +21,22 @@ from .quality import study_warnings
 from .registry import ModelCache, load_adapter, load_lvunet, paired_segmenter
 from .timing import NO_STOPWATCH
 
+M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
+
+
+@functools.cache
+def _return_large_buffers_to_the_system() -> None:
+    """Large buffers (1 MB and more) straight from and back to the system, on glibc.
+
+    By default glibc raises its mmap threshold to the largest block freed (up to 32 MB), so the
+    per-frame network activations and image temporaries come from the heap, and its fragments stay
+    resident after they are freed: on a 512-matrix cine that kept about 120 MB more at the peak
+    (849 against 731 MB for 8 frames). Outputs are unchanged; the cost is a page fault per fresh page."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, 1 << 20)
+    except (OSError, AttributeError):  # not glibc: its own allocator decides
+        pass
+
 
 def run_study(input_path, adapter=None, model=None, device="auto", bf16=False,
               progress: Callable[[int, int], None] | None = None, cancel=None, whole_field=False,
@@ -28,6 +46,7 @@ def run_study(input_path, adapter=None, model=None, device="auto", bf16=False,
     models: a cache that keeps the networks loaded between studies (batch workers); else they are read now.
     adapter "auto": chosen from the DICOM Manufacturer or the images (adapter_choice.py). series_uid: the
     series of a DICOM study to use (default: the short-axis cine found in it)."""
+    _return_large_buffers_to_the_system()
     with stopwatch.stage("read"):
         image = read_image(input_path, series_uid)
     choice = None
@@ -77,12 +96,22 @@ def segment_file(input_path, output_labelmap, model=None, device="auto", overwri
 ADAPT_OUTPUTS = ["translated.nrrd", "labelmap.nrrd", "measurements.json", "measurements.csv"]
 
 
+def adapt_outputs(input_path) -> list[str]:
+    """The files adapt-segment writes for this input (all of them, or none, appear)."""
+    return ADAPT_OUTPUTS + (DICOM_OUTPUTS if is_dicom_input(input_path) else [])
+
+
+def default_adapter(input_path) -> str:
+    """Without --adapter: chosen per study for DICOM (whose Manufacturer names the vendor), none for image files."""
+    return "auto" if is_dicom_input(input_path) else "none"
+
+
 def adapt_segment_file(input_path, out_dir, adapter, model=None, device="auto", overwrite=False, progress=None, cancel=None,
                        whole_field=False, stopwatch=NO_STOPWATCH, models: ModelCache | None = None,
                        series_uid: str | None = None):
     """`unetgan adapt-segment`: translated image, labelmap and measurements in out_dir (see docs/architecture.md);
     for DICOM input also the DICOM SEG, SR and the PDF report (docs/dicom.md)."""
-    names = ADAPT_OUTPUTS + (DICOM_OUTPUTS if is_dicom_input(input_path) else [])
+    names = adapt_outputs(input_path)
     refuse_existing([Path(out_dir) / n for n in names], overwrite)  # before the work, not after it
     image, labels, translated, measurements = run_study(input_path, adapter, model, device, progress=progress,
                                                         cancel=cancel, whole_field=whole_field, stopwatch=stopwatch,

@@ -103,7 +103,7 @@ def run_batch(inputs, out_dir, options: StudyOptions = StudyOptions(), workers: 
     rows: dict[str, dict] = {}
     todo = []
     for study in studies:
-        if not overwrite and is_complete(out_dir / study.name):
+        if not overwrite and is_complete(study, out_dir / study.name):
             rows[study.name] = row_of_finished_study(study, out_dir / study.name, earlier.get(study.name))
         else:
             todo.append(study)

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..io.folders import image_inputs
 from ..io.images import IMAGE_SUFFIXES
-from ..pipeline import ADAPT_OUTPUTS
+from ..pipeline import adapt_outputs
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,6 @@ def find_studies(inputs: str | Path, out_dir: str | Path) -> list[Study]:
     return studies
 
 
-def is_complete(study_dir: Path) -> bool:
-    """All of adapt-segment's outputs are there (they appear only when a study succeeded)."""
-    return all((Path(study_dir) / name).is_file() for name in ADAPT_OUTPUTS)
+def is_complete(study: Study, study_dir: Path) -> bool:
+    """All of adapt-segment's outputs for this input are there (they appear only when a study succeeded)."""
+    return all((Path(study_dir) / name).is_file() for name in adapt_outputs(study.input))

@@ -18,7 +18,7 @@ from .summary import failed_row, ok_row
 class StudyOptions:
     """What adapt-segment is asked to do with every study of the batch."""
 
-    adapter: str = "none"
+    adapter: str | None = None  # None: adapt-segment's default for each study (auto for DICOM, else none)
     model: str | None = None
     device: str = "auto"
     whole_field: bool = False
@@ -72,13 +72,14 @@ def process_study(study: Study, out_dir: str, options: StudyOptions) -> dict:
 
     The study is run because its outputs are not all there (or a rerun of everything was asked for):
     whatever is in its folder is replaced."""
-    from ..pipeline import adapt_segment_file
+    from ..pipeline import adapt_segment_file, default_adapter
 
     if not _process:
         prepare_process(usable_cores())
     started = time.perf_counter()
     try:
-        measurements = adapt_segment_file(study.input, Path(out_dir) / study.name, options.adapter, model=options.model,
+        adapter = options.adapter or default_adapter(study.input)
+        measurements = adapt_segment_file(study.input, Path(out_dir) / study.name, adapter, model=options.model,
                                           device=options.device, overwrite=True, whole_field=options.whole_field,
                                           models=_process["models"])
         vendor = measurements.get("vendor") or _scanner_vendor(Path(study.input))
