@@ -196,11 +196,13 @@ def test_cli_warns_on_stderr_for_other_addresses(monkeypatch, capsys, tmp_path):
 
     monkeypatch.setattr(app_module, "WebApp", FakeApp)
     monkeypatch.setattr(cli.os, "environ", dict(os.environ))  # the CLI may set VTK_DEFAULT_OPENGL_WINDOW
-    assert cli.main(["--host", "0.0.0.0", "--port", "0", "--output-dir", str(tmp_path / "o")]) == 0
+    assert cli.main(["--single-session", "--host", "0.0.0.0", "--port", "0", "--token",
+                     "--output-dir", str(tmp_path / "o")]) == 0
     err = capsys.readouterr().err
     assert "WARNING: serving on 0.0.0.0" in err
     assert started and started[0].host == "0.0.0.0" and started[0].output_dir == (tmp_path / "o").resolve()
-    assert cli.main(["--output-dir", str(tmp_path / "o")]) == 0
+    assert started[0].sign_in.required and len(started[0].sign_in.token) >= 32  # a random token, printed
+    assert cli.main(["--single-session", "--output-dir", str(tmp_path / "o")]) == 0
     assert "WARNING" not in capsys.readouterr().err
     assert started[-1].host == "127.0.0.1"
 
@@ -216,3 +218,86 @@ def test_upload_limit_option(monkeypatch, tmp_path):
     assert options.max_upload_bytes == 20 * MB and options.input == "case.nii.gz"
     with pytest.raises(SystemExit):
         parser.parse_args(["web", "--max-upload-mb", "0"])
+
+
+# ---------------------------------------------------------------- sign-in
+
+def test_non_loopback_needs_a_token_or_password(tmp_path):
+    from UnetGANSlicerWeb import auth
+
+    with pytest.raises(auth.SignInError, match="refusing to serve beyond 127.0.0.1 without sign-in"):
+        auth.SignIn.from_options(False, environ={})
+    assert auth.SignIn.from_options(False, token="t", environ={}).required
+    secret = tmp_path / "password.txt"
+    secret.write_text("correct horse\n")
+    assert auth.SignIn.from_options(False, password_file=secret, environ={}).password == "correct horse"
+    assert auth.SignIn.from_options(False, environ={auth.PASSWORD_ENV: "p"}).password == "p"
+    assert not auth.SignIn.from_options(True, environ={}).required  # loopback: as before, unless asked
+    (tmp_path / "empty").write_text("")
+    with pytest.raises(auth.SignInError, match="is empty"):
+        auth.SignIn.from_options(False, password_file=tmp_path / "empty", environ={})
+
+
+def test_cli_refuses_0000_without_sign_in_in_one_line(monkeypatch, capsys, tmp_path):
+    from UnetGANSlicerWeb import auth, cli
+
+    for name in (auth.TOKEN_ENV, auth.PASSWORD_ENV):
+        monkeypatch.delenv(name, raising=False)
+    assert cli.main(["--host", "0.0.0.0", "--output-dir", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ERROR: refusing to serve beyond 127.0.0.1")
+    assert not (tmp_path / "o").exists()
+
+
+def _requests(sign_in, requests):
+    """(status, body, cookie) for each (method, path, form) against a tiny app behind the sign-in."""
+    import asyncio
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    async def page(_request):
+        return web.Response(text="<title>UnetGANSlicer</title>", content_type="text/html")
+
+    async def go():
+        app = web.Application()
+        sign_in.protect(app)
+        app.router.add_get("/", page)
+        app.router.add_post("/ug-upload", page)
+        async with TestClient(TestServer(app)) as client:
+            answers = []
+            for method, path, form in requests:
+                response = await client.request(method, path, data=form, allow_redirects=True)
+                answers.append((response.status, await response.text()))
+            return answers
+
+    return asyncio.run(go())
+
+
+def test_token_gets_a_cookie_and_a_wrong_one_gets_nothing(monkeypatch):
+    import hmac
+
+    from UnetGANSlicerWeb import auth
+
+    compared = []
+    real = hmac.compare_digest
+    monkeypatch.setattr(auth.hmac, "compare_digest", lambda a, b: compared.append(1) or real(a, b))
+    sign_in = auth.SignIn(token="right-token")
+    answers = _requests(sign_in, [("GET", "/", None), ("GET", "/?token=wrong", None), ("POST", "/ug-upload", b"x"),
+                                  ("GET", "/?token=right-token", None), ("GET", "/", None)])
+    for status, body in answers[:3]:
+        assert status == 403 and "UnetGANSlicer" not in body and body == auth.FORBIDDEN
+    assert answers[3] == (200, "<title>UnetGANSlicer</title>") and answers[4][0] == 200  # the cookie now
+    assert compared  # constant-time comparisons
+
+
+def test_password_form(monkeypatch):
+    from UnetGANSlicerWeb import auth
+
+    monkeypatch.setattr(auth, "WRONG_PASSWORD_DELAY_S", 0.0)
+    answers = _requests(auth.SignIn(password="pw"), [
+        ("GET", "/", None), ("POST", auth.LOGIN_PATH, {"password": "nope"}),
+        ("POST", auth.LOGIN_PATH, {"password": "pw"}), ("GET", "/", None)])
+    assert answers[0][0] == 401 and "password" in answers[0][1] and "UnetGANSlicer" not in answers[0][1]
+    assert answers[1][0] == 403 and "Wrong password" in answers[1][1]
+    assert answers[2][0] == 200 and "UnetGANSlicer" in answers[2][1] and answers[3][0] == 200

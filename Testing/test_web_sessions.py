@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 from test_web import (EDIT_TIMEOUT_MS, MODULE_DIR, N_PHASES, RUN_TIMEOUT_MS, SEGMENT_NAMES,  # noqa: F401
-                      _free_port, blood, browser_pages, chromium, models, open_page, paint_stroke, serving, state,
-                      wait_state)
+                      _free_port, blood, browser_pages, chromium, models, open_page, paint_stroke, serving,
+                      set_state, state, wait_state)
 from UnetGANSlicerWeb import auth
 
 pytestmark = pytest.mark.browser
@@ -39,7 +39,7 @@ def launcher(models, tmp_path_factory):
     port = _free_port()
     arguments = ["--host", "127.0.0.1", "--port", str(port), "--token", TOKEN, "--sessions", "2",
                  "--output-dir", str(output), "--device", "cpu", "--adapter", "adapter-tiny-siemens",
-                 "--phantom-phases", str(N_PHASES), "--phantom-slices", "4"]
+                 "--phantom-phases", str(N_PHASES), "--phantom-slices", "4", "--max-upload-mb", "1"]
     url = f"http://127.0.0.1:{port}/"
     with serving(arguments, models, output, "web_launcher.log", probe=url):
         yield url, output, (port + 1, port + 2)
@@ -94,8 +94,23 @@ def test_two_sessions_are_isolated(launcher, chromium, tmp_path):
             open_page(page, url + f"?token={TOKEN}", timeout=SESSION_START_MS)
         ports = {state(a, "ug_upload_port"), state(b, "ug_upload_port")}
         assert ports == set(session_ports), ports  # two processes
+        for port in ports:  # their own ports answer nothing without the sign-in cookie either
+            assert_nothing_served(f"http://127.0.0.1:{port}/")
         assert not state(a, "ug_server_paths")  # no --data-root: the server-path field is off
         assert a.locator("#ug-server-path").count() == 0
+
+        # the upload route: the cap is enforced by the server, and a page's ticket opens only its own session
+        post = """async ([port, ticket, megabytes]) => {
+            const r = await fetch(`http://127.0.0.1:${port}/ug-upload?ticket=${ticket}&name=big.nrrd`,
+                {method: 'POST', body: new Blob([new Uint8Array(megabytes * 1048576)]), credentials: 'include',
+                 headers: {'Content-Type': 'text/plain'}});
+            return [r.status, await r.text()]; }"""
+        port_b, ticket_a, ticket_b = state(b, "ug_upload_port"), state(a, "ug_upload_ticket"), state(b, "ug_upload_ticket")
+        status, body = b.evaluate(post, [port_b, ticket_b, 2])
+        assert status == 400 and "the limit is 1 MB" in body, (status, body)
+        assert b.evaluate(post, [port_b, ticket_a, 0])[0] == 403  # the other page's ticket
+        assert not state(a, "ug_show_error")
+        set_state(b, "ug_error", "")  # b's page showed the refusal; clear it for the checks below
 
         # different cases, then Adapt & Segment in both at once
         a.click("#ug-phantom")

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from .dicom import _looks_like_dicom as looks_like_dicom  # the DICOM reader's own test: it opens nothing else
 
 ATTACHED, BESIDE = "attached", "beside"
 HEADER_BYTES = 64 * 1024  # MetaImage and NRRD headers are text lines far shorter than this
@@ -193,22 +194,12 @@ def check_dicom_folder(folder: str | os.PathLike, max_files: int = MAX_FOLDER_FI
             if files > max_files:
                 raise InputError(f"{folder} holds more than {max_files} files: not one DICOM study; "
                                  "give the folder of one cine series (or one study)")
-            if not dicom and _has_dicom_header(path):
+            if not dicom and looks_like_dicom(path):
                 dicom += 1
     if files and not dicom:
         raise InputError(f"no DICOM images found in {folder}: none of its {files} files has a DICOM header "
                          "('DICM' at byte 128); expected a folder of DICOM images of one cine")
     return files
-
-
-def _has_dicom_header(path: Path) -> bool:
-    if path.suffix.lower() == ".dcm":
-        return True
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(132)[128:] == b"DICM"
-    except OSError:
-        return False
 
 
 # ---------------------------------------------------------------- NIfTI sform within rounding
