@@ -102,9 +102,9 @@ def test_label_conventions():
 
 def test_contours_are_read_and_rasterised(tmp_path):
     path = tmp_path / "IM-0001-0048-icontour-manual.txt"
-    path.write_text("1.5 2.5\n6.5 2.5\n6.5 7.5\n1.5 7.5\n")  # x (column) 1.5-6.5, y (row) 2.5-7.5
+    path.write_text("1.5 2.5\n6.5 2.5\n6.5 7.5\n1.5 7.5\n")  # x (column) 1.5-6.5, y (row) 2.5-7.5, 1-based
     mask = rasterise(read_contour(path), (10, 10))
-    assert mask.sum() == 25 and mask[3:8, 2:7].all()  # rows 3-7, columns 2-6
+    assert mask.sum() == 25 and mask[2:7, 1:6].all()  # 0-based rows 2-6, columns 1-5
     path.write_text("2.0 2.0\n7.0 oops\n")
     with pytest.raises(InputError, match="line 2: expected 'x y' numbers"):
         read_contour(path)

@@ -44,9 +44,16 @@ def read_contour(path: Path) -> np.ndarray:
     return np.array(points)
 
 
+# The contour files use MATLAB's 1-based pixel coordinates: pixel (row, col) of the array has its centre at
+# (x=col+1, y=row+1). Measured, not assumed: the image's edge strength along the 84 contours of our 3 patients
+# peaks at that offset (scripts/sunnybrook_contour_offset.py, docs/ge_myocardium.md); read as 0-based, every
+# contour sat one pixel down and right of the anatomy, which cost the thin myocardium most of its Dice.
+CONTOUR_ORIGIN = 1.0
+
+
 def rasterise(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Pixels whose centre lies inside the polygon (pixel (row, col) has centre (x=col, y=row))."""
-    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]]
+    """Pixels whose centre lies inside the polygon (1-based contour coordinates, see CONTOUR_ORIGIN)."""
+    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]] + CONTOUR_ORIGIN
     centres = np.stack([cols.ravel(), rows.ravel()], axis=1)
     return Polygon(points).contains_points(centres).reshape(shape)
 
