@@ -65,14 +65,19 @@ def _worker_context():
     return context
 
 
-def _dask(todo: list[Study], out_dir: Path, options: StudyOptions, scheduler: str) -> Iterator[dict]:
-    """The same work on a running dask.distributed scheduler; its workers must see the same paths."""
-    from distributed import Client, as_completed
+def _dask_client(scheduler: str):
+    from distributed import Client
 
     try:
-        client = Client(scheduler, timeout="20s")
+        return Client(scheduler, timeout="20s")
     except (OSError, TimeoutError, ValueError) as err:
         raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
+
+
+def _dask(todo: list[Study], out_dir: Path, options: StudyOptions, client) -> Iterator[dict]:
+    """The same work on a running dask.distributed scheduler; its workers must see the same paths."""
+    from distributed import as_completed
+
     with client:
         futures = {client.submit(process_study_on_dask, study, str(out_dir), options, pure=False,
                                  key=f"unetgan-batch-{index}-{study.name}"): study for index, study in enumerate(todo)}
@@ -94,10 +99,6 @@ def run_batch(inputs, out_dir, options: StudyOptions = StudyOptions(), workers: 
         raise InputError(f"--workers must be at least 1, not {workers}")
     out_dir = Path(out_dir).resolve()
     studies = find_studies(inputs, out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise InputError(f"cannot create the output folder {out_dir}: {err.strerror or err}") from None
     summary_path = out_dir / SUMMARY
     earlier = read_summary(summary_path)
     rows: dict[str, dict] = {}
@@ -112,10 +113,15 @@ def run_batch(inputs, out_dir, options: StudyOptions = StudyOptions(), workers: 
     def current_rows() -> list[dict]:
         return sorted(rows.values(), key=lambda row: order[row["study"]])
 
+    client = _dask_client(scheduler) if scheduler and todo else None  # a wrong address is told before any work
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"cannot create the output folder {out_dir}: {err.strerror or err}") from None
     where = f"the Dask scheduler at {scheduler}" if scheduler else f"{workers} worker process(es)"
     print(f"{len(studies)} studies: {len(rows)} already done, {len(todo)} to run on {where}", file=sys.stderr, flush=True)
     write_summary(summary_path, current_rows())
-    results = _dask(todo, out_dir, options, scheduler) if scheduler else _local(todo, out_dir, options, workers)
+    results = _dask(todo, out_dir, options, client) if client else _local(todo, out_dir, options, workers)
     failed = 0
     with tqdm(total=len(todo), desc="studies", unit="study", disable=not progress or not todo) as bar:
         for row in results:
