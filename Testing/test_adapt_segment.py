@@ -121,3 +121,30 @@ def test_adapter_segments_with_the_lvunet_it_was_trained_against(tmp_path, sieme
     result = unetgan_here("adapt-segment", siemens_cine, "-o", tmp_path / "out3", "--adapter", orphan,
                           "--model", tiny_lvunet_file)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("method", ["default", "unetgan"])
+def test_evaluate_scores_exactly_what_the_command_line_writes(tmp_path, phantom_dataset, tiny_lvunet_file, method):
+    """evaluate --method default is `segment`, --method unetgan --adapter A is `adapt-segment --adapter A`:
+    Dice of the files those commands write equals the Dice evaluate reports, volume by volume."""
+    from unetgan.evaluation import dice_per_structure
+    from unetgan.io.manifest import load_item, read_manifest
+
+    adapter = tiny_adapter(tmp_path / "adapter.safetensors") if method == "unetgan" else None
+    args = ["evaluate", "--manifest", phantom_dataset, "--vendor", "Siemens", "--split", "dev_labelled",
+            "--method", method, "--model", tiny_lvunet_file, "--json", tmp_path / "eval.json"]
+    result = unetgan_here(*args, *(["--adapter", adapter] if adapter else []))
+    assert result.returncode == 0, result.stderr
+    reported = {(v["subject"], v["phase"]): v["dice"] for v in json.loads((tmp_path / "eval.json").read_text())["per_volume"]}
+    for item in read_manifest(phantom_dataset, ["Siemens"], ["dev_labelled"]):
+        volume = load_item(item)[0]
+        out = tmp_path / f"{item.subject}_{item.phase}"
+        if method == "default":
+            run = unetgan_here("segment", item.image, "-o", out / "labels.nrrd", "--model", tiny_lvunet_file)
+            labelmap = out / "labels.nrrd"
+        else:
+            run = unetgan_here("adapt-segment", item.image, "-o", out, "--adapter", adapter, "--model", tiny_lvunet_file)
+            labelmap = out / "labelmap.nrrd"
+        assert run.returncode == 0, run.stderr
+        written = dice_per_structure(read_image(labelmap).array, volume.labels, volume.valid)
+        assert written == pytest.approx(reported[(item.subject, item.phase)], nan_ok=True)

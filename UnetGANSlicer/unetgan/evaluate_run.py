@@ -29,7 +29,7 @@ def evaluate_manifest(manifest, vendors=None, splits=None, method="clean", model
             result = segmenter.study(cine.frames, cine.geometry)
             predicted = [result.labels[v.image.meta["frame"]] for v in volumes]
         else:
-            predicted = [segmenter(v.image.array, v.image.geometry.spacing).labels[0] for v in volumes]
+            predicted = [segmenter(v.image.array, v.image.geometry.spacing).labels for v in volumes]
         for volume, labels in zip(volumes, predicted):
             row = score_volume(volume, labels)
             if segmenter.generator is not None:  # does the translation move anatomy? compare with the untranslated masks

@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import InputError
 from .histogram import load_reference, match_to_reference
-from .inference import CineResult, adapt_and_segment
+from .inference import CineResult, FrameResult, adapt_and_segment
 from .io.geometry import Geometry
 from .registry import MODELS_DIR, load_adapter, load_lvunet, paired_segmenter
 
@@ -35,9 +35,10 @@ class Segmenter:
     reference: np.ndarray | None = None
     device: str = "cpu"
 
-    def __call__(self, volume: np.ndarray, spacing) -> CineResult:
-        """One 3D volume (Z, Y, X) as a one-frame study."""
-        return self.study(volume[None], Geometry(tuple(spacing)))
+    def __call__(self, volume: np.ndarray, spacing) -> FrameResult:
+        """One 3D volume (Z, Y, X), run as a one-frame study."""
+        result = self.study(volume[None], Geometry(tuple(spacing)))
+        return FrameResult(result.labels[0], result.confidence[0], result.translated[0])
 
     def study(self, frames: np.ndarray, geometry: Geometry) -> CineResult:
         """A whole study (T, Z, Y, X), as the command line runs it."""
