@@ -54,16 +54,21 @@ def _prepared_on_dask() -> None:
 
 
 def _scanner_vendor(input_path: Path) -> str:
-    """The Manufacturer tag of a DICOM study; empty for image files, which do not record the scanner."""
+    """The vendor a DICOM study's Manufacturer tag names ("SIEMENS" -> Siemens; the tag itself for a vendor
+    we do not know); empty for image files, which do not record the scanner."""
     if not input_path.is_dir():
         return ""
     import pydicom
 
+    from ..adapter_choice import vendor_of
+
     for path in sorted(p for p in input_path.rglob("*") if p.is_file()):
         try:
-            return str(pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["Manufacturer"]).get("Manufacturer", ""))
+            manufacturer = str(pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["Manufacturer"])
+                               .get("Manufacturer", ""))
         except Exception:  # not a DICOM file (a readme beside the slices): try the next one
             continue
+        return vendor_of(manufacturer) or manufacturer
     return ""
 
 
