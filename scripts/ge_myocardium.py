@@ -13,12 +13,11 @@ among the contoured slices of their frame. Writes docs/ge_myocardium.md and .jso
 from __future__ import annotations
 
 import argparse
-import json
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 
+from report_files import write_report
 from unetgan.evaluation import dice
 from unetgan.io.images import read_image
 from unetgan.io.manifest import load_item, read_manifest
@@ -103,10 +102,7 @@ def main() -> None:
     command += f" --adapter {args.adapter}" if args.method == "unetgan" else ""
     command += f" --model {args.model}" if args.model else ""
     report = {"command": command, "inventory": contour_inventory(volumes_seen), "summary": summarise(rows), "slices": rows}
-    out = Path(args.out)
-    (out / "ge_myocardium.json").write_text(json.dumps(report, indent=1))
-    (out / "ge_myocardium.md").write_text(markdown(report))
-    print(markdown(report))
+    write_report(args.out, "ge_myocardium", report, markdown(report))
 
 
 if __name__ == "__main__":

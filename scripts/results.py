@@ -22,7 +22,7 @@ from unetgan.figures import before_after_row, comparison_rows
 from unetgan.io.manifest import load_item, read_manifest
 from unetgan.io.sunnybrook import cine_phase_names
 from unetgan.methods import make_segmenter
-from unetgan.registry import find_model, load_lvunet
+from unetgan.registry import find_model, load_adapter, load_lvunet, paired_segmenter
 
 ROWS = {"Philips": ["train_labelled"], "Siemens": ["dev_labelled"], "GE": ["dev_labelled"]}
 
@@ -30,13 +30,18 @@ ROWS = {"Philips": ["train_labelled"], "Siemens": ["dev_labelled"], "GE": ["dev_
 def columns(args) -> dict[str, dict]:
     """Column name -> evaluate_manifest keyword arguments (adapter given per target vendor)."""
     cols = {
+        "default (`segment`)": {"method": "default"},
         "clean Unet": {"method": "clean"},
         "noisy Unet": {"method": "noisy"},
         "augmented Unet": {"method": "augment"},
+        "robust Unet": {"method": "robust"},
         "histogram matching": {"method": "histmatch"},
         "augmented Unet + hist. matching": {"method": "histmatch", "model": "lvunet-augment"},
+        "robust Unet + hist. matching": {"method": "histmatch", "model": "lvunet-robust"},
         "Unet-GAN, clean Unet (previous adapters)": {"method": "unetgan", "adapter": "adapter-{vendor}-clean-unet"},
-        "Unet-GAN (shipped: augmented Unet + its adapter)": {"method": "unetgan", "adapter": "{vendor}"},
+        # the GAN's own share: the shipped pipeline with and without its generator G_S (same LV-Unet)
+        "shipped pipeline without G_S (its LV-Unet + hist. matching)": {"method": "histmatch", "model": "{paired}"},
+        "Unet-GAN (shipped: `adapt-segment --adapter V`)": {"method": "unetgan", "adapter": "{vendor}"},
     }
     if args.held_out_ge:
         cols["Unet-GAN, GE adapter trained without the patient (held out)"] = {
@@ -117,12 +122,18 @@ def main() -> int:
                 results.setdefault(vendor, {})[name] = held_out_report(args.manifest, vendor, spec["held_out"])
                 print(f"{vendor:8} {name:30} mean Dice {cell(results[vendor][name]['summary'][vendor], 'mean')}", flush=True)
                 continue
-            needed = spec.get("model") or (f"lvunet-{spec['method']}" if spec["method"] in ("noisy", "augment") else None)
+            model = spec.get("model")
+            if model == "{paired}":
+                shipped = adapter_for(vendor, "{vendor}")
+                model = paired_segmenter(load_adapter(shipped)) if shipped else None
+                if model is None:
+                    continue
+            needed = model or (f"lvunet-{spec['method']}" if spec["method"] in ("noisy", "augment", "robust") else None)
             if needed and not model_available(needed):
                 print(f"{vendor:8} {name:30} skipped: {needed} is not in the registry")
                 continue
             t = time.time()
-            report = evaluate_manifest(args.manifest, [vendor], ROWS[vendor], spec["method"], model=spec.get("model"),
+            report = evaluate_manifest(args.manifest, [vendor], ROWS[vendor], spec["method"], model=model,
                                        adapter=adapter, subjects=subjects, progress=False, quiet=True)
             report["seconds"] = round(time.time() - t, 1)
             results.setdefault(vendor, {})[name] = report
@@ -143,7 +154,12 @@ def write_markdown(results: dict, path: Path, args) -> None:
              f"`python {' '.join(sys.argv)}`.",
              "3D Dice per volume (subject x phase), mean ± sd over volumes. Philips: the LV-Unet's 10 validation",
              "subjects (never trained on). Siemens: `dev_labelled` (10 subjects, ED + ES). GE: the 3 Sunnybrook",
-             "patients, contoured slices only (myocardium only on slices with both contours).", ""]
+             "patients, contoured slices only (myocardium only on slices with both contours).",
+             "Every column runs the product's own cine path (heart box on): `default` is exactly `unetgan segment`,",
+             "the Unet-GAN columns exactly `unetgan adapt-segment --adapter V`; GE cines run whole and their contoured",
+             "frames are scored. **How the mean is formed:** per volume, the average of the blood-pool and myocardium",
+             "Dice; a volume without any myocardium label (GE ES frames) has no mean and is left out of the mean",
+             "table (its blood pool still counts in the blood-pool table). `n` counts all volumes.", ""]
     for key, title in (("mean", "Mean of blood pool and myocardium"), ("blood_pool", "LV blood pool"), ("myocardium", "Myocardium")):
         lines += [f"## Dice: {title}", "", "| vendor | n | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
         for vendor, row in results.items():

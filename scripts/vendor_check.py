@@ -12,12 +12,11 @@ Seeds are fixed; every figure comes from this one command.
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import torch
 
+from report_files import write_report
 from unetgan.histogram import load_reference, match_to_reference
 from unetgan.inference import adapter_input, translate_slices
 from unetgan.io.images import read_image
@@ -136,10 +135,7 @@ def main() -> None:
     report["vendors"]["Siemens"] = siemens_rows(args.manifest, args.steps, *source)
     report["vendors"]["GE"] = ge_rows(args.manifest, args.steps, *source)
     report["seconds"] = round(time.time() - started, 1)
-    out = Path(args.out)
-    (out / "vendor_check.json").write_text(json.dumps(report, indent=1))
-    (out / "vendor_check.md").write_text(markdown(report))
-    print(markdown(report))
+    write_report(args.out, "vendor_check", report, markdown(report))
 
 
 if __name__ == "__main__":
