@@ -191,6 +191,8 @@ class UnetGANSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGui)
             self._selectModelChoices()
             self._updateGui()
+            if self._editWatcher is None:  # a result from before a module reload or in a reopened scene
+                self._watchResult(self._resultInScene())
 
     # -- model choices ---------------------------------------------------------------------------
 
