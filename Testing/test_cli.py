@@ -123,7 +123,7 @@ def test_a_system_error_while_reading_is_one_error_line(cine_file, tmp_path, mon
 
     from unetgan import pipeline
 
-    def refused(path):
+    def refused(path, *args, **kwargs):  # read_image's signature (series_uid, ...)
         raise OSError(errno.EIO, "Input/output error", str(path))
 
     monkeypatch.setattr(pipeline, "read_image", refused)

@@ -186,6 +186,11 @@ def test_known_vendor_gets_its_adapter_without_looking_at_the_images(study_dir, 
     assert manufacturer in choice.reason
 
 
+def test_adapter_from_a_study_path_uses_its_manufacturer(study_dir):
+    choice = choose_adapter(study_dir)  # the phantom writes Manufacturer "GE"
+    assert choice.adapter == "adapter-ge" and choice.reason == "adapter adapter-ge: Manufacturer 'GE' is GE"
+
+
 def test_unknown_vendor_gets_the_best_label_free_score_with_a_warning(tmp_path):
     """At a cardiac resolution (112 x 112, 3.1 mm): the networks must see a heart to score the candidates."""
     folder = write_study(make_study("Siemens", seed=5, n_phases=2, n_slices=3, matrix=112), tmp_path, fmt="dicom",

@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -101,9 +102,14 @@ def score_candidates(image: ImageData, candidates: list[ModelEntry | None], devi
             for entry, segmenter, slices, _ in runs}
 
 
-def choose_adapter(image: ImageData, manufacturer: str | None = None, device="cpu") -> AdapterChoice:
-    """The adapter for this study: from `manufacturer` (default: the DICOM Manufacturer the reader kept in
-    `image.meta`), else from the images (see the module's description)."""
+def choose_adapter(image: ImageData | str | os.PathLike, manufacturer: str | None = None, device="cpu") -> AdapterChoice:
+    """The adapter for this study (an image as read, or its path: a DICOM folder or an image file): from
+    `manufacturer` (default: the DICOM Manufacturer the reader kept in `image.meta`), else from the images
+    (see the module's description)."""
+    if not isinstance(image, ImageData):
+        from .io.images import read_image
+
+        image = read_image(image)
     manufacturer = manufacturer if manufacturer is not None else image.meta.get("manufacturer")
     entries = read_registry()
     vendor = vendor_of(manufacturer)
