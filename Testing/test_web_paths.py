@@ -7,6 +7,7 @@ inside the data root when one is set. Binding: a warning for non-loopback hosts.
 """
 from __future__ import annotations
 
+import argparse
 import os
 
 import pytest
@@ -301,3 +302,18 @@ def test_password_form(monkeypatch):
     assert answers[0][0] == 401 and "password" in answers[0][1] and "UnetGANSlicer" not in answers[0][1]
     assert answers[1][0] == 403 and "Wrong password" in answers[1][1]
     assert answers[2][0] == 200 and "UnetGANSlicer" in answers[2][1] and answers[3][0] == 200
+
+
+@pytest.mark.parametrize("token", [None, "t"])
+def test_session_processes_ask_for_the_cookie_only_when_the_launcher_does(monkeypatch, token):
+    """The launcher hands its cookie secret down only with sign-in; a session then requires exactly that cookie."""
+    from UnetGANSlicerWeb import auth, cli, launcher
+
+    environ = {auth.COOKIE_ENV: "stale"}
+    signed = auth.SignIn(token=token)
+    launcher.hand_down_sign_in(signed, environ)
+    monkeypatch.setattr(cli.os, "environ", environ)
+    session = cli._sign_in(argparse.Namespace(session_id="abc", host="127.0.0.1"))
+    assert session.required == bool(token)
+    if token:
+        assert session.cookie_secret == signed.cookie_secret

@@ -302,7 +302,7 @@ class WebApp:
             self.state.ug_upload_port = int(self.server.port)
         if self.options.session_id:
             print(READY_LINE, flush=True)  # the launcher waits for this line
-            if self.options.idle_minutes > 0:
+            if self.options.idle_minutes > 0:  # counted from now: the start itself may take a minute
                 self.controller._in_background(self._end_when_idle)()
 
     async def _end_when_idle(self) -> None:

@@ -142,6 +142,15 @@ def build_launcher_app(config: dict, sign_in: auth.SignIn):
     return app
 
 
+def hand_down_sign_in(sign_in: auth.SignIn, environ=os.environ) -> None:
+    """Session processes inherit the launcher's cookie secret when it requires sign-in (in their environment,
+    not on the command line that other users can list); without sign-in they must not ask for a cookie."""
+    if sign_in.required:
+        environ[auth.COOKIE_ENV] = sign_in.cookie_secret
+    else:
+        environ.pop(auth.COOKIE_ENV, None)
+
+
 def serve_sessions(host: str, port: int, session_ports: tuple[int, int], sign_in: auth.SignIn,
                    session_arguments: list[str], print_address) -> int:
     """Run the launcher until interrupted. ``session_arguments``: the page options every session gets."""
@@ -151,8 +160,7 @@ def serve_sessions(host: str, port: int, session_ports: tuple[int, int], sign_in
     try:
         content = workdir / "www"
         write_static_content(content)
-        # session processes inherit the cookie secret (environment, not the command line other users can list)
-        os.environ[auth.COOKIE_ENV] = sign_in.cookie_secret
+        hand_down_sign_in(sign_in)
         command = [sys.executable, "-m", "UnetGANSlicerWeb", *session_arguments, "--host", host]
         app = build_launcher_app(launcher_config(host, port, session_ports, content, workdir, command), sign_in)
         print_address()
