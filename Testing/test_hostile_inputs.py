@@ -84,6 +84,15 @@ def test_dicom_folder_with_a_link_loop_or_pipe(tmp_path, make):
     assert expected in read_error(folder)
 
 
+def test_page_policy_refuses_links_out_of_a_dicom_folder(tmp_path, secret_file):
+    folder = tmp_path / "dicom"
+    folder.mkdir()
+    (folder / "IM0001.dcm").write_bytes(b"\0" * 128 + b"DICM")
+    (folder / "IM0002.dcm").symlink_to(secret_file)
+    assert "link to a file outside the folder" in read_error(folder, data_files=safety.ATTACHED)
+    assert safety.check_dicom_folder(folder) == 2  # the command line follows the user's own links
+
+
 def test_folder_of_many_non_dicom_files_is_quick(tmp_path):
     folder = tmp_path / "export"
     folder.mkdir()

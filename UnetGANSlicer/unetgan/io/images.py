@@ -37,10 +37,10 @@ def read_image(path: str | os.PathLike, series_uid: str | None = None, data_file
     if not os.path.lexists(path):
         raise InputError(f"input not found: {path}")
     if stat.S_ISDIR(safety.check_input_path(path).st_mode):  # a pipe or device would block the readers
-        safety.check_dicom_folder(path)
+        safety.check_dicom_folder(path, policy=data_files)
         return read_dicom_cine(path, series_uid)
     if str(path).lower().endswith(".dcm"):
-        safety.check_dicom_folder(path.parent)
+        safety.check_dicom_folder(path.parent, policy=data_files)
         return read_dicom_cine(path.parent, series_uid)
     safety.check_data_file(path, data_files)
 

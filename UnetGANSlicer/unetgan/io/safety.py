@@ -162,13 +162,15 @@ def check_data_file(path: str | os.PathLike, policy: str = BESIDE) -> None:
 
 # ---------------------------------------------------------------- DICOM folders
 
-def check_dicom_folder(folder: str | os.PathLike, max_files: int = MAX_FOLDER_FILES) -> int:
+def check_dicom_folder(folder: str | os.PathLike, max_files: int = MAX_FOLDER_FILES, policy: str = BESIDE) -> int:
     """Walk ``folder`` (links to folders are not followed, as the DICOM reader does) before any file is parsed.
 
     Refuses symbolic-link loops, pipes, devices and sockets, more than ``max_files``
     entries, and a folder where no file carries a DICOM header ("DICM" at byte 128
-    or a ``.dcm`` name: the reader opens nothing else). Returns the number of files."""
+    or a ``.dcm`` name: the reader opens nothing else). With the ``attached`` policy
+    (the page) a link to a file outside the folder is refused too. Returns the number of files."""
     folder = Path(folder)
+    real_folder = os.path.realpath(folder)
     files, dicom = 0, 0
     pending = [folder]
     while pending:
@@ -186,6 +188,10 @@ def check_dicom_folder(folder: str | os.PathLike, max_files: int = MAX_FOLDER_FI
             if entry.is_symlink() and os.path.isdir(path):
                 continue
             info = _stat(path) if entry.is_symlink() else entry.stat(follow_symlinks=False)
+            if policy == ATTACHED and entry.is_symlink() and \
+                    not os.path.realpath(path).startswith(real_folder + os.sep):
+                raise InputError(f"{folder}: {path.relative_to(folder)} is a link to a file outside the folder; "
+                                 "files from the page are read only inside the folder given")
             kind = special_kind(info.st_mode)
             if kind:
                 raise InputError(f"{folder}: {path.relative_to(folder)} is {kind}, not a file; "
