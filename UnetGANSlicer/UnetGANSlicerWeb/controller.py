@@ -35,7 +35,7 @@ from UnetGANSlicerLib import BackendError, adapt_and_segment, editing, export, l
 from UnetGANSlicerLib.measurements import table_rows
 from UnetGANSlicerLib.nodes import remove_nodes
 from unetgan.errors import Cancelled, InputError
-from unetgan.io.safety import ATTACHED, BESIDE
+from unetgan.io.safety import ATTACHED
 
 from . import paths
 from .plot import as_data_url, volume_curve_png
