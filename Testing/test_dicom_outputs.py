@@ -185,3 +185,23 @@ def test_report_flags_numbers_outside_the_reference_ranges():
     assert rows["End-diastolic volume (EDV)"][3] == "within range"
     single = _table_rows({"frames": [{"blood_pool_ml": 120.0, "myocardial_mass_g": 90.5}]})  # one frame: no EF
     assert single == [["Blood-pool volume", "120.0 mL", "-", "-"], ["Myocardial mass", "90.5 g", "-", "-"]]
+
+
+def test_one_phase_seg_for_viewers_that_merge_phases(run, study_dir, tmp_path):
+    """Slicer's SEG reader (dcmqi) shows a cine SEG as the union over phases: a front end exports a phase's own."""
+    from unetgan.dicom_outputs.algorithm import AlgorithmInfo
+    from unetgan.dicom_outputs.seg import phase_segmentation
+    from unetgan.dicom_outputs.source import share_frame_of_reference, share_orientation, source_headers
+
+    _, out = run
+    labels = read_image(out / "labelmap.nrrd").array
+    ed = json.loads((out / "measurements.json").read_text())["ed_frame"]
+    headers = source_headers(read_image(study_dir).meta["files"])
+    share_orientation(headers)
+    share_frame_of_reference(headers)
+    phase_segmentation(labels[ed], headers[ed], AlgorithmInfo.of("lvunet-augment", "adapter-siemens")).save_as(
+        tmp_path / "ed.seg.dcm")
+    seg = hd.seg.segread(tmp_path / "ed.seg.dcm")
+    masks = seg.get_pixels_by_source_instance(list(_source_uids(study_dir)[ed]), combine_segments=True)
+    np.testing.assert_array_equal(masks, labels[ed])
+    assert int(seg.NumberOfFrames) == 2 * labels.shape[1]

@@ -1,7 +1,6 @@
 """SEG, SR and PDF of one run, gathered and written together (see the package's description)."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,10 +44,8 @@ class DicomResults:
     def write(self, folder: Path) -> list[Path]:
         folder = Path(folder)
         try:
-            with warnings.catch_warnings():  # highdicom's advice on the source's values (e.g. one-part names): not ours
-                warnings.simplefilter("ignore", UserWarning)
-                seg = write_segmentation(folder / SEG_NAME, self.labels, self.headers, self.algorithm)
-                write_measurement_report(folder / SR_NAME, self.measurements, seg, self.headers, self.algorithm)
+            seg = write_segmentation(folder / SEG_NAME, self.labels, self.headers, self.algorithm)
+            write_measurement_report(folder / SR_NAME, self.measurements, seg, self.headers, self.algorithm)
         except (ValueError, TypeError) as err:  # highdicom refuses a source attribute it cannot carry over
             raise InputError(f"cannot write the DICOM SEG and SR for these source images ({err}); expected one "
                              "series with one geometry and patient and study attributes that DICOM allows") from None

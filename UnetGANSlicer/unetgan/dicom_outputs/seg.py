@@ -7,6 +7,7 @@ from the source series (highdicom copies them), so PACS files the SEG with its s
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import highdicom as hd
@@ -38,18 +39,24 @@ def _segment_descriptions(algorithm: AlgorithmInfo) -> list[hd.seg.SegmentDescri
         for number, label in SEGMENT_LABELS.items()]
 
 
-def _phase_segmentation(labels: np.ndarray, headers: list, algorithm: AlgorithmInfo, series_uid: str,
-                        sop_uid: str) -> hd.seg.Segmentation:
-    """The SEG of one cardiac phase: labels (Z, Y, X) on the Z source images of that phase."""
-    return hd.seg.Segmentation(
-        source_images=headers, pixel_array=np.ascontiguousarray(labels, dtype=np.uint8),
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=_segment_descriptions(algorithm),
-        series_instance_uid=series_uid, series_number=SEG_SERIES_NUMBER, sop_instance_uid=sop_uid, instance_number=1,
-        manufacturer=PROGRAM, manufacturer_model_name=f"{PROGRAM} LV-Unet", software_versions=algorithm.version or "unknown",
-        device_serial_number="none", series_description="LV segmentation (UnetGANSlicer)",
-        content_label="LV_SEGMENTATION", content_description=algorithm.shown()[:64],
-        omit_empty_frames=False)  # every source image gets its frames: read back, each image has its mask
+def phase_segmentation(labels: np.ndarray, headers: list, algorithm: AlgorithmInfo, series_uid: str | None = None,
+                       sop_uid: str | None = None) -> hd.seg.Segmentation:
+    """The SEG of one cardiac phase: labels (Z, Y, X) on the Z source images of that phase.
+
+    Also on its own: Slicer's SEG reader (dcmqi) shows a cine SEG as the union over its phases, a
+    phase's SEG as it is (e.g. the ED and ES phases for a front end's export)."""
+    with warnings.catch_warnings():  # highdicom's advice on the source's values (e.g. one-part names): not ours to act on
+        warnings.simplefilter("ignore", UserWarning)
+        return hd.seg.Segmentation(
+            source_images=headers, pixel_array=np.ascontiguousarray(labels, dtype=np.uint8),
+            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+            segment_descriptions=_segment_descriptions(algorithm),
+            series_instance_uid=series_uid or hd.UID(), series_number=SEG_SERIES_NUMBER,
+            sop_instance_uid=sop_uid or hd.UID(), instance_number=1, manufacturer=PROGRAM,
+            manufacturer_model_name=f"{PROGRAM} LV-Unet", software_versions=algorithm.version or "unknown",
+            device_serial_number="none", series_description="LV segmentation (UnetGANSlicer)",
+            content_label="LV_SEGMENTATION", content_description=algorithm.shown()[:64],
+            omit_empty_frames=False)  # every source image gets its frames: read back, each image has its mask
 
 
 def build_segmentation(labels: np.ndarray, headers: list[list], algorithm: AlgorithmInfo) -> Dataset:
@@ -66,7 +73,7 @@ def build_segmentation(labels: np.ndarray, headers: list[list], algorithm: Algor
     where = {str(ds.SOPInstanceUID): (t, z) for t, row in enumerate(headers) for z, ds in enumerate(row)}
     joined, per_frame, masks, referenced = None, [], [], {}
     for t in range(frames):
-        phase = _phase_segmentation(labels[t], headers[t], algorithm, series_uid, sop_uid)
+        phase = phase_segmentation(labels[t], headers[t], algorithm, series_uid, sop_uid)
         joined = joined or phase
         for item in phase.PerFrameFunctionalGroupsSequence:
             source = str(item.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID)

@@ -9,6 +9,7 @@ DICOM has no standard concept for.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import highdicom as hd
@@ -74,10 +75,12 @@ def build_measurement_report(measurements: dict, seg: Dataset, headers: list[lis
     report = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=observer),
         procedure_reported=codes.SCT.CardiacMRI, imaging_measurements=groups)
-    return hd.sr.Comprehensive3DSR(
-        evidence=[seg, *(ds for row in headers for ds in row)], content=report[0],
-        series_instance_uid=hd.UID(), series_number=SR_SERIES_NUMBER, sop_instance_uid=hd.UID(), instance_number=1,
-        manufacturer=PROGRAM, is_complete=True, series_description="LV measurements (UnetGANSlicer)")
+    with warnings.catch_warnings():  # highdicom's advice on the source's values (e.g. one-part names): not ours to act on
+        warnings.simplefilter("ignore", UserWarning)
+        return hd.sr.Comprehensive3DSR(
+            evidence=[seg, *(ds for row in headers for ds in row)], content=report[0],
+            series_instance_uid=hd.UID(), series_number=SR_SERIES_NUMBER, sop_instance_uid=hd.UID(), instance_number=1,
+            manufacturer=PROGRAM, is_complete=True, series_description="LV measurements (UnetGANSlicer)")
 
 
 def write_measurement_report(path: Path, measurements: dict, seg: Dataset, headers: list[list],
