@@ -10,8 +10,8 @@
   views rendered by Slicer's slice logic to PNG; then a paint edit of the ES frame and the EF in the
   table before and after.
 - Each --dicom series: loaded by the backend's reader, its instance UIDs put on the volume as Slicer's
-  DICOM plugins do, and the automatic adapter chosen from the Manufacturer (folder index in place of
-  Slicer's DICOM database).
+  DICOM plugins do, the automatic adapter chosen from the Manufacturer (folder index in place of
+  Slicer's DICOM database), with --run-backend segmented with that adapter, and the views reported.
 Prints one JSON report. Data stay where they are; nothing is written into the repository.
 """
 from __future__ import annotations
@@ -81,7 +81,8 @@ def check_mnms(ed_path: Path, out: Path, run_backend: bool) -> dict:
     watcher.stop()
     context.remove_views(logics)
     logics["scene"].Clear(True)
-    return {"case": ed_path.name, **views, "ef_before_edit": ef_before, "ef_after_edit": ef_after,
+    return {"case": ed_path.name, **views, "backend_adapter": result.measurements.get("adapter"),
+            "warnings": result.warnings, "ef_before_edit": ef_before, "ef_after_edit": ef_after,
             "tables_updated_by": "edit watcher (no button)", "watcher_updates": watcher.updates,
             "segmentation": "backend --adapter auto" if run_backend else "M&Ms ground truth (LV, myocardium)"}
 
@@ -108,7 +109,7 @@ def show_and_report(volume, result, stem: Path) -> dict:
             "same_slice_and_plane": bool(np.allclose(slice_matrix("Red"), slice_matrix("Yellow"), atol=1e-9))}
 
 
-def check_dicom(folder: Path, out: Path) -> dict:
+def check_dicom(folder: Path, out: Path, run_backend: bool) -> dict:
     logics = context.add_views(context.setup_standalone())
     loaded = loading.load_image(folder, logics["scene"])
     index = vendor.FolderDicomIndex(folder)
@@ -116,7 +117,11 @@ def check_dicom(folder: Path, out: Path) -> dict:
     for node in nodes:  # what Slicer's DICOM plugins record on the volumes they load
         node.SetAttribute(vendor.INSTANCE_UIDS_ATTRIBUTE, " ".join(index.files))
     choice = vendor.choose_adapter(loaded.volume, index)
-    views = show_and_report(loaded.volume, None, out / folder.parent.name)
+    result = adapt_and_segment(loaded.volume, adapter=choice.adapter) if run_backend else None
+    views = show_and_report(loaded.volume, result, out / folder.parent.name)
+    if result is not None:
+        views.update(ef=result.measurements.get("ef_percent"), backend_adapter=result.measurements.get("adapter"),
+                     warnings=result.warnings)
     context.remove_views(logics)
     logics["scene"].Clear(True)
     return {"series": str(folder), "manufacturer": choice.manufacturer, "vendor": choice.vendor,
@@ -141,7 +146,7 @@ def main(argv=None) -> int:
     parser.add_argument("--run-backend", action="store_true", help="segment with the backend (--adapter auto)")
     args = parser.parse_args(argv)
     report = {"mnms": [check_mnms(p, args.out, args.run_backend) for p in args.mnms],
-              "dicom": [check_dicom(p, args.out) for p in args.dicom]}
+              "dicom": [check_dicom(p, args.out, args.run_backend) for p in args.dicom]}
     print(json.dumps(report, indent=1))
     return 0
 
