@@ -53,7 +53,7 @@ def keep_largest_component(labels: np.ndarray) -> np.ndarray:
     components, count = ndimage.label(labels > 0)
     if count <= 1:
         return labels
-    sizes = ndimage.sum_labels(np.ones_like(components), components, index=range(1, count + 1))
+    sizes = np.bincount(components.ravel(), minlength=count + 1)[1:]  # voxels per component, no array of ones
     return np.where(components == 1 + int(np.argmax(sizes)), labels, 0).astype(labels.dtype)
 
 
@@ -156,7 +156,7 @@ def _labels_on_input_grid(probabilities, grid, postprocess: bool, stopwatch) -> 
         labels = class_labels(restored).numpy()
         if postprocess:
             labels = keep_largest_component(labels)
-        top = torch.maximum(restored[:, 0], torch.maximum(restored[:, 1], restored[:, 2])).numpy()
+        top = restored.amax(1).numpy()  # the winning class's probability (one temporary, not two)
         confidence = float(top[labels > 0].mean()) if (labels > 0).any() else 0.0
     return labels, confidence
 
@@ -225,13 +225,20 @@ def _to_input_look(volume, slices_source, grid, translated: bool) -> np.ndarray:
     """The translated crop back on the input grid, in the input's intensity range; the original outside the crop."""
     if not translated:
         return np.asarray(volume, np.float32).copy()
+    # large studies: every full-frame temporary here counts at the memory peak, so the blend and the
+    # rescaling run in place (the same operations in the same order: the same values)
     low, high = np.percentile(np.asarray(volume, np.float32), PERCENTILES)
     pieces = torch.cat([slices_source, torch.ones_like(slices_source)], 1)
     restored = grid.restore(pieces, fill=0.0)
     image, coverage = restored[:, 0].numpy(), restored[:, 1].clamp(0, 1).numpy()
-    original = normalise_intensity(volume)
-    blended = coverage * image + (1 - coverage) * original
-    return (blended * (high - low) + low).astype(np.float32)
+    original = normalise_intensity(volume, (float(low), float(high)))  # the window just computed, as floats as there
+    blended = coverage * image
+    np.subtract(1, coverage, out=coverage)
+    coverage *= original
+    blended += coverage
+    scaled = np.multiply(blended, high - low)  # float64, as the input's window is
+    scaled += low
+    return scaled.astype(np.float32)
 
 
 def _as_type(image: np.ndarray, dtype) -> np.ndarray:
