@@ -200,7 +200,9 @@ def main(argv=None) -> int:
             assert all(np.array_equal(labels[0], other) for other in labels[1:]), "sessions disagree on one case"
             assert {1, 2} <= set(np.unique(labels[0]).tolist()), "empty segmentation"
             progress("saved; the command line's reference run")
+            reference_started = time.monotonic()
             reference = reference_labels(args.phases, args.slices, work / "reference")
+            report["command_line_seconds_same_case"] = round(time.monotonic() - reference_started, 1)
             report["same_as_command_line"] = bool(np.array_equal(reference, labels[0]))
             assert not victim_folder.exists() or not any(victim_folder.iterdir()), "the killed session left files"
             report["killed_session_left_files"] = False
