@@ -25,9 +25,17 @@ SLOW_BACKEND = ("import subprocess, sys, time\n"
                 "time.sleep(120)\n")
 
 
+# the same as the warm worker: takes its job line, one progress line, then a long wait
+SLOW_WORKER = "import sys, time\nsys.stdin.readline()\nprint('PROGRESS 0 3 frames', flush=True)\ntime.sleep(120)\n"
+
+
 @pytest.fixture
 def slow_backend(monkeypatch):
     monkeypatch.setattr(runner, "backend_command", lambda arguments: [sys.executable, "-c", SLOW_BACKEND])
+    monkeypatch.setattr(runner, "worker_command", lambda: [sys.executable, "-c", SLOW_WORKER])
+    runner.WORKER.stop()  # a warm worker left by an earlier test would take the job
+    yield
+    runner.WORKER.stop()
 
 
 def wait_for(condition, timeout=30.0):

@@ -322,7 +322,7 @@ def test_failure_while_making_nodes_removes_them(scene, study, monkeypatch):
         attached.append(original(browser_node, sequence_node, save_changes))
         return attached[-1]
 
-    monkeypatch.setattr(workflow, "run_backend", fake_backend)
+    monkeypatch.setattr(workflow, "run_in_worker", fake_backend)
     monkeypatch.setattr(sequences, "attach", failing_attach)
     with pytest.raises(RuntimeError, match="simulated failure"):
         adapt_and_segment(proxy, adapter="Siemens", device="cpu")
@@ -343,7 +343,7 @@ def test_cancel_while_making_nodes_removes_them(scene, study, monkeypatch):
         made.append(1)
         return original(labels, reference)
 
-    monkeypatch.setattr(workflow, "run_backend", fake_backend)
+    monkeypatch.setattr(workflow, "run_in_worker", fake_backend)
     monkeypatch.setattr(sequences, "new_segmentation_node", counting)
     with pytest.raises(Cancelled):
         adapt_and_segment(proxy, adapter="Siemens", device="cpu", cancel=lambda: len(made) >= 2)
@@ -433,7 +433,7 @@ def test_runner_reports_the_error_line_and_warnings(tmp_path, monkeypatch):
 def test_export_writes_readable_files_and_leaves_the_scene(scene, study, tmp_path, monkeypatch, cine):
     from UnetGANSlicerLib import export, workflow
 
-    monkeypatch.setattr(workflow, "run_backend", fake_backend)
+    monkeypatch.setattr(workflow, "run_in_worker", fake_backend)
     node = add_study_cine(scene, study)[0] if cine else add_study_volume(scene, study)
     result = adapt_and_segment(node, adapter="Siemens", device="cpu")
     ids = node_ids(scene)
@@ -521,7 +521,7 @@ def test_module_logic_runs_on_slicer_core_with_gui_stubs(scene, study, tmp_path,
     assert logic.dependencyReport().ready  # this environment has them all
     adapters, segmenters = logic.modelChoices()
     assert isinstance(adapters, list) and isinstance(segmenters, list)
-    monkeypatch.setattr(workflow, "run_backend", fake_backend)
+    monkeypatch.setattr(workflow, "run_in_worker", fake_backend)
     proxy = add_study_cine(scene, study)[0]
     result = logic.process(proxy, "Siemens", None, "GPU")
     assert result.n_frames == N_PHASES and result.translated is not None

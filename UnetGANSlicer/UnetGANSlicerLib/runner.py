@@ -1,4 +1,10 @@
-"""Run the backend command line (``python -m unetgan ...``) as a subprocess.
+"""Run the backend in a subprocess: the command line (``python -m unetgan ...``) per run, or the warm worker.
+
+- :func:`run_backend` starts ``python -m unetgan <arguments>`` and waits for it (training, one-off jobs).
+- :func:`run_in_worker` hands the same arguments to this process's warm worker (``python -m
+  unetgan.worker``, :class:`Worker`): started on first use (or by :func:`start_worker`), torch imported and
+  each model loaded once per session, restarted on the next run if it died; cancel kills it (the next
+  run starts a new one). Adapt & Segment runs there: a click no longer pays a process start.
 
 - The interpreter is ``sys.executable`` outside Slicer and ``PythonSlicer`` inside
   it (Slicer's own Python, with its torch and SimpleITK): inference never runs in
@@ -12,12 +18,14 @@
 - The backend never outlives its caller: it stays in the caller's process group (a
   terminal's Ctrl-C or a session end reaches it), every running backend is known
   here, and :func:`stop_all` (called by the module on cleanup, scene close and
-  application quit, and at interpreter exit) kills them; the run then raises
-  ``Cancelled`` and the MRML layer removes any half-made nodes.
+  application quit, and at interpreter exit) kills them and the warm worker; a run then
+  raises ``Cancelled`` and the MRML layer removes any half-made nodes. The worker also
+  leaves by itself when its stdin closes or its parent dies.
 """
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import queue
 import re
@@ -95,12 +103,14 @@ def running_backends() -> list[subprocess.Popen]:
 
 
 def stop_all(timeout: float = 5.0) -> int:
-    """Kill every running backend with its children (any thread). Returns how many were running."""
+    """Kill every running backend with its children, and the warm worker even when idle (any thread).
+    Returns how many were running a job."""
     processes = running_backends()
     for process in processes:
         with _running_lock:
             _stopped.add(process.pid)
         kill_process_tree(process, timeout)
+    WORKER.stop(timeout)
     return len(processes)
 
 
@@ -144,6 +154,26 @@ def _pump(stream, sink: queue.Queue, tag: str) -> None:
         sink.put((tag, None))
 
 
+def _take_line(tag: str, line: str, output: "RunOutput", progress: ProgressCallback | None,
+               log: Callable[[str], None] | None) -> None:
+    """One line of the backend: progress, a warning or an error (kept with stderr, where the command line
+    prints them; the worker sends them on stdout, in order with its END line), or text for the log."""
+    match = PROGRESS_LINE.match(line.strip()) if tag == "out" else None
+    if match:
+        output.stdout.append(line)
+        if progress is not None:
+            progress(int(match.group(1)), int(match.group(2)), (match.group(3) or "").strip())
+        return
+    if tag == "out" and not line.startswith(("WARNING:", "ERROR:")):
+        output.stdout.append(line)
+    else:
+        output.stderr.append(line)
+        if line.startswith("WARNING:"):
+            output.warnings.append(line[len("WARNING:"):].strip())
+    if log is not None:
+        log(line)
+
+
 def _error_message(stderr: list[str], returncode: int) -> str:
     errors = [line[len("ERROR:"):].strip() for line in stderr if line.startswith("ERROR:")]
     if errors:
@@ -153,24 +183,34 @@ def _error_message(stderr: list[str], returncode: int) -> str:
     return f"the backend failed (exit code {returncode}): {detail}"
 
 
-def run_backend(arguments: Sequence[str], progress: ProgressCallback | None = None,
-                cancel: CancelCallback | None = None, log: Callable[[str], None] | None = None,
-                poll_interval: float = 0.05) -> RunOutput:
-    """Run ``unetgan <arguments>`` to completion; raise BackendError on failure, Cancelled on cancel."""
-    command = backend_command(arguments)
+def _start(command: list[str], stdin) -> subprocess.Popen:
     flags = subprocess.CREATE_NO_WINDOW if os.name == "nt" else 0
-    started = time.monotonic()
-    process = subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    return subprocess.Popen(
+        command, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         encoding="utf-8", errors="replace", bufsize=1, env=backend_environment(), creationflags=flags,
     )
-    with _running_lock:
-        _running.add(process)
-    lines: queue.Queue = queue.Queue()
+
+
+def _readers(process: subprocess.Popen, lines: queue.Queue) -> list[threading.Thread]:
+    """Two threads that put ``(tag, line)`` from the process's stdout ("out") and stderr ("err") into ``lines``,
+    then ``(tag, None)`` when the stream closes."""
     readers = [threading.Thread(target=_pump, args=(process.stdout, lines, "out"), daemon=True),
                threading.Thread(target=_pump, args=(process.stderr, lines, "err"), daemon=True)]
     for reader in readers:
         reader.start()
+    return readers
+
+
+def run_backend(arguments: Sequence[str], progress: ProgressCallback | None = None,
+                cancel: CancelCallback | None = None, log: Callable[[str], None] | None = None,
+                poll_interval: float = 0.05) -> RunOutput:
+    """Run ``unetgan <arguments>`` to completion; raise BackendError on failure, Cancelled on cancel."""
+    started = time.monotonic()
+    process = _start(backend_command(arguments), stdin=subprocess.DEVNULL)
+    with _running_lock:
+        _running.add(process)
+    lines: queue.Queue = queue.Queue()
+    readers = _readers(process, lines)
     output = RunOutput(returncode=-1)
     open_streams = 2
     try:
@@ -182,19 +222,8 @@ def run_backend(arguments: Sequence[str], progress: ProgressCallback | None = No
             if tag is not None:
                 if line is None:
                     open_streams -= 1
-                elif tag == "out":
-                    output.stdout.append(line)
-                    match = PROGRESS_LINE.match(line.strip())
-                    if match and progress is not None:
-                        progress(int(match.group(1)), int(match.group(2)), (match.group(3) or "").strip())
-                    elif not match and log is not None:
-                        log(line)
                 else:
-                    output.stderr.append(line)
-                    if line.startswith("WARNING:"):
-                        output.warnings.append(line[len("WARNING:"):].strip())
-                    if log is not None:
-                        log(line)
+                    _take_line(tag, line, output, progress, log)
             if cancel is not None and cancel():
                 raise Cancelled("cancelled by the user")
             if open_streams == 0 and process.poll() is not None:
@@ -220,3 +249,160 @@ def run_backend(arguments: Sequence[str], progress: ProgressCallback | None = No
         raise BackendError(_error_message(output.stderr, output.returncode), output.returncode,
                            "\n".join(output.stderr))
     return output
+
+
+# -- the warm worker --------------------------------------------------------------------------------------
+
+END_LINE = re.compile(r"^END\s+(-?\d+)$")
+
+
+def worker_command() -> list[str]:
+    return [python_executable(), "-m", "unetgan.worker"]
+
+
+class Worker:
+    """A warm backend process (``python -m unetgan.worker``) that runs one job at a time.
+
+    Started on first use, restarted on the next run once it has died (crash, cancel, stop_all);
+    thread-safe (a second caller waits for the first run to end)."""
+
+    def __init__(self):
+        self._process: subprocess.Popen | None = None
+        self._lines: queue.Queue | None = None
+        self._state = threading.Lock()  # guards _process/_lines (stop_all comes from any thread)
+        self._job = threading.Lock()  # one job at a time
+
+    @property
+    def pid(self) -> int | None:
+        """The process id while the worker is alive, else None."""
+        process = self._process
+        return process.pid if process is not None and process.poll() is None else None
+
+    def start(self) -> tuple[subprocess.Popen, queue.Queue]:
+        """The live worker, started now if there is none (it imports torch while the caller goes on)."""
+        with self._state:
+            if self._process is None or self._process.poll() is not None:
+                self._close()
+                self._process = _start(worker_command(), stdin=subprocess.PIPE)
+                self._lines = queue.Queue()
+                _readers(self._process, self._lines)
+            return self._process, self._lines
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Kill the worker (a job it runs ends: stopped, cancelled or failed, as its caller decides).
+        Returns whether it was alive."""
+        with self._state:
+            process = self._process
+        if process is None:
+            return False
+        alive = process.poll() is None
+        kill_process_tree(process, timeout)
+        with self._state:
+            if self._process is process:
+                self._close()
+        return alive
+
+    def _close(self) -> None:
+        if self._process is not None and self._process.stdin is not None:
+            try:
+                self._process.stdin.close()
+            except OSError:  # the pipe of a dead worker
+                pass
+        self._process, self._lines = None, None
+
+    def _send(self, arguments: Sequence[str]) -> tuple[subprocess.Popen, queue.Queue]:
+        request = json.dumps({"arguments": [str(a) for a in arguments]}) + "\n"
+        for attempt in (1, 2):  # the worker may have died since the last run: start a new one, once
+            process, lines = self.start()
+            try:
+                process.stdin.write(request)
+                process.stdin.flush()
+                return process, lines
+            except (BrokenPipeError, OSError, ValueError):
+                kill_process_tree(process)
+                if attempt == 2:
+                    raise BackendError("the backend worker could not be started (its input closed at once)") from None
+        raise AssertionError("unreachable")
+
+    def run(self, arguments: Sequence[str], progress: ProgressCallback | None = None,
+            cancel: CancelCallback | None = None, log: Callable[[str], None] | None = None,
+            poll_interval: float = 0.05) -> RunOutput:
+        started = time.monotonic()
+        while not self._job.acquire(timeout=poll_interval):  # another run of this session is in progress
+            if cancel is not None and cancel():
+                raise Cancelled("cancelled by the user")
+        process = None
+        try:
+            process, lines = self._send(arguments)
+            with _running_lock:
+                _running.add(process)
+            output, code = RunOutput(returncode=-1), None
+            try:
+                while code is None:
+                    try:
+                        tag, line = lines.get(timeout=poll_interval)
+                    except queue.Empty:
+                        tag, line = None, None
+                    if tag == "out" and line is None:  # the worker died in the job
+                        code = self._died(process, lines, output, log)
+                    elif line is not None:
+                        match = END_LINE.match(line.strip()) if tag == "out" else None
+                        if match:
+                            code = int(match.group(1))
+                        else:
+                            _take_line(tag, line, output, progress, log)
+                    if code is None and cancel is not None and cancel():
+                        raise Cancelled("cancelled by the user")
+            except BaseException:
+                self.stop()  # a cancelled job ends with its process; the next run starts a new one
+                raise
+        finally:
+            if process is not None:
+                with _running_lock:
+                    _running.discard(process)
+                    stopped = process.pid in _stopped
+                    _stopped.discard(process.pid)
+            self._job.release()
+        output.returncode, output.seconds = code, time.monotonic() - started
+        if stopped:
+            raise Cancelled("the backend was stopped (module closed, scene closed or application quitting)")
+        if code != 0:
+            raise BackendError(_error_message(output.stderr, code), code, "\n".join(output.stderr))
+        return output
+
+    def _died(self, process, lines: queue.Queue, output: RunOutput, log) -> int:
+        """The worker's stdout closed in a job: collect what it said on stderr, and its exit code."""
+        try:
+            process.wait(5.0)
+        except subprocess.TimeoutExpired:
+            kill_process_tree(process)
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            try:
+                tag, line = lines.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            if line is None:
+                break
+            _take_line(tag, line, output, None, log)
+        self.stop()
+        code = process.returncode
+        return code if code not in (0, None) else EXIT_DIED
+
+
+EXIT_DIED = -1  # the worker ended without an exit code of its own
+WORKER = Worker()
+
+
+def start_worker() -> int:
+    """Start this session's warm worker now, e.g. when the module is entered (returns at once with its pid),
+    so that the first click does not wait for torch to import."""
+    return WORKER.start()[0].pid
+
+
+def run_in_worker(arguments: Sequence[str], progress: ProgressCallback | None = None,
+                  cancel: CancelCallback | None = None, log: Callable[[str], None] | None = None,
+                  poll_interval: float = 0.05) -> RunOutput:
+    """Run an ``adapt-segment`` command line in this session's warm worker; as :func:`run_backend` otherwise
+    (progress, cancel, BackendError with the ERROR line, Cancelled when stopped by stop_all)."""
+    return WORKER.run(arguments, progress, cancel, log, poll_interval)

@@ -3,6 +3,9 @@
     result = adapt_and_segment(volume_node, adapter="Siemens", model=None, device="auto",
                                progress=lambda done, total, stage: ..., cancel=lambda: False)
 
+The backend runs in this session's warm worker (:func:`.runner.run_in_worker`): the first run
+starts it, later runs reuse its loaded models.
+
 Nothing is lost: the input node and its voxels are never modified; every run
 creates new nodes with unique names (a segmentation the user edited is never
 overwritten); on cancel or failure every node made so far is removed, the
@@ -30,7 +33,7 @@ from .measurements import add_frames_table, add_summary_table
 from .layout import add_volume_chart
 from .nodes import add_volume, remove_nodes
 from .results import remember
-from .runner import BackendError, run_backend
+from .runner import BackendError, run_in_worker
 from .segmentation import add_segmentation, set_reference_volume
 
 DEVICES = {"auto": "auto", "cpu": "cpu", "gpu": "cuda", "cuda": "cuda"}
@@ -123,10 +126,12 @@ def adapt_and_segment(volume_node, adapter="Siemens", model=None, device="auto",
     workdir = Path(tempfile.mkdtemp(prefix="unetgan-slicer-"))
     try:
         input_path = workdir / "input.nrrd"
-        write_image(source.frames if source.is_cine else source.frames[0], source.geometry, input_path)
+        # uncompressed both ways (the worker writes its outputs so too): read once, then deleted
+        write_image(source.frames if source.is_cine else source.frames[0], source.geometry, input_path,
+                    compress=False)
         output_dir = workdir / "output"
-        run = run_backend(backend_arguments(input_path, output_dir, adapter, model, device),
-                          progress=progress, cancel=cancel, log=log)
+        run = run_in_worker(backend_arguments(input_path, output_dir, adapter, model, device),
+                            progress=progress, cancel=cancel, log=log)
         translated, labels, measurements = _read_outputs(output_dir, source.frames.shape)
         _check(cancel)
         if adapter in (None, "", "none"):

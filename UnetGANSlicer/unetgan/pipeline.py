@@ -108,9 +108,10 @@ def default_adapter(input_path) -> str:
 
 def adapt_segment_file(input_path, out_dir, adapter, model=None, device="auto", overwrite=False, progress=None, cancel=None,
                        whole_field=False, stopwatch=NO_STOPWATCH, models: ModelCache | None = None,
-                       series_uid: str | None = None):
+                       series_uid: str | None = None, compress: bool = True):
     """`unetgan adapt-segment`: translated image, labelmap and measurements in out_dir (see docs/architecture.md);
-    for DICOM input also the DICOM SEG, SR and the PDF report (docs/dicom.md)."""
+    for DICOM input also the DICOM SEG, SR and the PDF report (docs/dicom.md). compress=False: the images are
+    a hand-off to another process (the warm worker's caller), not files to keep."""
     names = adapt_outputs(input_path)
     refuse_existing([Path(out_dir) / n for n in names], overwrite)  # before the work, not after it
     image, labels, translated, measurements = run_study(input_path, adapter, model, device, progress=progress,
@@ -125,8 +126,8 @@ def adapt_segment_file(input_path, out_dir, adapter, model=None, device="auto", 
                                     measurements["adapter"], measurements["input"]["adapter_choice"] or "")
     image.array = None  # only its geometry is needed from here: free the input before the outputs are copied
     with stopwatch.stage("write"), staged_outputs(Path(out_dir), names, overwrite) as staging:
-        write_image(translated, image.geometry, staging / "translated.nrrd")
-        write_image(labels.astype(np.uint8), image.geometry, staging / "labelmap.nrrd")
+        write_image(translated, image.geometry, staging / "translated.nrrd", compress=compress)
+        write_image(labels.astype(np.uint8), image.geometry, staging / "labelmap.nrrd", compress=compress)
         (staging / "measurements.json").write_text(json.dumps(measurements, indent=1))
         (staging / "measurements.csv").write_text(measurements_csv(measurements))
         if dicom is not None:

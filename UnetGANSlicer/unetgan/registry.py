@@ -115,12 +115,14 @@ def load_adapter(name_or_path, registry: Path | None = None):
 class ModelCache:
     """Each model loaded once per process and reused: a batch worker runs many studies with the same models.
 
-    Keyed by the file and its modification time, so a model replaced on disk is loaded (and checked) again."""
+    Keyed by the file and its SHA256 (hashed on every request, about 20 ms for the shipped files), so a model
+    replaced or damaged on disk is loaded and checked again, whatever its modification time says."""
 
     def __init__(self, registry: Path | None = None):
         self.registry = registry
         self._loaded: dict[tuple, object] = {}
         self._lock = threading.Lock()  # a Dask worker may run studies in several threads
+        self.loads = 0  # models read from disk so far (the rest were reused)
 
     def lvunet(self, name_or_path=None):
         return self._get("segmenter", name_or_path, load_lvunet)
@@ -130,10 +132,12 @@ class ModelCache:
 
     def _get(self, kind: str, name_or_path, load):
         entry = find_model(name_or_path, kind, self.registry)
-        key = (kind, str(entry.file), entry.file.stat().st_mtime_ns if entry.file.is_file() else None)
+        # the registry's expected hash is part of the key: a re-registered file is checked against the new one
+        key = (kind, str(entry.file), sha256_of(entry.file) if entry.file.is_file() else None, entry.sha256)
         with self._lock:
             if key not in self._loaded:
                 self._loaded[key] = load(name_or_path, self.registry)
+                self.loads += 1
             return self._loaded[key]
 
 

@@ -87,8 +87,12 @@ def to_sitk(array: np.ndarray, geometry: Geometry) -> sitk.Image:
     raise InputError(f"expected a 3D or 4D array, got shape {array.shape}")
 
 
-def write_image(array: np.ndarray, geometry: Geometry, path: str | os.PathLike, overwrite: bool = True) -> Path:
-    """Write atomically: a temporary file in the same folder, renamed when complete."""
+def write_image(array: np.ndarray, geometry: Geometry, path: str | os.PathLike, overwrite: bool = True,
+                compress: bool = True) -> Path:
+    """Write atomically: a temporary file in the same folder, renamed when complete.
+
+    compress=False for files that only hand images between processes (read once, then deleted):
+    compressing a 300-image float32 cine takes about 1.5 s, writing it raw about 0.2 s."""
     from ..outputs import atomic_path
 
     path = Path(path)
@@ -96,7 +100,7 @@ def write_image(array: np.ndarray, geometry: Geometry, path: str | os.PathLike, 
         raise InputError(f"{path} exists; pass --overwrite to replace it")
     image = to_sitk(np.ascontiguousarray(array), geometry)
     with atomic_path(path) as tmp:
-        sitk.WriteImage(image, str(tmp), useCompression=True)
+        sitk.WriteImage(image, str(tmp), useCompression=compress)
     return path
 
 

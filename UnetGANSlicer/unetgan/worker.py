@@ -1,0 +1,150 @@
+"""The warm backend: one long-lived process that runs `adapt-segment` jobs for the MRML layer.
+
+    python -m unetgan.worker
+
+Why: each click in the Slicer module or the web page used to start `python -m unetgan adapt-segment`,
+which imports torch, loads and hashes the models and compresses its NRRD outputs every time. This
+process pays the imports once per session, keeps every model loaded (``registry.ModelCache``: keyed
+by file and SHA256, so a replaced file is checked and loaded again), and writes its outputs
+uncompressed (they are a hand-off to the caller, deleted after one read).
+
+Protocol, one job at a time (UnetGANSlicerLib/runner.py is the other side):
+
+- caller -> worker, one line per job: ``{"arguments": ["adapt-segment", INPUT, "-o", OUTDIR, ...]}``,
+  the command line's own arguments (parsed by its own parser, so options mean the same);
+- worker -> caller on stdout, and nothing else there (anything printed by libraries goes to stderr):
+  ``PROGRESS <done> <total> adapt-segment``, ``WARNING: <text>``, on failure one ``ERROR: <message>``,
+  a line for the log saying how many models were read from disk so far, and last ``END <code>``
+  with the code the command line would exit with (0, 1 bug, 2 bad input, 130 cancelled);
+- stderr: free text (a bug's traceback), for the caller's log.
+
+The worker exits when its stdin closes or its parent process is gone, so it never outlives the
+session that started it, even one that was killed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+
+from .errors import Cancelled, InputError
+
+EXIT_BUG = 1
+EXIT_INPUT_ERROR = 2
+EXIT_CANCELLED = 130
+PARENT_CHECK_S = 1.0
+
+
+class Protocol:
+    """The protocol lines, written whole and flushed (the caller reads them as they come)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def line(self, text: str) -> None:
+        self.stream.write(text.replace("\n", " ") + "\n")
+        self.stream.flush()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Leave when the parent is gone (re-parented): a killed Slicer or web session never sends EOF in time."""
+    while True:
+        time.sleep(PARENT_CHECK_S)
+        if os.getppid() != parent:
+            os._exit(EXIT_CANCELLED)
+
+
+def error_message(err: BaseException) -> tuple[int, str]:
+    """(exit code, the ERROR line's text), as the command line words them (cli.main)."""
+    if isinstance(err, InputError):
+        return EXIT_INPUT_ERROR, str(err)
+    if isinstance(err, Cancelled):
+        return EXIT_CANCELLED, str(err)
+    if isinstance(err, OSError):
+        where = f" ({err.filename})" if err.filename else ""
+        return EXIT_INPUT_ERROR, f"{err.strerror or err}{where}; expected readable inputs and a writable output folder"
+    return EXIT_BUG, f"the backend failed: {type(err).__name__}: {err}"
+
+
+class Jobs:
+    """Runs one job's arguments with the models kept loaded between jobs."""
+
+    def __init__(self, protocol: Protocol):
+        from . import pipeline  # noqa: F401 - torch and the pipeline imported before the first job arrives
+        from .cli import build_parser
+        from .registry import ModelCache
+
+        self.protocol = protocol
+        self.parser = build_parser()
+        self.models = ModelCache()
+        self.jobs_done = 0
+
+    def run(self, arguments: list[str]) -> int:
+        try:
+            code = self._adapt_segment(arguments)
+        except SystemExit as exit_:  # argparse refused the arguments (its usage line went to stderr)
+            code = EXIT_INPUT_ERROR if exit_.code else 0
+            if code:
+                self.protocol.line(f"ERROR: bad backend arguments: {' '.join(arguments)}")
+        except BaseException as err:  # noqa: BLE001 - every failure becomes the job's ERROR line
+            code, message = error_message(err)
+            if code == EXIT_BUG:
+                traceback.print_exc(file=sys.stderr)
+                sys.stderr.flush()
+            self.protocol.line(f"ERROR: {message}")
+        self.jobs_done += 1
+        # for the log (and the tests): a warm worker reads each model from disk once
+        self.protocol.line(f"worker {os.getpid()}: job {self.jobs_done} ended ({code}); models read from disk so far: "
+                           f"{self.models.loads}")
+        return code
+
+    def _adapt_segment(self, arguments: list[str]) -> int:
+        from .pipeline import adapt_segment_file, default_adapter
+
+        args = self.parser.parse_args(arguments)
+        if args.command != "adapt-segment":
+            raise InputError(f"the warm backend runs adapt-segment jobs, not {args.command!r}")
+        progress = None
+        if args.progress:
+            def progress(done: int, total: int) -> None:
+                self.protocol.line(f"PROGRESS {done} {total} adapt-segment")
+        measurements = adapt_segment_file(
+            args.input, args.output, adapter=args.adapter or default_adapter(args.input), model=args.model,
+            device=args.device, overwrite=args.overwrite, progress=progress, whole_field=args.whole_field,
+            series_uid=args.series, models=self.models, compress=False)
+        for warning in measurements.get("warnings", []):
+            self.protocol.line(f"WARNING: {warning}")
+        return 0
+
+
+def serve(requests, protocol: Protocol) -> int:
+    """Answer job lines from ``requests`` until it closes."""
+    jobs = Jobs(protocol)
+    for line in requests:
+        if not line.strip():
+            continue
+        try:
+            arguments = [str(a) for a in json.loads(line)["arguments"]]
+        except (ValueError, KeyError, TypeError) as err:
+            protocol.line(f"ERROR: not a job line ({err}): expected {{\"arguments\": [...]}}")
+            protocol.line(f"END {EXIT_BUG}")
+            continue
+        protocol.line(f"END {jobs.run(arguments)}")
+    return 0
+
+
+def main() -> int:
+    # stdout is the protocol's alone: keep a private copy of it, and send whatever else writes to
+    # file descriptor 1 (print, C libraries) to stderr
+    protocol = Protocol(os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1))
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    return serve(sys.stdin, protocol)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
