@@ -77,6 +77,9 @@ def segmentation_labels(result) -> np.ndarray:
     return np.stack(frames)
 
 
+NOTES = ("adapter", "segmenter", "input")  # measurements.json's keys that describe the run, not the masks
+
+
 def voxel_volume_ml(volume_node) -> float:
     return float(np.prod(volume_node.GetSpacing())) / 1000.0
 
@@ -115,10 +118,12 @@ def update_tables(result, measurements: dict) -> None:
 
 
 def _with_notes(result, measurements: dict) -> dict:
-    """The backend's notes (warnings, adapter) kept on recomputed numbers, marked as edited."""
+    """The backend's notes (warnings, which adapter and segmenter, why) kept on recomputed numbers, marked as
+    edited: the DICOM SEG, SR and report of an export name the models that made the result."""
     previous = result.measurements or {}
     measurements["warnings"] = list(previous.get("warnings") or [])
-    measurements["adapter"] = previous.get("adapter")
+    for note in NOTES:
+        measurements[note] = previous.get(note)
     measurements["edited"] = True
     return measurements
 

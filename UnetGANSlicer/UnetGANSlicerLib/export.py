@@ -15,7 +15,11 @@ Files for base name ``B`` in a folder (groups as returned by :func:`planned_file
 - ``translated``: ``B_translated.nrrd``, or ``B_translated.seq.nrrd`` (volume sequence) for a
   cine, when an adapter was used;
 - ``measurements``: ``B_measurements.csv`` (summary), ``B_volumes.csv`` (per frame) and
-  ``B_measurements.json`` (the numbers as they are now, edits included).
+  ``B_measurements.json`` (the numbers as they are now, edits included);
+- ``report``: ``B_report.pdf``, the one-page report; ``dicom`` (a volume loaded from DICOM):
+  ``B_segmentation.seg.dcm``, for a cine ``B_segmentation_ED.seg.dcm`` and
+  ``B_segmentation_ES.seg.dcm``, and ``B_measurements.sr.dcm`` (see :mod:`.dicom_export`).
+  They are written first, all or none: when the DICOM source cannot be used, nothing is written.
 
 Storage nodes are created outside the scene, so saving adds no node. Existing files
 are refused (:class:`OutputExists`) unless ``overwrite=True``.
@@ -31,6 +35,7 @@ import slicer
 
 from unetgan.io.images import write_image
 
+from . import dicom_export
 from .nodes import geometry_of, standalone_volume
 from .results import json_default
 
@@ -77,6 +82,9 @@ def planned_files(result, folder, base: str) -> dict[str, list[Path]]:
         groups["translated"] = [folder / f"{base}_translated{suffix}"]
     groups["measurements"] = [folder / f"{base}_measurements.csv", folder / f"{base}_volumes.csv",
                               folder / f"{base}_measurements.json"]
+    for group, names in dicom_export.planned_names(base, dicom_export.has_dicom_origin(result.input),
+                                                   _is_cine(result)).items():
+        groups[group] = [folder / name for name in names]
     return groups
 
 
@@ -92,8 +100,10 @@ def _write(storage, node, path: Path) -> Path:
     return path
 
 
-def save_result(result, folder, base: str, overwrite: bool = False) -> dict[str, list[Path]]:
-    """Write every planned file; returns the groups of files written."""
+def save_result(result, folder, base: str, overwrite: bool = False, database=None) -> dict[str, list[Path]]:
+    """Write every planned file; returns the groups of files written. ``database``: where the DICOM source's
+    files are found (default: Slicer's DICOM database; a front end without one passes a
+    :class:`~UnetGANSlicerLib.vendor.FolderDicomIndex`)."""
     from . import editing
 
     plan = planned_files(result, folder, base)
@@ -105,6 +115,7 @@ def save_result(result, folder, base: str, overwrite: bool = False) -> dict[str,
     references = _frame_nodes(result)
 
     labels = editing.segmentation_labels(result)
+    dicom_export.write_reports(result, labels, Path(folder), base, overwrite, database, _is_cine(result))
     if _is_cine(result):
         _write(slicer.vtkMRMLVolumeSequenceStorageNode(), labelmap_sequence(result, labels, references),
                plan["segmentation_cine"][0])

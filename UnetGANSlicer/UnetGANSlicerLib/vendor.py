@@ -32,13 +32,17 @@ class AutomaticAdapter:
     text: str  # what the panel shows, e.g. "Automatic: GE, from DICOM"
 
 
+def uid_carriers(volume_node) -> list:
+    """The nodes that may carry the volume's DICOM.instanceUIDs: itself, and for a cine every item and the sequence."""
+    _browser, sequence = find_cine(volume_node)
+    if sequence is None:
+        return [volume_node]
+    return [volume_node, *(sequence.GetNthDataNode(t) for t in range(sequence.GetNumberOfDataNodes())), sequence]
+
+
 def instance_uids(volume_node) -> list[str]:
     """SOP instance UIDs of the files a volume was loaded from (its own, else its cine's first item's)."""
-    candidates = [volume_node]
-    _browser, sequence = find_cine(volume_node)
-    if sequence is not None:
-        candidates += [sequence.GetNthDataNode(0), sequence]
-    for node in candidates:
+    for node in uid_carriers(volume_node):
         value = node.GetAttribute(INSTANCE_UIDS_ATTRIBUTE) if node is not None else None
         if value:
             return value.split()
