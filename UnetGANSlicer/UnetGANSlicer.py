@@ -393,7 +393,9 @@ class UnetGANSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             slicer.util.errorDisplay(_("Export failed: {message}").format(message=str(error)),
                                      detailedText=traceback.format_exc())
             return
-        self.ui.statusLabel.text = _("Saved {n} files in {folder}").format(n=len(files), folder=folder)
+        note = self.logic.exportNote(result)
+        self.ui.statusLabel.text = _("Saved {n} files in {folder}").format(n=len(files), folder=folder) + (
+            "\n" + note if note else "")
 
     # -- Train adapter ----------------------------------------------------------------------------
 
@@ -606,11 +608,21 @@ class UnetGANSlicerLogic(ScriptedLoadableModuleLogic):
         return editing.apply_edits(result)
 
     def exportResult(self, result, folder, base, overwrite=False) -> list:
+        """Segmentation, labelmap, translated image, measurements, the PDF report and, for a volume loaded from
+        DICOM, the DICOM SEG (the cine, and its ED and ES phases alone) and SR, found through Slicer's DICOM
+        database (UnetGANSlicerLib.dicom_export)."""
         from UnetGANSlicerLib import editing, export
 
         editing.apply_edits(result)  # numbers as the (possibly edited) segmentation is now
         groups = export.save_result(result, folder, export.check_base_name(_safeBaseName(base)), overwrite=overwrite)
         return [path for group in groups.values() for path in group]
+
+    @staticmethod
+    def exportNote(result) -> str:
+        """What Export could not write and why, in a sentence ('' when it wrote everything)."""
+        from UnetGANSlicerLib import dicom_export
+
+        return dicom_export.no_dicom_note(result.input) or ""
 
     # -- views --------------------------------------------------------------------------------------
 
