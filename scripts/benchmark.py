@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from report_files import write_report  # scripts/ is on the path when a script runs
 from unetgan.inference import adapt_and_segment, pick_device
 from unetgan.networks.generator import GeneratorConfig, build_generator
 from unetgan.phantom import make_study, write_study
@@ -369,16 +370,8 @@ def main() -> int:
         for row in report["dice_per_speedup"]:
             print(f"{row['vendor']:8s} {row['variant']:34s} mean Dice {row['mean_dice']:.4f} ({row['seconds']:.0f} s)",
                   flush=True)
-    write_report(Path(args.out), report, markdown(report))
+    write_report(Path(args.out).parent, Path(args.out).name, report, markdown(report))
     return 0
-
-
-def write_report(out: Path, report: dict, text: str) -> None:
-    """OUT.json (the figures) and OUT.md (the page)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=1))
-    out.with_suffix(".md").write_text(text)
-    print(f"wrote {out.with_suffix('.md')} and {out.with_suffix('.json')}")
 
 
 def targets(r: dict) -> list[str]:

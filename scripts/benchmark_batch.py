@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psutil
 
-from benchmark import write_report  # scripts/ is on the path when this script runs
+from report_files import write_report  # scripts/ is on the path when a script runs
 from unetgan.batch import StudyOptions, run_batch
 from unetgan.batch.worker import usable_cores
 from unetgan.phantom import make_study, write_study
@@ -129,7 +129,7 @@ def main() -> int:
                           ("Dask LocalCluster, 2 workers", lambda out: dask_batch(archive, out, options, 2))):
             report["runs"][name] = run(Path(tmp) / name.replace(" ", "_").replace(",", ""))
             print(f"{name:30s} {json.dumps(report['runs'][name])}", flush=True)
-    write_report(Path(args.out), report, markdown(report))
+    write_report(Path(args.out).parent, Path(args.out).name, report, markdown(report))
     return 0
 
 
