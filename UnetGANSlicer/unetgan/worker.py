@@ -69,16 +69,27 @@ def error_message(err: BaseException) -> tuple[int, str]:
     return EXIT_BUG, f"the backend failed: {type(err).__name__}: {err}"
 
 
+def inference_parser():
+    """The command line's own `segment` and `adapt-segment` options, without its other commands (their
+    imports, the phantom's scipy.signal and the web page's, cost seconds at every worker start)."""
+    import argparse
+
+    from . import cli
+
+    parser = argparse.ArgumentParser(prog="unetgan")
+    cli._add_inference_commands(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
 class Jobs:
     """Runs one job's arguments with the models kept loaded between jobs."""
 
     def __init__(self, protocol: Protocol):
         from . import pipeline  # noqa: F401 - torch and the pipeline imported before the first job arrives
-        from .cli import build_parser
         from .registry import ModelCache
 
         self.protocol = protocol
-        self.parser = build_parser()
+        self.parser = inference_parser()
         self.models = ModelCache()
         self.jobs_done = 0
 
