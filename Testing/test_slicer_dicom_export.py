@@ -195,3 +195,17 @@ def test_frames_in_another_order_and_grids_that_differ():
     shifted[:3, 3] += ras[:3, 0] * 0.5  # half a voxel off: not the same voxels
     with pytest.raises(InputError, match="not on the voxel grid of its DICOM images"):
         dicom_export.grid_mapping(shifted, dicom.shape[1:], geometry, dicom.shape[1:])
+
+
+def test_a_front_end_without_slicers_database_exports_what_it_loaded(scene, series, tmp_path):
+    """The web page's path: the backend's reader loads the folder and records the DICOM origin itself."""
+    folder, _, labels, uids = series
+    loaded = loading.load_image(folder, scene)
+    assert [loaded.sequence.GetNthDataNode(t).GetAttribute(vendor.INSTANCE_UIDS_ATTRIBUTE).split()
+            for t in range(len(uids))] == uids
+    result = result_in_scene(scene, loaded, labels, None)
+
+    files = export.save_result(result, tmp_path, "web", database=loaded.dicom_index)
+
+    seg = hd.seg.segread(files["dicom"][0])
+    np.testing.assert_array_equal(seg.get_pixels_by_source_instance(uids[2], combine_segments=True), labels[2])

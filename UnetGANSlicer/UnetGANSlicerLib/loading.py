@@ -24,6 +24,7 @@ from unetgan.io.images import Geometry, read_image
 
 from .context import module_logic, scene_of
 from .nodes import remove_nodes, set_geometry, unique_name
+from .vendor import INSTANCE_UIDS_ATTRIBUTE, DicomFileIndex
 
 
 @dataclass
@@ -35,6 +36,7 @@ class LoadedImage:
     browser: object | None = None
     n_frames: int = 1
     warnings: list = field(default_factory=list)  # the reader's (e.g. an sform orthonormal only to rounding)
+    dicom_index: object | None = None  # DICOM input: its files by SOP instance UID (see record_dicom_origin)
 
     @property
     def is_cine(self) -> bool:
@@ -114,7 +116,23 @@ def load_image(path: str | os.PathLike, scene=None, name: str | None = None) -> 
     loaded = add_image(image.array, image.geometry, name or image_name(path), scene,
                        trigger_times_ms=image.trigger_times_ms)
     loaded.warnings = list(image.meta.get("warnings", []))
+    record_dicom_origin(loaded, image)
     return loaded
+
+
+def record_dicom_origin(loaded: LoadedImage, image) -> None:
+    """For an image read from DICOM: each frame's SOP instance UIDs on its node, as Slicer's DICOM module records
+    them, and ``loaded.dicom_index`` (the files by UID, the DICOM database of a front end without Slicer's),
+    so that Export can write the DICOM SEG and SR (:mod:`.dicom_export`)."""
+    grid = image.meta.get("files")  # [z][t] -> path
+    if not grid:
+        return
+    loaded.dicom_index = DicomFileIndex(path for row in grid for path in row)
+    uid_of = {path: uid for uid, path in loaded.dicom_index.files.items()}
+    nodes = ([loaded.sequence.GetNthDataNode(t) for t in range(loaded.sequence.GetNumberOfDataNodes())]
+             if loaded.is_cine else [loaded.volume])
+    for t, node in enumerate(nodes):
+        node.SetAttribute(INSTANCE_UIDS_ATTRIBUTE, " ".join(uid_of[row[t]] for row in grid))
 
 
 def remove_image(loaded: LoadedImage) -> None:

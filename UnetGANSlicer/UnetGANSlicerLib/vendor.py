@@ -49,21 +49,20 @@ def instance_uids(volume_node) -> list[str]:
     return []
 
 
-class FolderDicomIndex:
-    """The three ctkDICOMDatabase calls this module makes, answered from a folder of DICOM files
+class DicomFileIndex:
+    """The three ctkDICOMDatabase calls this layer makes, answered from given DICOM files
     (for front ends without Slicer's DICOM database: scripts, the web page, tests)."""
 
-    def __init__(self, folder):
+    def __init__(self, files):
         import pydicom
 
         self.files = {}
-        for path in sorted(Path(folder).rglob("*")):
-            if path.is_file():
-                try:
-                    uid = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"]).SOPInstanceUID
-                except Exception:  # noqa: BLE001 - not a DICOM file
-                    continue
-                self.files[str(uid)] = str(path)
+        for path in files:
+            try:
+                uid = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"]).SOPInstanceUID
+            except Exception:  # noqa: BLE001 - not a DICOM file
+                continue
+            self.files[str(uid)] = str(path)
 
     def instanceValue(self, uid, tag):  # noqa: N802 - ctkDICOMDatabase's names
         return ""  # nothing cached: read from the file
@@ -77,6 +76,13 @@ class FolderDicomIndex:
         group, element = (int(part, 16) for part in tag.split(","))
         value = pydicom.dcmread(path, stop_before_pixels=True).get((group, element))
         return "" if value is None else str(value.value)
+
+
+class FolderDicomIndex(DicomFileIndex):
+    """The same over every DICOM file in a folder and its sub-folders."""
+
+    def __init__(self, folder):
+        super().__init__(path for path in sorted(Path(folder).rglob("*")) if path.is_file())
 
 
 def dicom_database():

@@ -28,7 +28,7 @@ from trame_slicer.views import Layout, LayoutDirection, ViewLayoutDefinition
 from UnetGANSlicerLib import context
 from unetgan.io.safety import BESIDE
 
-from .controller import UPLOAD_PATH, WebOptions, WorkflowController
+from .controller import DOWNLOAD_PATH, UPLOAD_PATH, WebOptions, WorkflowController
 from .launcher import READY_LINE
 from .views import make_slice_gutter, show_volume_plane
 
@@ -60,6 +60,16 @@ const url = `${win.location.protocol}//${win.location.hostname}:${ug_upload_port
 win.fetch(url, { method: 'POST', body: file, credentials: 'include', headers: { 'Content-Type': 'text/plain' } })
   .catch((e) => { ug_error = `${file.name}: the upload failed (${e})`; ug_show_error = true; })
   .finally(() => { ug_uploading = ''; $event.target.value = ''; });
+"""
+
+# the report or SEG the last Save wrote, from this session's process (as the upload, its port), as a file download
+_DOWNLOAD_JS = """
+const win = $event.target.ownerDocument.defaultView;
+const link = win.document.createElement('a');
+link.href = `${win.location.protocol}//${win.location.hostname}:${ug_upload_port}/ug-download` +
+  `?ticket=${encodeURIComponent(ug_upload_ticket)}&file=${encodeURIComponent(d.kind)}`;
+link.download = d.name;
+win.document.body.appendChild(link); link.click(); link.remove();
 """
 
 
@@ -203,6 +213,9 @@ class WebApp:
                             click=self.server.controller.ug_save, disabled=("!ug_has_result || ug_running",))
                     with html.Div(v_if=("ug_saved_files.length",), classes="text-caption mt-2", id="ug-saved"):
                         html.Div("{{ f }}", v_for="f in ug_saved_files", key="f")
+                    v3.VBtn("{{ d.label }}", v_for="d in ug_downloads", key="d.kind", id=("`ug-download-${d.kind}`",),
+                            prepend_icon="mdi-download", block=True, variant="tonal", classes="mt-2",
+                            click=_DOWNLOAD_JS)
             v3.VAlert(v_if=("ug_error",), type="error", density="compact", variant="tonal", closable=True,
                       text=("ug_error",), classes="mb-2", id="ug-error-alert", click_close="ug_error = ''")
             with v3.VAlert(v_if=("ug_warnings.length",), type="warning", density="compact", variant="tonal",
@@ -296,6 +309,7 @@ class WebApp:
         if self.options.sign_in is not None:
             self.options.sign_in.protect(wslink_server.app)
         wslink_server.app.router.add_post(UPLOAD_PATH, self.controller.receive_upload)
+        wslink_server.app.router.add_get(DOWNLOAD_PATH, self.controller.send_download)
 
     def _on_ready(self, **_) -> None:
         with self.state:

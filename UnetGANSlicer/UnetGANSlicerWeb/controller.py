@@ -31,7 +31,7 @@ from pathlib import Path
 
 from trame_server.utils import asynchronous
 
-from UnetGANSlicerLib import BackendError, adapt_and_segment, editing, export, loading
+from UnetGANSlicerLib import BackendError, adapt_and_segment, dicom_export, editing, export, loading
 from UnetGANSlicerLib.measurements import table_rows
 from UnetGANSlicerLib.nodes import remove_nodes
 from unetgan.errors import Cancelled, InputError
@@ -76,6 +76,8 @@ class WebOptions:
 
 
 UPLOAD_PATH = "/ug-upload"
+DOWNLOAD_PATH = "/ug-download"
+DOWNLOADS = {"pdf": ("report", "Report (PDF)"), "seg": ("dicom", "DICOM SEG")}  # kind: (export group, button)
 UPLOAD_CHUNK = 1 << 20
 
 
@@ -147,6 +149,7 @@ class WorkflowController:
         self.undo_stack = undo_stack
         self.input: loading.LoadedImage | None = None
         self.result = None
+        self.downloads: dict[str, Path] = {}  # kind -> file the last Save wrote (send_download)
         self.results: list = []  # every run's result on this input (older ones hidden, never overwritten)
         self._cancel = threading.Event()
         self._switching_frame = False
@@ -210,6 +213,7 @@ class WorkflowController:
             "ug_confirm_files": [],
             "ug_confirm_overwrite": False,
             "ug_saved_files": [],
+            "ug_downloads": [],  # [{kind, label, name}]: what the last Save wrote that the page offers (see send_download)
             "ug_seconds": 0.0,
         })
 
@@ -277,7 +281,7 @@ class WorkflowController:
         self.input = None
         self.state.update({"ug_has_input": False, "ug_has_result": False, "ug_input_name": "", "ug_input_info": "",
                            "ug_summary": [], "ug_frame_rows": [], "ug_curve": "", "ug_warnings": [],
-                           "ug_segment_names": [], "ug_saved_files": [], "ug_edited": False,
+                           "ug_segment_names": [], "ug_saved_files": [], "ug_downloads": [], "ug_edited": False,
                            "ug_has_translation": False, "ug_frame": 1, "ug_frame_shown": 1, "ug_n_frames": 1,
                            "ug_is_cine": False})
 
@@ -348,6 +352,7 @@ class WorkflowController:
         with self.state:
             loaded = loading.add_image(image.array, image.geometry, loading.image_name(path), self.scene,
                                        trigger_times_ms=image.trigger_times_ms)
+            loading.record_dicom_origin(loaded, image)  # Save then writes the DICOM SEG and SR too
             self._show_input(loaded, description or path.name)
             self.state.ug_warnings = list(image.meta.get("warnings", []))
 
@@ -499,7 +504,7 @@ class WorkflowController:
             "ug_right_title": "Translated to the source look" if result.translated is not None
             else "No adapter: the image as it is",
             "ug_segment_names": names, "ug_warnings": list(result.warnings), "ug_edited": False,
-            "ug_seconds": round(result.seconds, 1), "ug_saved_files": [],
+            "ug_seconds": round(result.seconds, 1), "ug_saved_files": [], "ug_downloads": [],
         })
         self._refresh_tables()
         for view in self.views:
@@ -651,13 +656,33 @@ class WorkflowController:
                 self.state.ug_confirm_files = [self._shown(p) for p in existing]
                 self.state.ug_confirm_overwrite = True
                 return
-            files = export.save_result(self.result, folder, base, overwrite=overwrite)
+            files = export.save_result(self.result, folder, base, overwrite=overwrite,
+                                       database=self.input.dicom_index if self.input is not None else None)
         except Exception as err:  # noqa: BLE001
             self._report(err, "could not save")
             return
         saved = [self._shown(p) for group in files.values() for p in group]
         self.state.ug_saved_files = saved
-        self.message(f"Saved {len(saved)} file(s) in {folder}")
+        self.downloads = {kind: files[group][0] for kind, (group, _) in DOWNLOADS.items() if group in files}
+        self.state.ug_downloads = [{"kind": kind, "label": DOWNLOADS[kind][1], "name": path.name}
+                                   for kind, path in self.downloads.items()]
+        note = dicom_export.no_dicom_note(self.result.input)
+        self.message(f"Saved {len(saved)} file(s) in {folder}" + (f". {note}" if note else ""))
+
+    async def send_download(self, request):
+        """``GET /ug-download?ticket=..&file=pdf|seg``: the report or the DICOM SEG the last Save wrote, as a download
+        (only those: the name comes from the server's own record of the Save, never from the request)."""
+        from aiohttp import web
+
+        headers = _same_host_cors(request)
+        self.touch()
+        if not hmac.compare_digest(str(request.query.get("ticket", "")).encode(), self.state.ug_upload_ticket.encode()):
+            return web.json_response({"error": "this download is not for this page"}, status=403, headers=headers)
+        path = self.downloads.get(str(request.query.get("file", "")))
+        if path is None or not path.is_file():
+            return web.json_response({"error": "not saved (yet): press Save first"}, status=404, headers=headers)
+        headers["Content-Disposition"] = f'attachment; filename="{path.name}"'
+        return web.FileResponse(path, headers=headers)
 
     def confirm_save(self):
         self.state.ug_confirm_overwrite = False
