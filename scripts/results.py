@@ -137,6 +137,7 @@ def main() -> int:
                                        adapter=adapter, subjects=subjects, progress=False, quiet=True)
             report["seconds"] = round(time.time() - t, 1)
             results.setdefault(vendor, {})[name] = report
+            (out / "results.json").write_text(json.dumps(results, indent=1))  # a long run keeps what it has measured
             s = report["summary"][vendor]
             print(f"{vendor:8} {name:30} mean Dice {cell(s, 'mean')}  EF MAE {s['ejection_fraction']['mae']}", flush=True)
     (out / "results.json").write_text(json.dumps(results, indent=1))
