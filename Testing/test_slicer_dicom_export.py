@@ -209,3 +209,20 @@ def test_a_front_end_without_slicers_database_exports_what_it_loaded(scene, seri
 
     seg = hd.seg.segread(files["dicom"][0])
     np.testing.assert_array_equal(seg.get_pixels_by_source_instance(uids[2], combine_segments=True), labels[2])
+
+
+def test_one_phase_loaded_as_a_volume(scene, series, tmp_path):
+    """One phase of the series loaded as a plain volume (its files' UIDs on the node): one SEG, no ED/ES SEGs."""
+    folder, image, labels, uids = series
+    loaded = loading.add_image(image.frames[1], image.geometry, "phase 2", scene)
+    loaded.volume.SetAttribute(vendor.INSTANCE_UIDS_ATTRIBUTE, " ".join(uids[1]))
+    result = result_in_scene(scene, loaded, labels[1:2], None)
+
+    files = export.save_result(result, tmp_path, "phase", database=vendor.FolderDicomIndex(folder))
+
+    assert [p.name for p in files["dicom"]] == ["phase_segmentation.seg.dcm", "phase_measurements.sr.dcm"]
+    seg = hd.seg.segread(files["dicom"][0])
+    np.testing.assert_array_equal(seg.get_pixels_by_source_instance(uids[1], combine_segments=True), labels[1])
+    volume = hd.sr.srread(files["dicom"][1]).content.get_volumetric_roi_measurement_groups()[0].get_measurements(
+        name=codes.SCT.Volume)[0]
+    assert volume.value == pytest.approx(result.measurements["frames"][0]["blood_pool_ml"])
