@@ -248,12 +248,16 @@ def test_train_adapter_writes_a_loadable_adapter(tmp_path, domains):
                            source_vendor="Philips", target_vendor="Siemens")
     assert [c[0] for c in calls] == [1, 2, 3, 4] and calls[0][1] == 4
     assert {"G", "G_gan", "cycle", "unet", "D_S", "D_T"} <= set(calls[0][2])
-    assert result.iterations == 4 and result.best_iteration in (2, 4)
+    assert result.iterations == 4 and result.best_iteration in (0, 2, 4)
     assert [h["iteration"] for h in result.history] == [0, 2, 4]  # identity baseline, then each evaluation
+    # the shipped generator is the best candidate by the criterion, the untrained identity included
+    assert result.best_score == max(h["score"] for h in result.history)
+    assert result.best_iteration == next(h["iteration"] for h in result.history if h["score"] == result.best_score)
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["iter_000002.png", "iter_000004.png"]
 
     adapter = load_generator(out)
     assert adapter.metadata["source_vendor"] == "Philips" and adapter.metadata["target_vendor"] == "Siemens"
+    assert adapter.metadata["identity"] == (result.best_iteration == 0)
     assert adapter.metadata["criterion"]["score"] == pytest.approx(result.best_score)
     with torch.no_grad():
         translated = adapter(torch.from_numpy(target[:2, None]) * 2 - 1)  # whole slices, not crops
@@ -314,3 +318,20 @@ def test_config_presets_and_round_trip():
     assert AdapterConfig.from_dict(json.loads(json.dumps(fast.to_dict()))) == fast
     with pytest.raises(ValueError):
         AdapterConfig(cycle_loss="l2")
+
+
+def test_a_run_whose_checkpoints_never_beat_the_identity_ships_the_identity(tmp_path, domains):
+    """A generator wrecked by a huge learning rate loses to 'no translation' by the criterion: the file
+    written is then the untrained residual generator, which returns its input."""
+    source, target = domains
+    out = tmp_path / "adapter.safetensors"
+    result = train_adapter(source, target, tiny_lvunet(), tiny_config(lr=50.0), out, progress=lambda *a: None)
+    identity = result.history[0]["score"]
+    if result.best_iteration == 0:
+        adapter = load_generator(out).eval()
+        x = torch.rand(1, 1, 32, 32) * 1.9 - 0.95
+        with torch.no_grad():
+            assert torch.allclose(adapter(x), x, atol=1e-5)
+        assert adapter.metadata["identity"] is True and result.best_score == identity
+    else:  # a checkpoint may only be shipped when it scores above the identity
+        assert result.best_score > identity

@@ -719,6 +719,15 @@ def train_adapter(
             identity = label_free_criterion(run.lvunet, run.eval_target, run.reference_area)
         identity_score = identity["score"]
         history.append({"iteration": 0, "identity": True, **identity})
+        if config.residual_output:
+            # The untrained residual generator is the identity (histogram matching alone, when the adapter
+            # does that): a candidate like any checkpoint. A run whose checkpoints never beat it by the
+            # label-free criterion ships it, rather than a translation the criterion rates worse.
+            best_score, best_iteration = identity_score, 0
+            save_generator(run.nets["G_S"], out_path, source_vendor=source_vendor, target_vendor=target_vendor,
+                           direction="target_to_source", iteration=0, identity=True,
+                           criterion={k: v for k, v in identity.items()}, identity_criterion=identity_score,
+                           training=config.to_dict(), **(extra_metadata or {}))
     if where.distributed:
         run.seed_samplers_for_rank(start_iteration)
 
@@ -762,7 +771,7 @@ def train_adapter(
                 if result["score"] > best_score:
                     best_score, best_iteration = result["score"], iteration
                     save_generator(run.nets["G_S"], out_path, source_vendor=source_vendor, target_vendor=target_vendor,
-                                   direction="target_to_source", iteration=iteration,
+                                   direction="target_to_source", iteration=iteration, identity=False,
                                    criterion={k: v for k, v in result.items() if k != "losses"},
                                    identity_criterion=identity_score, training=config.to_dict(),
                                    **(extra_metadata or {}))
