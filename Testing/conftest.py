@@ -15,6 +15,24 @@ if str(MODULE_DIR) not in sys.path:
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+def process_ended(pid: int, timeout: float = 10.0) -> bool:
+    """True once the process is gone (or a zombie, ended but not yet reaped), within ``timeout`` seconds."""
+    import time
+
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
 @pytest.fixture(scope="session")
 def torch_threads():
     import torch

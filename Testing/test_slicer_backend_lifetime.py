@@ -10,8 +10,9 @@ import threading
 import time
 
 import numpy as np
-import psutil
 import pytest
+
+from conftest import process_ended
 
 from unetgan.errors import Cancelled
 from unetgan.io.images import Geometry
@@ -73,8 +74,8 @@ def test_stop_all_kills_the_backend_and_its_children(slow_backend):
     thread.join(15)
     assert not thread.is_alive()
     assert isinstance(outcome.get("error"), Cancelled)
-    assert not psutil.pid_exists(process.pid) or psutil.Process(process.pid).status() == psutil.STATUS_ZOMBIE
-    assert wait_for(lambda: not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE, 10)
+    assert process_ended(process.pid, timeout=0)
+    assert process_ended(child)
     assert runner.running_backends() == [] and runner.stop_all() == 0
 
 
@@ -95,23 +96,33 @@ def test_stopped_run_leaves_the_scene_as_it_was(slow_backend):
         scene.Clear(True)
 
 
-def test_backend_is_stopped_when_the_caller_exits(tmp_path):
-    """A process (Slicer quitting) that exits while a backend runs takes the backend with it."""
+def backend_of_ended_caller(tmp_path, body: str, exit_code: int) -> int:
+    """Run a caller process (Slicer, a web session) whose ``body`` starts a backend, prints its pid and ends
+    with ``exit_code``; returns that pid."""
     import subprocess
 
     script = tmp_path / "caller.py"
-    script.write_text(
-        "import sys, threading, time\n"
-        f"sys.path.insert(0, {str(runner.MODULE_DIR)!r})\n"
-        "from UnetGANSlicerLib import runner\n"
+    script.write_text("import os, sys, threading, time\n"
+                      f"sys.path.insert(0, {str(runner.MODULE_DIR)!r})\n"
+                      "from UnetGANSlicerLib import runner\n" + body)
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)  # slow under load
+    assert run.returncode == exit_code, run.stderr[-2000:]
+    return int(run.stdout.split()[0])
+
+
+def test_backend_is_stopped_when_the_caller_exits(tmp_path):
+    """A process (Slicer quitting) that exits while a backend runs takes the backend with it."""
+    backend = backend_of_ended_caller(tmp_path, (
         f"runner.backend_command = lambda arguments: [sys.executable, '-c', {SLOW_BACKEND!r}]\n"
         "threading.Thread(target=lambda: runner.run_backend(['x']), daemon=True).start()\n"
         "while not runner.running_backends():\n"
         "    time.sleep(0.05)\n"
         "print(runner.running_backends()[0].pid, flush=True)\n"
-        "sys.exit(0)\n")
-    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0, run.stderr[-2000:]
-    backend = int(run.stdout.split()[0])
-    assert wait_for(lambda: not psutil.pid_exists(backend) or psutil.Process(backend).status() == psutil.STATUS_ZOMBIE,
-                    10)
+        "sys.exit(0)\n"), exit_code=0)
+    assert process_ended(backend)
+
+
+def test_warm_worker_leaves_with_a_killed_caller(tmp_path):
+    """A session killed outright (no atexit, no stop_all) does not leave its warm worker behind."""
+    worker = backend_of_ended_caller(tmp_path, "print(runner.start_worker(), flush=True)\nos._exit(9)\n", exit_code=9)
+    assert process_ended(worker, timeout=60)  # it checks every second, from its first line of Python

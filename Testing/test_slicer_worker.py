@@ -1,24 +1,23 @@
 """The warm backend worker (issue #17 item 2) through the MRML layer, on a real slicer-core scene.
 
 One worker per session: started by the first Adapt & Segment, reused by the next ones (same process,
-no model read again), restarted after a crash, stopped by stop_all, gone when its session dies; a
+no model read again), restarted after a crash, stopped by stop_all (and gone with a killed session:
+test_slicer_backend_lifetime.py); a
 cancel kills it in the middle of a run and leaves the scene and the temporary folder as they were.
 Tiny random models and a small synthetic cine: plumbing, not accuracy.
 """
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 import psutil
 import pytest
 
-from conftest import ring_study, write_tiny_adapter, write_tiny_lvunet
+from conftest import process_ended, ring_study, write_tiny_adapter, write_tiny_lvunet
 
 from unetgan.errors import Cancelled
 from UnetGANSlicerLib import BackendError, adapt_and_segment, context, loading, runner
@@ -70,15 +69,6 @@ def run(volume, models, **options):
     return result, read
 
 
-def gone(pid: int, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def segmentation_frames(result, volume):
     from UnetGANSlicerLib.sequences import read_input
 
@@ -104,7 +94,7 @@ def test_worker_is_reused_survives_errors_and_is_restarted_after_a_crash(scene, 
     assert runner.WORKER.pid == pid
 
     psutil.Process(pid).kill()  # a crash between two runs
-    assert gone(pid)
+    assert process_ended(pid)
     third, read = run(volume, models)
     assert runner.WORKER.pid not in (None, pid) and read == 2  # a new worker, which read the models itself
     np.testing.assert_array_equal(segmentation_frames(third, volume), segmentation_frames(first, volume))
@@ -120,7 +110,7 @@ def test_cancel_kills_the_worker_mid_run_and_leaves_nothing(scene, cine, models,
         adapt_and_segment(volume, adapter=models["adapter"], model=models["model"], device="cpu",
                           progress=lambda done, total, stage: progress.append(done), cancel=lambda: bool(progress))
     assert progress and progress[0] < len(cine[0])  # stopped after the first frame, before the last
-    assert gone(pid) and runner.WORKER.pid is None and runner.running_backends() == []
+    assert process_ended(pid) and runner.WORKER.pid is None and runner.running_backends() == []
     assert node_ids(scene) == before
     assert not list(tmp_path.glob("unetgan-slicer-*")), "temporary files left behind"
     result, read = run(volume, models)  # started again on the next click
@@ -131,22 +121,7 @@ def test_stop_all_stops_the_idle_worker(scene, cine, models):
     run(add_cine(scene, cine), models)
     pid = runner.WORKER.pid
     assert runner.stop_all() == 0  # no job was running
-    assert gone(pid) and runner.WORKER.pid is None
-
-
-def test_worker_leaves_with_its_session(tmp_path):
-    """A session killed outright (no atexit, no stop_all) does not leave its worker behind."""
-    script = tmp_path / "session.py"
-    script.write_text(
-        "import os, sys\n"
-        f"sys.path.insert(0, {str(runner.MODULE_DIR)!r})\n"
-        "from UnetGANSlicerLib import runner\n"
-        "print(runner.start_worker(), flush=True)\n"
-        "os._exit(9)\n")
-    session = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
-    assert session.returncode == 9, session.stderr[-2000:]
-    worker = int(session.stdout.split()[0])
-    assert gone(worker, timeout=60)  # once started: seconds on an idle machine, more under load
+    assert process_ended(pid) and runner.WORKER.pid is None
 
 
 def test_worker_answers_a_bad_job_line_and_goes_on():

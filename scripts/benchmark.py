@@ -377,7 +377,7 @@ def main() -> int:
 def targets(r: dict) -> list[str]:
     """The issue's targets, each with the figure measured here and whether it is met."""
     shipped = r["cine_300"]["runs"]["ours, heart box (shipped)"]
-    rows = [("300-image cine, end to end", f"{shipped['wall_s']:.1f} s", shipped["wall_s"] < 8, "< 8 s"),
+    rows = [("300-image cine, end to end (warm, in-process)", f"{shipped['wall_s']:.1f} s", shipped["wall_s"] < 8, "< 8 s"),
             ("throughput", f"{shipped['images_per_s']:.1f} images/s", shipped["images_per_s"] >= 40, ">= 40 images/s"),
             ("speed-up over the reference networks", f"{r['cine_300']['speedup_vs_reference']:.1f}x",
              r["cine_300"]["speedup_vs_reference"] >= 10, ">= 10x")]
@@ -413,7 +413,11 @@ def markdown(r: dict) -> str:
                      f"{n['ms_per_image']:.1f} | {n['gflops_achieved']:.0f} | {100 * n['fraction_of_conv_peak']:.0f}% |")
     c = r["cine_300"]
     stages = sorted({k for run in c["runs"].values() for k in run["stages_s"]})
-    lines += ["", f"## Adapt & Segment of a {c['images']}-image cine ({' x '.join(map(str, c['shape']))}), end to end", "",
+    lines += ["", f"## Adapt & Segment of a {c['images']}-image cine ({' x '.join(map(str, c['shape']))}), warm, in-process", "",
+              "In this process, after a warm-up run: no process start, torch already imported; the model files read "
+              "and hashed again (from the page cache), the file in and the files out (compressed NRRD) included. What "
+              "a user waits for, from the click to the result in the scene (first and later clicks) and the cold "
+              "command line: [benchmarks_click.md](benchmarks_click.md).", "",
               "| run | wall (s) | images/s | " + " | ".join(stages) + " |", "|---|---|---|" + "---|" * len(stages)]
     for name, run in c["runs"].items():
         lines.append(f"| {name} | {run['wall_s']:.1f} | {run['images_per_s']:.1f} | "

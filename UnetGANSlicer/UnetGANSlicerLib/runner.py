@@ -42,6 +42,7 @@ from unetgan.errors import Cancelled
 
 MODULE_DIR = Path(__file__).resolve().parent.parent  # holds unetgan/ and UnetGANSlicerLib/
 PROGRESS_LINE = re.compile(r"^PROGRESS\s+(\d+)\s+(\d+)(?:\s+(.*))?$")
+STAGES_LINE = re.compile(r"^STAGES\s+(\{.*\})$")  # the worker's seconds per stage of a job
 
 ProgressCallback = Callable[[int, int, str], None]
 CancelCallback = Callable[[], bool]
@@ -63,6 +64,7 @@ class RunOutput:
     stderr: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    stages: dict = field(default_factory=dict)  # the backend's seconds per stage, where it reports them
 
 
 def python_executable() -> str:
@@ -164,6 +166,9 @@ def _take_line(tag: str, line: str, output: "RunOutput", progress: ProgressCallb
         if progress is not None:
             progress(int(match.group(1)), int(match.group(2)), (match.group(3) or "").strip())
         return
+    stages = STAGES_LINE.match(line.strip()) if tag == "out" else None
+    if stages:
+        output.stages.update(json.loads(stages.group(1)))
     if tag == "out" and not line.startswith(("WARNING:", "ERROR:")):
         output.stdout.append(line)
     else:
@@ -257,7 +262,7 @@ END_LINE = re.compile(r"^END\s+(-?\d+)$")
 
 
 def worker_command() -> list[str]:
-    return [python_executable(), "-m", "unetgan.worker"]
+    return [python_executable(), "-m", "unetgan.worker", "--parent", str(os.getpid())]
 
 
 class Worker:

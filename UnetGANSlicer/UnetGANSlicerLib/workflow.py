@@ -26,6 +26,7 @@ import numpy as np
 
 from unetgan.errors import Cancelled, InputError
 from unetgan.io.images import read_image, write_image
+from unetgan.timing import NO_STOPWATCH
 
 from . import sequences as seq
 from .context import scene_of
@@ -109,7 +110,7 @@ def _check(cancel):
 def adapt_and_segment(volume_node, adapter="Siemens", model=None, device="auto",
                       progress: Callable[[int, int, str], None] | None = None,
                       cancel: Callable[[], bool] | None = None,
-                      log: Callable[[str], None] | None = None) -> AdaptSegmentResult:
+                      log: Callable[[str], None] | None = None, stopwatch=NO_STOPWATCH) -> AdaptSegmentResult:
     """Translate ``volume_node`` (or every frame of its cine) to the source look and segment the LV.
 
     adapter: a registry name (e.g. the target vendor), an adapter file, or None to segment
@@ -118,25 +119,32 @@ def adapt_and_segment(volume_node, adapter="Siemens", model=None, device="auto",
     called as frames are done; cancel() is polled and, when it returns True, the run stops,
     raising ``unetgan.errors.Cancelled`` with the scene as it was.
     Raises ``InputError`` for unusable input and ``BackendError`` (message = the
-    backend's ``ERROR:`` line) when the backend fails.
+    backend's ``ERROR:`` line) when the backend fails. stopwatch (``unetgan.timing.Stopwatch``):
+    seconds per stage, this layer's and the backend's ("backend read", ...), for benchmarks.
     """
     started = time.monotonic()
-    source = seq.read_input(volume_node)
+    with stopwatch.stage("scene to arrays"):
+        source = seq.read_input(volume_node)
     backend_arguments("input", "output", adapter, model, device)  # refuse bad options before any work
     workdir = Path(tempfile.mkdtemp(prefix="unetgan-slicer-"))
     try:
         input_path = workdir / "input.nrrd"
-        # uncompressed both ways (the worker writes its outputs so too): read once, then deleted
-        write_image(source.frames if source.is_cine else source.frames[0], source.geometry, input_path,
-                    compress=False)
+        with stopwatch.stage("hand-off write"):  # uncompressed both ways (the worker writes so too): read once
+            write_image(source.frames if source.is_cine else source.frames[0], source.geometry, input_path,
+                        compress=False)
         output_dir = workdir / "output"
-        run = run_in_worker(backend_arguments(input_path, output_dir, adapter, model, device),
-                            progress=progress, cancel=cancel, log=log)
-        translated, labels, measurements = _read_outputs(output_dir, source.frames.shape)
+        with stopwatch.stage("backend"):
+            run = run_in_worker(backend_arguments(input_path, output_dir, adapter, model, device),
+                                progress=progress, cancel=cancel, log=log)
+        for name, seconds in run.stages.items():
+            stopwatch.add(f"backend {name}", seconds)
+        with stopwatch.stage("hand-off read"):
+            translated, labels, measurements = _read_outputs(output_dir, source.frames.shape)
         _check(cancel)
         if adapter in (None, "", "none"):
             translated = None
-        result = add_result_nodes(source, labels, measurements, translated, run.warnings, cancel)
+        with stopwatch.stage("nodes"):
+            result = add_result_nodes(source, labels, measurements, translated, run.warnings, cancel)
         result.seconds = time.monotonic() - started
         if progress is not None:
             progress(source.n_frames, source.n_frames, "done")

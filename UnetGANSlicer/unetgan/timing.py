@@ -18,11 +18,18 @@ class Stopwatch:
         finally:
             self.seconds[name] += time.perf_counter() - started
 
+    def add(self, name: str, seconds: float) -> None:
+        """A stage timed elsewhere (e.g. in the backend process)."""
+        self.seconds[name] += seconds
+
 
 class _NoStopwatch:
     @contextmanager
     def stage(self, name: str):
         yield
+
+    def add(self, name: str, seconds: float) -> None:
+        pass
 
 
 NO_STOPWATCH = _NoStopwatch()

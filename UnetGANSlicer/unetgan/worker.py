@@ -1,6 +1,6 @@
 """The warm backend: one long-lived process that runs `adapt-segment` jobs for the MRML layer.
 
-    python -m unetgan.worker
+    python -m unetgan.worker --parent PID
 
 Why: each click in the Slicer module or the web page used to start `python -m unetgan adapt-segment`,
 which imports torch, loads and hashes the models and compresses its NRRD outputs every time. This
@@ -13,7 +13,8 @@ Protocol, one job at a time (UnetGANSlicerLib/runner.py is the other side):
 - caller -> worker, one line per job: ``{"arguments": ["adapt-segment", INPUT, "-o", OUTDIR, ...]}``,
   the command line's own arguments (parsed by its own parser, so options mean the same);
 - worker -> caller on stdout, and nothing else there (anything printed by libraries goes to stderr):
-  ``PROGRESS <done> <total> adapt-segment``, ``WARNING: <text>``, on failure one ``ERROR: <message>``,
+  ``PROGRESS <done> <total> adapt-segment``, ``WARNING: <text>``, ``STAGES {"read": seconds, ...}``
+  (where the job's time went), on failure one ``ERROR: <message>``,
   a line for the log saying how many models were read from disk so far, and last ``END <code>``
   with the code the command line would exit with (0, 1 bug, 2 bad input, 130 cancelled);
 - stderr: free text (a bug's traceback), for the caller's log.
@@ -49,12 +50,33 @@ class Protocol:
         self.stream.flush()
 
 
-def _exit_with_parent(parent: int) -> None:
-    """Leave when the parent is gone (re-parented): a killed Slicer or web session never sends EOF in time."""
-    while True:
+def _alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, ended but not yet reaped, does not)."""
+    try:
+        import psutil
+    except ImportError:  # psutil is a requirement; without it, POSIX's signal 0 (on Windows it would kill)
+        if os.name == "nt":
+            return True
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _exit_with_caller(caller: int) -> None:
+    """Leave when the caller is gone, even in a job or while importing: a killed Slicer or web session
+    closes our stdin, but that is only read between jobs. The caller's pid comes from the caller (Slicer
+    starts us through its PythonSlicer launcher, so our parent is not the caller)."""
+    while _alive(caller):
         time.sleep(PARENT_CHECK_S)
-        if os.getppid() != parent:
-            os._exit(EXIT_CANCELLED)
+    os._exit(EXIT_CANCELLED)
 
 
 def error_message(err: BaseException) -> tuple[int, str]:
@@ -114,20 +136,24 @@ class Jobs:
 
     def _adapt_segment(self, arguments: list[str]) -> int:
         from .pipeline import adapt_segment_file, default_adapter
+        from .timing import Stopwatch
 
         args = self.parser.parse_args(arguments)
         if args.command != "adapt-segment":
             raise InputError(f"the warm backend runs adapt-segment jobs, not {args.command!r}")
-        progress = None
-        if args.progress:
-            def progress(done: int, total: int) -> None:
-                self.protocol.line(f"PROGRESS {done} {total} adapt-segment")
+        stopwatch = Stopwatch()
+
+        def progress(done: int, total: int) -> None:
+            self.protocol.line(f"PROGRESS {done} {total} adapt-segment")
+
         measurements = adapt_segment_file(
             args.input, args.output, adapter=args.adapter or default_adapter(args.input), model=args.model,
-            device=args.device, overwrite=args.overwrite, progress=progress, whole_field=args.whole_field,
-            series_uid=args.series, models=self.models, compress=False)
+            device=args.device, overwrite=args.overwrite, progress=progress if args.progress else None,
+            whole_field=args.whole_field, series_uid=args.series, models=self.models, compress=False,
+            stopwatch=stopwatch)
         for warning in measurements.get("warnings", []):
             self.protocol.line(f"WARNING: {warning}")
+        self.protocol.line("STAGES " + json.dumps({k: round(v, 4) for k, v in stopwatch.seconds.items()}))
         return 0
 
 
@@ -147,13 +173,18 @@ def serve(requests, protocol: Protocol) -> int:
     return 0
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m unetgan.worker", description="the warm backend (see its module)")
+    parser.add_argument("--parent", type=int, help="the caller's process id: the worker leaves when it is gone")
+    caller = parser.parse_args(argv).parent
     # stdout is the protocol's alone: keep a private copy of it, and send whatever else writes to
     # file descriptor 1 (print, C libraries) to stderr
     protocol = Protocol(os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1))
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    threading.Thread(target=_exit_with_caller, args=(caller or os.getppid(),), daemon=True).start()
     return serve(sys.stdin, protocol)
 
 

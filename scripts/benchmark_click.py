@@ -1,0 +1,170 @@
+"""Click-to-result: what a user waits for, from the Adapt & Segment click to the result in the scene.
+
+    python scripts/benchmark_click.py --out docs/benchmarks_click [--clicks 3] [--dicom FOLDER --dicom-adapter GE]
+
+For each cine (the phantom 300-image cine of scripts/benchmark.py, and with --dicom a real DICOM cine,
+never copied anywhere), measured on this machine under its present load (`load_average`):
+- the cold command line: `python -m unetgan adapt-segment` in a fresh process (what every click
+  cost before the warm worker: start, torch import, model loading, compressed NRRD both ways);
+- the MRML layer's `adapt_and_segment` on a slicer-core scene with the cine loaded as a user loads
+  it (UnetGANSlicerLib.loading.load_image): what the Slicer module's button and the web page call.
+  The first click starts the session's warm worker; the later clicks reuse it. Each click is split
+  into the layer's stages (scene to arrays, hand-off write/read, making the nodes) and the backend's
+  (read, preprocess, translate, segment, restore, measure, write), the rest of "backend" being the
+  protocol and, on the first click, the worker's start;
+- with --reference: the same click with the reference-size networks' time in place of ours (timed on
+  one frame and scaled, as scripts/benchmark.py does).
+Nothing here is a test: figures depend on the machine and its load.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "UnetGANSlicer"))
+
+from UnetGANSlicerLib import adapt_and_segment, context, loading, runner  # noqa: E402
+from unetgan.timing import Stopwatch  # noqa: E402
+
+PHANTOM = (25, 12, 192)  # phases, slices, matrix: the 300-image cine of scripts/benchmark.py
+NETWORK_STAGES = ("backend translate", "backend segment")
+
+
+def phantom_cine(folder: Path, phases: int, slices: int, matrix: int) -> Path:
+    from unetgan.phantom import make_study, write_study
+
+    study = make_study("Siemens", seed=11, n_phases=phases, n_slices=slices, matrix=matrix)
+    return write_study(study, folder, fmt="nifti", name=f"cine_{phases * slices}")["cine"]
+
+
+def cold_cli(path: Path, adapter: str, device: str) -> dict:
+    """`unetgan adapt-segment` in a fresh process, as a shell user (or a click before the worker) runs it."""
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        subprocess.run(runner.backend_command(["adapt-segment", str(path), "-o", str(Path(out) / "o"),
+                                               "--adapter", adapter, "--device", device]),
+                       env=runner.backend_environment(), check=True, capture_output=True, text=True)
+        return {"wall_s": time.perf_counter() - started}
+
+
+def clicks(path: Path, adapter: str, device: str, count: int) -> tuple[list[dict], int]:
+    """`count` clicks through the MRML layer on the loaded cine, the first one with no worker running."""
+    logics = context.setup_standalone()
+    scene = logics["scene"]
+    try:
+        loaded = loading.load_image(path, scene)
+        images = loaded.n_frames * loaded.volume.GetImageData().GetDimensions()[2]
+        runner.stop_all()  # the first click starts the worker, as after opening Slicer
+        rows = []
+        for number in range(1, count + 1):
+            stopwatch = Stopwatch()
+            started = time.perf_counter()
+            result = adapt_and_segment(loaded.volume, adapter=adapter, device=device, stopwatch=stopwatch)
+            wall = time.perf_counter() - started
+            rows.append({"click": number, "wall_s": wall, "images_per_s": images / wall,
+                         "stages_s": dict(stopwatch.seconds), "frames": result.n_frames})
+            # each click adds its own result nodes, as a user's clicks do (nothing is overwritten)
+            print(f"  click {number}: {wall:.2f} s  " + ", ".join(f"{k} {v:.2f}" for k, v in stopwatch.seconds.items()),
+                  flush=True)
+        return rows, images
+    finally:
+        runner.stop_all()
+        scene.Clear(True)
+
+
+def reference_networks_s(path: Path, device: str) -> float:
+    """Seconds the reference-size networks (scripts/benchmark.py) would take on the whole cine."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import torch
+
+    from benchmark import reference_end_to_end
+
+    return reference_end_to_end(path, torch.device(device), frames=1)["network_s"]
+
+
+def measure(name: str, path: Path, adapter: str, device: str, count: int, reference: bool) -> dict:
+    print(f"{name}: {path}", flush=True)
+    row = {"cine": name, "adapter": adapter}
+    row["cold_cli"] = cold_cli(path, adapter, device)
+    print(f"  cold command line: {row['cold_cli']['wall_s']:.2f} s", flush=True)
+    row["clicks"], row["images"] = clicks(path, adapter, device, count)
+    if reference:
+        later = min(row["clicks"][1:] or row["clicks"], key=lambda c: c["wall_s"])
+        ours = sum(later["stages_s"].get(stage, 0.0) for stage in NETWORK_STAGES)
+        row["reference_click_s"] = later["wall_s"] - ours + reference_networks_s(path, device)
+        row["speedup_vs_reference"] = row["reference_click_s"] / later["wall_s"]
+        print(f"  reference networks' click: {row['reference_click_s']:.1f} s", flush=True)
+    return row
+
+
+def markdown(report: dict) -> str:
+    m = report["machine"]
+    lines = ["# Click-to-result", "",
+             f"Made by `{report['command']}`. {m['cores']} cores, load average at start "
+             f"{', '.join(f'{x:.1f}' for x in m['load_average'])} (figures depend on the load).", "",
+             "What a user waits for from the Adapt & Segment click to the result in the scene (MRML layer, "
+             "slicer-core scene; the Slicer module and the web page call the same function). The first click "
+             "starts the session's warm worker (torch import, model loading); later clicks reuse it. The cold "
+             "command line is `unetgan adapt-segment` in a fresh process, what each click cost before the worker.",
+             "", "| cine | images | cold command line (s) | first click (s) | later clicks (s) | images/s (best later) |"
+             + (" reference networks' click (s) | speed-up |" if any("reference_click_s" in r for r in report["cines"]) else ""),
+             "|---|---|---|---|---|---|" + ("---|---|" if any("reference_click_s" in r for r in report["cines"]) else "")]
+    for r in report["cines"]:
+        first, later = r["clicks"][0], r["clicks"][1:]
+        best = min(later, key=lambda c: c["wall_s"]) if later else first
+        later_s = ", ".join(f"{c['wall_s']:.1f}" for c in later) or "-"
+        line = (f"| {r['cine']} | {r['images']} | {r['cold_cli']['wall_s']:.1f} | {first['wall_s']:.1f} | "
+                f"{later_s} | {best['images_per_s']:.0f} |")
+        if "reference_click_s" in r:
+            line += f" {r['reference_click_s']:.0f} | {r['speedup_vs_reference']:.0f}x |"
+        lines.append(line)
+    lines += ["", "## Stages of each click (seconds)", "",
+              "Layer stages: scene to arrays, hand-off write (uncompressed NRRD), backend (the worker's job, "
+              "its start on the first click included), hand-off read, nodes. `backend ...`: the worker's own "
+              "split of that job.", ""]
+    stages = list(dict.fromkeys(k for r in report["cines"] for c in r["clicks"] for k in c["stages_s"]))
+    lines += ["| cine | click | wall | " + " | ".join(stages) + " |", "|---|---|---|" + "---|" * len(stages)]
+    for r in report["cines"]:
+        for c in r["clicks"]:
+            lines.append(f"| {r['cine']} | {c['click']} | {c['wall_s']:.2f} | "
+                         + " | ".join(f"{c['stages_s'].get(s, 0):.2f}" for s in stages) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("docs/benchmarks_click"), help="writes OUT.json and OUT.md")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--clicks", type=int, default=3, help="clicks per cine (the first starts the worker)")
+    parser.add_argument("--phantom", type=lambda v: tuple(int(x) for x in v.split(",")), default=PHANTOM,
+                        help="phases,slices,matrix of the phantom cine (default 25,12,192)")
+    parser.add_argument("--dicom", type=Path, help="a real DICOM cine folder (read where it is, never copied)")
+    parser.add_argument("--dicom-adapter", default="GE", help="its adapter (the module picks it from the Manufacturer)")
+    parser.add_argument("--reference", action="store_true", help="also the reference-size networks' click (slow)")
+    args = parser.parse_args()
+    report = {"command": " ".join(["python", *sys.argv]),
+              "machine": {"cores": os.cpu_count(), "load_average": os.getloadavg()}, "cines": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        phases, slices, matrix = args.phantom
+        cine = phantom_cine(Path(tmp), phases, slices, matrix)
+        report["cines"].append(measure(f"phantom Siemens {phases} x {slices} x {matrix}", cine, "Siemens",
+                                       args.device, args.clicks, args.reference))
+        if args.dicom:
+            report["cines"].append(measure(f"DICOM {args.dicom.parent.name}", args.dicom, args.dicom_adapter,
+                                           args.device, args.clicks, args.reference))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(report, indent=1))
+    args.out.with_suffix(".md").write_text(markdown(report))
+    print(f"wrote {args.out.with_suffix('.md')} and {args.out.with_suffix('.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
