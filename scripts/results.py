@@ -38,7 +38,8 @@ def columns(args) -> dict[str, dict]:
         "histogram matching": {"method": "histmatch"},
         "augmented Unet + hist. matching": {"method": "histmatch", "model": "lvunet-augment"},
         "robust Unet + hist. matching": {"method": "histmatch", "model": "lvunet-robust"},
-        "Unet-GAN, clean Unet (previous adapters)": {"method": "unetgan", "adapter": "adapter-{vendor}-clean-unet"},
+        "Unet-GAN, clean Unet (session-1 adapters)": {"method": "unetgan", "adapter": "adapter-{vendor}-clean-unet"},
+        "Unet-GAN, augmented Unet (session-2 adapters)": {"method": "unetgan", "adapter": "adapter-{vendor}-augment-unet"},
         # the GAN's own share: the shipped pipeline with and without its generator G_S (same LV-Unet)
         "shipped pipeline without G_S (its LV-Unet + hist. matching)": {"method": "histmatch", "model": "{paired}"},
         "Unet-GAN (shipped: `adapt-segment --adapter V`)": {"method": "unetgan", "adapter": "{vendor}"},
@@ -191,22 +192,18 @@ def write_markdown(results: dict, path: Path, args) -> None:
                 values = [v["dice_translated_vs_original"] for v in row[c]["per_volume"]]
                 lines.append(f"- {vendor}, {c}: {np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}")
     lines += ["", "## Notes", "",
-              "- Shipped pipeline (`--adapter Siemens|GE`): the target image is histogram-matched to the Philips",
-              "  reference, translated by the adapter's G_S, and segmented by `lvunet-augment`, the LV-Unet whose",
-              "  features guided the adapter's training. Columns with 'previous adapters' are the first shipped",
-              "  adapters, trained against and segmented by `lvunet-clean`.",
-              "- Where the adaptation does not help: the GAN's own share is small. 'augmented Unet + hist. matching'",
-              "  (no GAN) is within 0.002 Dice of the shipped Unet-GAN on both target vendors; the gain over the clean",
-              "  Unet comes from the augmented LV-Unet and histogram matching. On Philips the augmented Unet costs",
-              "  about 0.04 Dice against the clean one (`segment` without an adapter uses the clean one).",
+              "- `default (`segment`)`: the registry's default LV-Unet on the raw image, exactly `unetgan segment`.",
+              "- The GAN's own share is the difference between the last two columns: the shipped pipeline with and",
+              "  without its generator G_S (same LV-Unet, same histogram matching). docs/vendor_check.md judges the",
+              "  translations themselves with a vendor classifier.",
               "- Philips through an adapter: the Siemens adapter applied to Philips images; the masks should stay",
-              "  those of the same LV-Unet on the untranslated images (anatomy check below).",
-              "- GE: 3 patients only, 6 volumes; ES volumes have endocardial contours only (myocardium undefined). The",
-              "  shipped GE adapter trained on these patients' images (never their contours), so its GE row is",
-              "  transductive; the held-out column uses, for each patient, an adapter trained without that patient.",
-              "- EF on GE: with 3 subjects, one failed ED segmentation (a few hundred voxels) makes EF strongly negative",
-              "  and dominates the MAE; read the GE EF columns as 'fails on one of three', not as an average error.",
-              "- The shipped adapters are chosen by the label-free criterion (docs/models.md); dev labels are used here only.",
+              "  those of the same LV-Unet on the untranslated images (anatomy check above).",
+              "- GE: 3 patients only. ES frames have endocardial contours only (no myocardium, no mean). The GE",
+              "  adapters trained on these patients' images (never their contours), so their GE rows are transductive;",
+              "  the LV-Unets never saw a GE image. Sunnybrook contours are 1-based pixel coordinates",
+              "  (docs/sunnybrook_contour_offset.json); docs/ge_myocardium.md analyses the myocardium per slice position.",
+              "- EF on GE: with 3 subjects, one failed ED segmentation dominates the MAE; read it as 'fails on one of three'.",
+              "- Adapters are chosen by the label-free criterion (docs/models.md); dev labels are used here only.",
               "", "## Figures", ""]
     for vendor in results:
         lines.append(f"![{vendor}](images/results_{vendor}.png)")
