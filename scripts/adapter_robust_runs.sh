@@ -11,6 +11,8 @@ case "$VENDOR" in
   *) echo "unknown vendor $VENDOR" >&2; exit 2 ;;
 esac
 NAME=$(echo "$VENDOR" | tr '[:upper:]' '[:lower:]')
+OUT="runs/adapter_${NAME}_robust/adapter_${NAME}_robust.safetensors"
+RESUME=$([ -d "${OUT%.safetensors}_checkpoint" ] && echo --resume || true)
 OMP_NUM_THREADS=1 .venv/bin/unetgan train-adapter --manifest ../shared/data/manifest.csv --source-split train_labelled \
   --target-vendor "$VENDOR" --target-split "$SPLIT" --lvunet "$LVUNET" --histogram-match \
-  -o "runs/adapter_${NAME}_robust/adapter_${NAME}_robust.safetensors" --iterations 1000 --seed 0 --resume "${@:3}"
+  -o "$OUT" --iterations "${ITERATIONS:-1000}" --seed 0 $RESUME "${@:3}"

@@ -14,5 +14,5 @@ OMP_NUM_THREADS=1 .venv/bin/unetgan train-unet --manifest ../shared/data/manifes
   --split train_labelled -o runs/unet_selftrain --method robust --gin 0.3 --target-histograms 0.3 \
   --histogram-target-vendor Siemens --histogram-target-split train_unlabelled \
   --pseudo-manifest runs/pseudo_siemens/manifest.csv --pseudo-fraction 0.5 --init-from "$START" \
-  --config fast --epochs 6 --steps-per-epoch 250 --batch 8 --crop 112 --lr 0.0005 --val-subjects 10 --seed 1 \
+  --config fast --epochs 4 --steps-per-epoch 250 --batch 8 --crop 112 --lr 0.0005 --val-subjects 10 --seed 0 \
   --checkpoint-minutes 3 "${@:2}"

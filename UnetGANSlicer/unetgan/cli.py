@@ -34,9 +34,10 @@ def _train_unet(args) -> int:
         print(f"histogram-matching augmentation toward {len(targets)} {args.histogram_target_vendor} volumes")
     elif config.target_histograms > 0:
         raise InputError("--target-histograms needs --histogram-target-vendor (and --histogram-target-split)")
+    pseudo = labelled_volumes(args.pseudo_manifest, progress=False) if args.pseudo_manifest else None
     time_limit = None if args.time_limit_min is None else args.time_limit_min * 60
     result = train_unet(volumes, config, Path(args.output), resume=not args.restart, time_limit_s=time_limit,
-                        target_histograms=histograms)
+                        target_histograms=histograms, pseudo_volumes=pseudo)
     if join().is_main:  # under torchrun: one report, from the rank that wrote the files
         print(json.dumps({"best_val_dice": result["best_val_dice"], "validation_subjects": result["validation_subjects"]}))
     return 0
@@ -59,6 +60,9 @@ def _add_train_unet(sub):
     p.add_argument("--widths", type=lambda v: tuple(int(x) for x in v.split(",")), help="channels per level, e.g. 16,32,64,128")
     p.add_argument("--checkpoint-minutes", dest="checkpoint_minutes", type=float, help="minutes between checkpoints (default 3)")
     p.add_argument("--time-limit-min", type=float, help="stop after this many minutes at a checkpoint; rerun to resume")
+    p.add_argument("--pseudo-manifest", help="self-training: manifest of pseudo-labelled target volumes (unetgan pseudo-label)")
+    p.add_argument("--pseudo-fraction", dest="pseudo_fraction", type=float, help="share of each batch from them (default 0.5)")
+    p.add_argument("--init-from", dest="init_from", help="start from these LV-Unet weights (.safetensors) instead of random")
     p.add_argument("--epochs", type=int)
     p.add_argument("--steps-per-epoch", dest="steps_per_epoch", type=int)
     p.add_argument("--batch", type=int)
@@ -160,7 +164,8 @@ def _add_inference_commands(sub):
     p.add_argument("--vendor", action="append")
     p.add_argument("--split", action="append")
     p.add_argument("--subject", action="append", help="only these subjects (repeatable)")
-    p.add_argument("--method", default="clean", choices=["clean", "noisy", "augment", "histmatch", "unetgan"])
+    p.add_argument("--method", default="default", choices=["default", "clean", "noisy", "augment", "robust", "histmatch", "unetgan"],
+                   help="default: what `unetgan segment` does; unetgan: what `adapt-segment --adapter A` does")
     p.add_argument("--model")
     p.add_argument("--adapter")
     p.add_argument("--label-convention", default="mnms", choices=["mnms", "acdc"])
@@ -249,6 +254,33 @@ def _add_train_adapter(sub):
     p.set_defaults(func=_train_adapter)
 
 
+def _pseudo_label(args) -> int:
+    from .histogram import load_reference
+    from .methods import SOURCE_HISTOGRAM
+    from .registry import load_adapter, load_lvunet
+    from .training.pseudo_labels import pseudo_label
+
+    generator = load_adapter(args.adapter) if args.adapter else None
+    reference = load_reference(SOURCE_HISTOGRAM) if args.histogram_match else None
+    summary = pseudo_label(args.manifest, args.vendor, args.split, load_lvunet(args.model), generator, Path(args.output),
+                           histogram_reference=reference)
+    print(f"kept {summary['kept']} of {summary['total']} volumes; manifest: {Path(args.output) / 'manifest.csv'}")
+    return 0
+
+
+def _add_pseudo_label(sub):
+    p = sub.add_parser("pseudo-label", help="self-training: label unlabelled target volumes, keep the plausible ones")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--vendor", required=True)
+    p.add_argument("--split", action="append", required=True)
+    p.add_argument("--model", required=True, help="LV-Unet: registry name or .safetensors file")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--adapter", help="translate with this adapter first")
+    group.add_argument("--histogram-match", action="store_true", help="histogram-match to the source vendor first")
+    p.add_argument("-o", "--output", required=True, help="folder for labels/, manifest.csv and pseudo_labels.json")
+    p.set_defaults(func=_pseudo_label)
+
+
 def _register(args) -> int:
     from .registry import register_model
 
@@ -323,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inference_commands(sub)
     _add_train_adapter(sub)
     _add_register(sub)
+    _add_pseudo_label(sub)
     _add_batch(sub)
     _add_phantom(sub)
     _add_web(sub)
