@@ -19,7 +19,6 @@ Nothing here is a test: figures depend on the machine and its load.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "UnetGANSlicer"))
 
+from report_files import write_report  # noqa: E402 - scripts/ is on the path when a script runs
 from UnetGANSlicerLib import adapt_and_segment, context, loading, runner  # noqa: E402
 from unetgan.timing import Stopwatch  # noqa: E402
 
@@ -81,7 +81,6 @@ def clicks(path: Path, adapter: str, device: str, count: int) -> tuple[list[dict
 
 def reference_networks_s(path: Path, device: str) -> float:
     """Seconds the reference-size networks (scripts/benchmark.py) would take on the whole cine."""
-    sys.path.insert(0, str(ROOT / "scripts"))
     import torch
 
     from benchmark import reference_end_to_end
@@ -159,10 +158,7 @@ def main() -> int:
         if args.dicom:
             report["cines"].append(measure(f"DICOM {args.dicom.parent.name}", args.dicom, args.dicom_adapter,
                                            args.device, args.clicks, args.reference))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(report, indent=1))
-    args.out.with_suffix(".md").write_text(markdown(report))
-    print(f"wrote {args.out.with_suffix('.md')} and {args.out.with_suffix('.json')}")
+    write_report(args.out.parent, args.out.name, report, markdown(report))
     return 0
 
 

@@ -336,37 +336,14 @@ class Worker:
         while not self._job.acquire(timeout=poll_interval):  # another run of this session is in progress
             if cancel is not None and cancel():
                 raise Cancelled("cancelled by the user")
-        process = None
         try:
-            process, lines = self._send(arguments)
-            with _running_lock:
-                _running.add(process)
-            output, code = RunOutput(returncode=-1), None
-            try:
-                while code is None:
-                    try:
-                        tag, line = lines.get(timeout=poll_interval)
-                    except queue.Empty:
-                        tag, line = None, None
-                    if tag == "out" and line is None:  # the worker died in the job
-                        code = self._died(process, lines, output, log)
-                    elif line is not None:
-                        match = END_LINE.match(line.strip()) if tag == "out" else None
-                        if match:
-                            code = int(match.group(1))
-                        else:
-                            _take_line(tag, line, output, progress, log)
-                    if code is None and cancel is not None and cancel():
-                        raise Cancelled("cancelled by the user")
-            except BaseException:
-                self.stop()  # a cancelled job ends with its process; the next run starts a new one
-                raise
+            # a worker that died between runs may not look dead yet when the job is sent: if it ends
+            # without a word about the job, the job goes once more, to a new worker
+            for _ in range(2):
+                output, code, stopped, answered = self._attempt(arguments, progress, cancel, log, poll_interval)
+                if answered or stopped or code == 0:
+                    break
         finally:
-            if process is not None:
-                with _running_lock:
-                    _running.discard(process)
-                    stopped = process.pid in _stopped
-                    _stopped.discard(process.pid)
             self._job.release()
         output.returncode, output.seconds = code, time.monotonic() - started
         if stopped:
@@ -374,6 +351,40 @@ class Worker:
         if code != 0:
             raise BackendError(_error_message(output.stderr, code), code, "\n".join(output.stderr))
         return output
+
+    def _attempt(self, arguments, progress, cancel, log, poll_interval) -> tuple[RunOutput, int, bool, bool]:
+        """Send the job and follow it to its END line or the worker's death: (output, exit code, stopped by
+        stop_all, whether the worker said anything on stdout about this job)."""
+        process, lines = self._send(arguments)
+        with _running_lock:
+            _running.add(process)
+        output, code, answered = RunOutput(returncode=-1), None, False
+        try:
+            while code is None:
+                try:
+                    tag, line = lines.get(timeout=poll_interval)
+                except queue.Empty:
+                    tag, line = None, None
+                if tag == "out" and line is None:  # the worker died in the job
+                    code = self._died(process, lines, output, log)
+                elif line is not None:
+                    answered = answered or tag == "out"
+                    match = END_LINE.match(line.strip()) if tag == "out" else None
+                    if match:
+                        code = int(match.group(1))
+                    else:
+                        _take_line(tag, line, output, progress, log)
+                if code is None and cancel is not None and cancel():
+                    raise Cancelled("cancelled by the user")
+        except BaseException:
+            self.stop()  # a cancelled job ends with its process; the next run starts a new one
+            raise
+        finally:
+            with _running_lock:
+                _running.discard(process)
+                stopped = process.pid in _stopped
+                _stopped.discard(process.pid)
+        return output, code, stopped, answered
 
     def _died(self, process, lines: queue.Queue, output: RunOutput, log) -> int:
         """The worker's stdout closed in a job: collect what it said on stderr, and its exit code."""
