@@ -7,11 +7,9 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from .errors import Cancelled, InputError
+from .errors import Cancelled, InputError, user_error
 
-EXIT_INPUT_ERROR = 2
 EXIT_SOME_FAILED = 1  # `batch`: the other studies succeeded
-EXIT_CANCELLED = 130
 
 
 def _train_unet(args) -> int:
@@ -367,17 +365,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except InputError as err:
-        print(f"ERROR: {err}", file=sys.stderr)
-        return EXIT_INPUT_ERROR
-    except Cancelled as err:
-        print(f"ERROR: {err}", file=sys.stderr)
-        return EXIT_CANCELLED
-    except KeyboardInterrupt:
-        print("ERROR: interrupted", file=sys.stderr)
-        return EXIT_CANCELLED
-    except OSError as err:  # the system refused a read or write (disk, permissions): the user can act on it
-        where = f" ({err.filename})" if err.filename else ""
-        print(f"ERROR: {err.strerror or err}{where}; expected readable inputs and a writable output folder",
-              file=sys.stderr)
-        return EXIT_INPUT_ERROR
+    except (InputError, Cancelled, KeyboardInterrupt, OSError) as err:
+        code, message = user_error(err)
+        print(f"ERROR: {message}", file=sys.stderr)
+        return code

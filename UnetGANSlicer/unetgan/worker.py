@@ -31,11 +31,9 @@ import threading
 import time
 import traceback
 
-from .errors import Cancelled, InputError
+from .errors import EXIT_CANCELLED, EXIT_INPUT_ERROR, InputError, user_error
 
 EXIT_BUG = 1
-EXIT_INPUT_ERROR = 2
-EXIT_CANCELLED = 130
 PARENT_CHECK_S = 1.0
 
 
@@ -80,15 +78,8 @@ def _exit_with_caller(caller: int) -> None:
 
 
 def error_message(err: BaseException) -> tuple[int, str]:
-    """(exit code, the ERROR line's text), as the command line words them (cli.main)."""
-    if isinstance(err, InputError):
-        return EXIT_INPUT_ERROR, str(err)
-    if isinstance(err, Cancelled):
-        return EXIT_CANCELLED, str(err)
-    if isinstance(err, OSError):
-        where = f" ({err.filename})" if err.filename else ""
-        return EXIT_INPUT_ERROR, f"{err.strerror or err}{where}; expected readable inputs and a writable output folder"
-    return EXIT_BUG, f"the backend failed: {type(err).__name__}: {err}"
+    """(exit code, the ERROR line's text): the command line's for what the user can act on, else a bug's."""
+    return user_error(err) or (EXIT_BUG, f"the backend failed: {type(err).__name__}: {err}")
 
 
 def inference_parser():
