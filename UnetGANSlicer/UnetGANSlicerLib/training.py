@@ -23,7 +23,7 @@ from unetgan.errors import InputError
 from .models import available_models, register_user_model
 from .runner import run_backend
 
-PAIRED_SEGMENTER = "lvunet-augment"  # the LV-Unet the shipped adapters were trained against (models.json)
+PAIRED_SEGMENTER = "lvunet-robust"  # the LV-Unet the shipped adapters were trained against (models.json)
 DEVICES = {"auto": "auto", "cpu": "cpu", "gpu": "cuda", "cuda": "cuda"}
 
 
