@@ -14,6 +14,8 @@ if str(MODULE_DIR) not in sys.path:
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+pytest_plugins = ["no_skips"]  # any skipped test fails the suite
+
 
 def process_ended(pid: int, timeout: float = 10.0) -> bool:
     """True once the process is gone (or a zombie, ended but not yet reaped), within ``timeout`` seconds."""
