@@ -205,7 +205,8 @@ def adapt_and_segment_frame(volume, spacing, model, generator, device="cpu", bf1
     if the LV reaches the box's edge, the frame is segmented again on the whole field."""
     device = pick_device(device) if isinstance(device, str) else device
     with stopwatch.stage("preprocess"):
-        slices, grid = prepare_volume(adapter_input(volume, generator), spacing)
+        generator_input = adapter_input(volume, generator)
+        slices, grid = prepare_volume(generator_input, spacing)
     slices_source = slices if generator is None else translate_slices(generator, slices, device, bf16, batch, stopwatch)
     result = FrameResult(np.zeros(volume.shape, np.uint8), 0.0)
     if model is not None:
@@ -217,12 +218,15 @@ def adapt_and_segment_frame(volume, spacing, model, generator, device="cpu", bf1
                 result.heart_box = heart_box(class_labels(probabilities).numpy())
         result.labels, result.confidence = _labels_on_input_grid(probabilities, grid, postprocess, stopwatch)
     with stopwatch.stage("restore"):
-        result.translated = _to_input_look(volume, slices_source, grid, translated=generator is not None)
+        result.translated = _to_input_look(volume, slices_source, grid, translated=generator is not None,
+                                           generator_input=generator_input)
     return result
 
 
-def _to_input_look(volume, slices_source, grid, translated: bool) -> np.ndarray:
-    """The translated crop back on the input grid, in the input's intensity range; the original outside the crop."""
+def _to_input_look(volume, slices_source, grid, translated: bool, generator_input=None) -> np.ndarray:
+    """The translated crop back on the input grid, in the input's intensity range. Outside the network's crop
+    the generator's own input shows (the histogram-matched image, for adapters that match first), so the
+    translated view continues past the crop's edge instead of switching back to the untouched original."""
     if not translated:
         return np.asarray(volume, np.float32).copy()
     # large studies: every full-frame temporary here counts at the memory peak, so the blend and the
@@ -231,7 +235,10 @@ def _to_input_look(volume, slices_source, grid, translated: bool) -> np.ndarray:
     pieces = torch.cat([slices_source, torch.ones_like(slices_source)], 1)
     restored = grid.restore(pieces, fill=0.0)
     image, coverage = restored[:, 0].numpy(), restored[:, 1].clamp(0, 1).numpy()
-    original = normalise_intensity(volume, (float(low), float(high)))  # the window just computed, as floats as there
+    if generator_input is None or generator_input is volume:
+        original = normalise_intensity(volume, (float(low), float(high)))  # the window just computed, as floats as there
+    else:  # normalised as prepare_volume normalised the crop the generator saw
+        original = normalise_intensity(generator_input)
     blended = coverage * image
     np.subtract(1, coverage, out=coverage)
     coverage *= original
