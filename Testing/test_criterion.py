@@ -1,7 +1,6 @@
 """The label-free checkpoint criterion ranks translations as their (hidden) Dice does, on phantom hearts."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 

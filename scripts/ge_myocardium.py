@@ -19,8 +19,8 @@ import numpy as np
 
 from report_files import write_report
 from unetgan.evaluation import dice
-from unetgan.io.images import read_image
-from unetgan.io.manifest import load_item, read_manifest
+from unetgan.evaluate_run import predicted_volumes
+from unetgan.io.manifest import read_manifest
 from unetgan.methods import make_segmenter
 
 POSITIONS = ("base", "mid", "apex")
@@ -92,12 +92,9 @@ def main() -> None:
     segmenter = make_segmenter(args.method, model=args.model, adapter=args.adapter if args.method == "unetgan" else None)
     rows, volumes_seen = [], []
     for item in read_manifest(args.manifest, ["GE"], ["dev_labelled"], require_labels=True):
-        volumes = load_item(item)
-        cine = read_image(item.image)
-        result = segmenter.study(cine.frames, cine.geometry)
-        for volume in volumes:
-            rows += slice_rows(volume, result.labels[volume.image.meta["frame"]])
-        volumes_seen += volumes
+        for volume, labels in predicted_volumes(segmenter, item):
+            rows += slice_rows(volume, labels)
+            volumes_seen.append(volume)
     command = "python scripts/ge_myocardium.py --manifest " + args.manifest + f" --out {args.out} --method {args.method}"
     command += f" --adapter {args.adapter}" if args.method == "unetgan" else ""
     command += f" --model {args.model}" if args.model else ""

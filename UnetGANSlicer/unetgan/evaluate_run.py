@@ -15,22 +15,25 @@ from .methods import make_segmenter
 from .outputs import atomic_path
 
 
+def predicted_volumes(segmenter, item, convention="mnms") -> list[tuple]:
+    """(labelled volume, predicted labels) for a manifest row. A cine row (a DICOM cine with contours on
+    some frames) runs as the whole cine, as the command line would run it; its contoured frames are returned."""
+    volumes = cine_phase_names(load_item(item, convention))
+    if not item.is_cine:
+        return [(v, segmenter(v.image.array, v.image.geometry.spacing).labels) for v in volumes]
+    cine = read_image(item.image)
+    result = segmenter.study(cine.frames, cine.geometry)
+    return [(v, result.labels[v.image.meta["frame"]]) for v in volumes]
+
+
 def evaluate_manifest(manifest, vendors=None, splits=None, method="clean", model=None, adapter=None, json_path=None,
                       convention="mnms", device="auto", progress=True, histogram=None, quiet=False, subjects=None) -> dict:
-    """Score a method on every labelled volume of a manifest. A cine row (a DICOM cine with contours on
-    some frames) runs as the whole cine, as the command line would run it, and its contoured frames are scored."""
+    """Score a method on every labelled volume of a manifest (cine rows: see predicted_volumes)."""
     items = read_manifest(manifest, vendors, splits, require_labels=True, subjects=subjects)
     segmenter = make_segmenter(method, model=model, adapter=adapter, histogram=histogram, device=pick_device(device))
     per_volume = []
     for item in tqdm(items, desc=f"evaluating {method}", disable=not progress, leave=False):
-        volumes = cine_phase_names(load_item(item, convention))
-        if item.is_cine:
-            cine = read_image(item.image)
-            result = segmenter.study(cine.frames, cine.geometry)
-            predicted = [result.labels[v.image.meta["frame"]] for v in volumes]
-        else:
-            predicted = [segmenter(v.image.array, v.image.geometry.spacing).labels for v in volumes]
-        for volume, labels in zip(volumes, predicted):
+        for volume, labels in predicted_volumes(segmenter, item, convention):
             row = score_volume(volume, labels)
             if segmenter.generator is not None:  # does the translation move anatomy? compare with the untranslated masks
                 plain = adapt_and_segment_frame(volume.image.array, volume.image.geometry.spacing, segmenter.model, None,

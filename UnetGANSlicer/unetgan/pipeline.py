@@ -8,11 +8,9 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
 
 from .adapter_choice import choose_adapter
 from .dicom_outputs import DICOM_OUTPUTS, is_dicom_input
-from .errors import InputError
 from .inference import adapt_and_segment, pick_device
 from .io.images import read_image, write_image
 from .measurements import cine_measurements, measurements_csv

@@ -7,7 +7,7 @@ get the capacity. Blocks are numbered from 1 over the encoder, as the paper coun
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +18,8 @@ from tqdm import tqdm
 
 from ..evaluation import dice_per_structure
 from ..distributed import draw_share, join, mean_and_any, parallel
-from ..inference import keep_largest_component
 from ..io.manifest import LabelledVolume
 from ..networks.lvunet import LVUnet, LVUnetConfig
-from ..preprocess import prepare_volume
 from ..weights import load_state, read_weights, write_weights
 from .appearance import TargetHistograms, quantile_function_of, random_intensity_network
 from .augment import augmentation
