@@ -134,6 +134,29 @@ def test_residual_generator_starts_as_identity():
         assert torch.allclose(generator(x), x, atol=1e-5)
 
 
+def test_an_identity_adapter_skips_its_network_with_the_same_values():
+    from unetgan.inference import translate_slices
+
+    slices = torch.rand(5, 1, 32, 32)
+    slices[0, 0, 0, :4] = torch.tensor([0.0, 1.0, 0.001, 0.999])  # the clamp's extremes
+    identity = ResnetGenerator(filters=4, n_blocks=1, residual_output=True).eval()
+    assert identity.is_identity()
+    calls = []
+    identity.body.register_forward_hook(lambda *args: calls.append(1))
+    with torch.no_grad():
+        through_network = ((identity(slices * 2 - 1) + 1) / 2).clamp(0, 1)
+    calls.clear()
+    assert torch.equal(translate_slices(identity, slices, "cpu"), through_network)
+    assert calls == []  # the body never ran
+    trained = ResnetGenerator(filters=4, n_blocks=1, residual_output=True).eval()
+    with torch.no_grad():
+        trained.head[1].bias.fill_(0.1)
+    assert not trained.is_identity() and not ResnetGenerator(filters=4, n_blocks=1).is_identity()
+    trained.body.register_forward_hook(lambda *args: calls.append(1))
+    translate_slices(trained, slices, "cpu")
+    assert calls  # a trained adapter runs its network
+
+
 def test_count_flops_grows_with_width_and_depth():
     small = count_flops(ResnetGenerator(filters=4, n_blocks=1), size=32)
     assert small > 0

@@ -23,11 +23,15 @@ from unetgan.io.images import read_image
 from unetgan.io.manifest import read_manifest
 from unetgan.methods import SOURCE_HISTOGRAM
 from unetgan.preprocess import prepare_volume
-from unetgan.registry import find_model, load_adapter
+from unetgan.registry import find_model, load_adapter, read_registry
 from unetgan.training.datasets import labelled_volumes, split_subjects
 from unetgan.vendor_check import balanced_accuracy, source_look_rate, train_vendor_classifier
 
-ADAPTERS = {"Siemens": ["adapter-siemens", "adapter-siemens-clean-unet"], "GE": ["adapter-ge", "adapter-ge-clean-unet"]}
+
+
+def registered_adapters(vendor: str) -> list[str]:
+    """Every adapter the registry has for this vendor, the shipped one (the vendor's first) first."""
+    return [e.name for e in read_registry() if e.kind == "adapter" and (e.target_vendor or "").lower() == vendor.lower()]
 
 
 def volumes_of(manifest, vendor, splits, subjects=None):
@@ -74,7 +78,7 @@ def siemens_rows(manifest, steps, source_train, source_test) -> dict:
                                          steps=steps, progress=True)
     test = volumes_of(manifest, "Siemens", ["dev_labelled"])
     rows = {}
-    for name, look in looks(ADAPTERS["Siemens"]).items():
+    for name, look in looks(registered_adapters("Siemens")).items():
         slices = network_slices(test, look)
         rows[name] = {"balanced_accuracy": balanced_accuracy(classifier, source_test, slices),
                       "source_look_rate": source_look_rate(classifier, slices), "n_slices": int(slices.shape[0])}
@@ -92,7 +96,7 @@ def ge_rows(manifest, steps, source_train, source_test) -> dict:
         others = torch.cat([network_slices(frames[p], plain_slices) for p in patients if p != held_out])
         classifier = train_vendor_classifier(source_train, others, steps=steps, progress=True)
         source_rate = source_look_rate(classifier, source_test)
-        for name, look in looks(ADAPTERS["GE"]).items():
+        for name, look in looks(registered_adapters("GE")).items():
             slices = network_slices(frames[held_out], look)
             votes.setdefault(name, []).append((source_look_rate(classifier, slices), slices.shape[0], source_rate))
     rows = {}

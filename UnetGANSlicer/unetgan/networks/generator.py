@@ -125,6 +125,16 @@ class ResnetGenerator(nn.Module):
         return torch.tanh(out)
 
 
+    def is_identity(self) -> bool:
+        """True for a residual generator whose last convolution is all zeros (an untrained one, shipped when no
+        trained checkpoint beat it): its output is then its input clamped to +-0.995, whatever the body computes."""
+        return self.config.residual_output and all(not bool(p.any()) for p in self.head[1].parameters())
+
+    def identity_output(self, x: torch.Tensor) -> torch.Tensor:
+        """What forward() returns when is_identity(): tanh(atanh(clamp(x))) is clamp(x) up to float rounding."""
+        return torch.tanh(torch.atanh(x.clamp(-_INPUT_CLAMP, _INPUT_CLAMP)))
+
+
 def build_generator(config: GeneratorConfig | dict) -> ResnetGenerator:
     if isinstance(config, dict):
         config = GeneratorConfig(**config)
