@@ -25,6 +25,7 @@ from unetgan.methods import make_segmenter
 from unetgan.registry import find_model, load_adapter, load_lvunet, paired_segmenter
 
 ROWS = {"Philips": ["train_labelled"], "Siemens": ["dev_labelled"], "GE": ["dev_labelled"]}
+GE_PATIENTS = ("SCD0000101", "SCD0000201", "SCD0000301")
 
 
 def columns(args) -> dict[str, dict]:
@@ -44,24 +45,31 @@ def columns(args) -> dict[str, dict]:
         "shipped pipeline without G_S (its LV-Unet + hist. matching)": {"method": "histmatch", "model": "{paired}"},
         "Unet-GAN (shipped: `adapt-segment --adapter V`)": {"method": "unetgan", "adapter": "{vendor}"},
     }
-    if args.held_out_ge:
+    # the extra adapters of scripts/adapter_ablation_runs.sh, from the registry (or given as files)
+    held_out = (dict(pair.split("=", 1) for pair in args.held_out_ge) if args.held_out_ge else
+                {patient: f"adapter-ge-without-{patient}" for patient in GE_PATIENTS})
+    if all(adapter_available(adapter) for adapter in held_out.values()):
         cols["Unet-GAN, GE adapter trained without the patient (held out)"] = {
-            "method": "unetgan", "held_out": dict(pair.split("=", 1) for pair in args.held_out_ge), "only": "GE"}
+            "method": "unetgan", "held_out": held_out, "only": "GE"}
     if args.paper_adapter:
         cols["Unet-GAN (paper losses, raw input)"] = {"method": "unetgan", "adapter": args.paper_adapter, "only": "Siemens"}
-    if args.ablation_no_feature:
-        cols["Unet-GAN w/o feature loss"] = {"method": "unetgan", "adapter": args.ablation_no_feature, "only": "Siemens"}
-    if args.ablation_l1:
-        cols["Unet-GAN with L1 cycle loss"] = {"method": "unetgan", "adapter": args.ablation_l1, "only": "Siemens"}
+    for name, given, registered in (("Unet-GAN w/o feature loss", args.ablation_no_feature, "adapter-siemens-no-feature-loss"),
+                                    ("Unet-GAN with L1 cycle loss", args.ablation_l1, "adapter-siemens-l1-cycle")):
+        if given or adapter_available(registered):
+            cols[name] = {"method": "unetgan", "adapter": given or registered, "only": "Siemens"}
     return cols
 
 
-def model_available(name: str) -> bool:
+def model_available(name: str, kind: str = "segmenter") -> bool:
     try:
-        find_model(name, "segmenter")
+        find_model(name, kind)
         return True
     except Exception:
         return False
+
+
+def adapter_available(name: str) -> bool:
+    return model_available(name, "adapter")
 
 
 def adapter_for(vendor: str, spec: str) -> str | None:
