@@ -133,3 +133,16 @@ def test_worker_answers_a_bad_job_line_and_goes_on():
     assert process.returncode == 0, process.stderr[-2000:]
     assert lines[0].startswith("ERROR: not a job line") and lines[1] == "END 1"
     assert lines[2] == "ERROR: the warm backend runs adapt-segment jobs, not 'segment'" and lines[-1] == "END 2"
+
+
+def test_a_worker_started_ahead_has_the_shipped_models_before_the_first_click(scene, cine):
+    runner.stop_all()
+    pid = runner.start_worker()  # what entering the module and opening a web session do
+    assert runner.start_worker() == pid  # a running worker is kept
+    lines = []
+    result = adapt_and_segment(add_cine(scene, cine), adapter="Siemens", model=None, device="cpu", log=lines.append)
+    [read] = [int(m.group(1)) for m in map(MODELS_READ.search, lines) if m]
+    # the default LV-Unet, the Siemens adapter and the GE adapter were read at the start; the click read nothing
+    assert read == 3 and runner.WORKER.pid == pid and result.n_frames == len(cine[0])
+    runner.stop_all()
+    assert process_ended(pid)

@@ -156,6 +156,7 @@ class UnetGANSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def enter(self) -> None:
         self.initializeParameterNode()
+        self.logic.startBackend()  # torch imported and the models loaded while the user picks a volume
 
     def exit(self) -> None:
         if self._parameterNode:
@@ -580,6 +581,14 @@ class UnetGANSlicerLogic(ScriptedLoadableModuleLogic):
 
         choice = vendor.choose_adapter(volumeNode)
         return choice.adapter, choice.text
+
+    def startBackend(self) -> None:
+        """Start the session's warm backend worker now (it loads the shipped models), unless packages are
+        missing: then the first Apply asks to install them and starts it."""
+        from UnetGANSlicerLib import runner
+
+        if self.dependencyReport().ready:
+            runner.start_worker()
 
     @staticmethod
     def stopBackends() -> None:

@@ -261,8 +261,8 @@ def run_backend(arguments: Sequence[str], progress: ProgressCallback | None = No
 END_LINE = re.compile(r"^END\s+(-?\d+)$")
 
 
-def worker_command() -> list[str]:
-    return [python_executable(), "-m", "unetgan.worker", "--parent", str(os.getpid())]
+def worker_command(preload: bool = False) -> list[str]:
+    return [python_executable(), "-m", "unetgan.worker", "--parent", str(os.getpid())] + (["--preload"] if preload else [])
 
 
 class Worker:
@@ -283,12 +283,13 @@ class Worker:
         process = self._process
         return process.pid if process is not None and process.poll() is None else None
 
-    def start(self) -> tuple[subprocess.Popen, queue.Queue]:
-        """The live worker, started now if there is none (it imports torch while the caller goes on)."""
+    def start(self, preload: bool = False) -> tuple[subprocess.Popen, queue.Queue]:
+        """The live worker, started now if there is none (it imports torch while the caller goes on; with
+        preload it also loads the shipped default models, before any job asks for them)."""
         with self._state:
             if self._process is None or self._process.poll() is not None:
                 self._close()
-                self._process = _start(worker_command(), stdin=subprocess.PIPE)
+                self._process = _start(worker_command(preload), stdin=subprocess.PIPE)
                 self._lines = queue.Queue()
                 _readers(self._process, self._lines)
             return self._process, self._lines
@@ -411,9 +412,10 @@ WORKER = Worker()
 
 
 def start_worker() -> int:
-    """Start this session's warm worker now, e.g. when the module is entered (returns at once with its pid),
-    so that the first click does not wait for torch to import."""
-    return WORKER.start()[0].pid
+    """Start this session's warm worker now, e.g. when the module is entered or a web session opens (returns
+    at once with its pid), so that the first click waits neither for torch to import nor for the shipped
+    models to load. A worker already running is kept."""
+    return WORKER.start(preload=True)[0].pid
 
 
 def run_in_worker(arguments: Sequence[str], progress: ProgressCallback | None = None,

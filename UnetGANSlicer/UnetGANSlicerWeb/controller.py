@@ -31,7 +31,7 @@ from pathlib import Path
 
 from trame_server.utils import asynchronous
 
-from UnetGANSlicerLib import BackendError, adapt_and_segment, dicom_export, editing, export, loading
+from UnetGANSlicerLib import BackendError, adapt_and_segment, dicom_export, editing, export, loading, runner
 from UnetGANSlicerLib.measurements import table_rows
 from UnetGANSlicerLib.nodes import remove_nodes
 from unetgan.errors import Cancelled, InputError
@@ -162,6 +162,7 @@ class WorkflowController:
         self.last_activity = time.monotonic()
         self._init_state()
         self._bind()
+        runner.start_worker()  # the first Adapt & Segment then finds torch imported and the models loaded
 
     # ------------------------------------------------------------------ state
     def _init_state(self):

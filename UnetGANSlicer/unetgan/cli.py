@@ -86,12 +86,18 @@ def _progress_printer(enabled: bool, stage: str):
     return report
 
 
+RUNTIME_ARGS = ("--runtime",)
+RUNTIME_OPTIONS = {"default": "auto", "choices": ["auto", "torch", "onnx"],
+                   "help": "where the networks run: onnx (ONNX Runtime, faster on CPUs), torch (the reference), or auto "
+                           "(onnx on a CPU when onnxruntime is installed, else torch)"}
+
+
 def _segment(args) -> int:
     from .pipeline import segment_file
 
     measurements = segment_file(args.input, args.output, model=args.model, device=args.device,
                                 overwrite=args.overwrite, progress=_progress_printer(args.progress, "segment"),
-                                whole_field=args.whole_field, series_uid=args.series)
+                                whole_field=args.whole_field, series_uid=args.series, runtime=args.runtime)
     _print_measurements(measurements)
     return 0
 
@@ -103,7 +109,7 @@ def _adapt_segment(args) -> int:
     adapter = args.adapter or ("auto" if is_dicom_input(args.input) else "none")  # auto: the default for DICOM
     measurements = adapt_segment_file(args.input, args.output, adapter=adapter, model=args.model, device=args.device,
                                       overwrite=args.overwrite, progress=_progress_printer(args.progress, "adapt-segment"),
-                                      whole_field=args.whole_field, series_uid=args.series)
+                                      whole_field=args.whole_field, series_uid=args.series, runtime=args.runtime)
     _print_measurements(measurements)
     return 0
 
@@ -131,7 +137,8 @@ def _evaluate(args) -> int:
     from .evaluate_run import evaluate_manifest
 
     evaluate_manifest(args.manifest, args.vendor, args.split, args.method, model=args.model, adapter=args.adapter,
-                      json_path=args.json, convention=args.label_convention, device=args.device, subjects=args.subject)
+                      json_path=args.json, convention=args.label_convention, device=args.device, subjects=args.subject,
+                      runtime=args.runtime)
     return 0
 
 
@@ -148,6 +155,7 @@ def _add_inference_commands(sub):
     common.add_argument("--whole-field", action="store_true",
                         help="run the networks on the whole field in every frame (about 4x slower on cines; by default "
                              "frames after the first are processed in a box around the LV found in the first)")
+    common.add_argument(*RUNTIME_ARGS, **RUNTIME_OPTIONS)
     p = sub.add_parser("segment", parents=[common], help="segment LV blood pool and myocardium, measure volumes and EF")
     p.add_argument("-o", "--output", required=True, help="output labelmap (.nrrd, .nii.gz); measurements go beside it")
     p.set_defaults(func=_segment)
@@ -169,6 +177,7 @@ def _add_inference_commands(sub):
     p.add_argument("--label-convention", default="mnms", choices=["mnms", "acdc"])
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "gpu"])
     p.add_argument("--json", help="write the summary and per-volume Dice here")
+    p.add_argument(*RUNTIME_ARGS, **RUNTIME_OPTIONS)
     p.set_defaults(func=_evaluate)
 
 
@@ -305,7 +314,8 @@ def _add_register(sub):
 def _batch(args) -> int:
     from .batch import StudyOptions, run_batch
 
-    options = StudyOptions(adapter=args.adapter, model=args.model, device=args.device, whole_field=args.whole_field)
+    options = StudyOptions(adapter=args.adapter, model=args.model, device=args.device, whole_field=args.whole_field,
+                           runtime=args.runtime)
     result = run_batch(args.inputs, args.output, options, workers=args.workers, scheduler=args.scheduler,
                        overwrite=args.overwrite)
     for row in result.failed:
@@ -326,6 +336,7 @@ def _add_batch(sub):
     p.add_argument("--scheduler", help="address of a running dask.distributed scheduler (tcp://host:8786) to send the work to")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "gpu"])
     p.add_argument("--whole-field", action="store_true", help="as for adapt-segment")
+    p.add_argument(*RUNTIME_ARGS, **RUNTIME_OPTIONS)
     p.add_argument("--overwrite", action="store_true", help="redo studies whose outputs are complete too")
     p.set_defaults(func=_batch)
 

@@ -5,6 +5,7 @@ bounded by one frame whatever the length of the cine.
 """
 from __future__ import annotations
 
+import functools
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Callable
@@ -16,7 +17,7 @@ from scipy import ndimage
 from .errors import Cancelled, InputError
 from .io.images import Geometry
 from .histogram import match_to_reference
-from .preprocess import CROP_SIZE, PERCENTILES, normalise_intensity, prepare_volume
+from .preprocess import CROP_SIZE, PERCENTILES, normalise_intensity, prepare_volume, prepare_volume_keeping_input
 from .timing import NO_STOPWATCH
 
 BACKGROUND_FILL = (1.0, 0.0, 0.0)  # class probabilities outside the network's crop
@@ -61,10 +62,11 @@ def class_labels(probabilities: torch.Tensor) -> torch.Tensor:
     """argmax over the 3 classes of (N, 3, H, W), ties to the lower class as argmax does; written out
     because torch's argmax over a short non-innermost dimension is ~20x slower on a CPU."""
     p0, p1, p2 = probabilities[:, 0], probabilities[:, 1], probabilities[:, 2]
-    labels = torch.zeros(p0.shape, dtype=torch.uint8)
-    labels[(p1 > p0) & (p1 >= p2)] = 1
-    labels[(p2 > p0) & (p2 > p1)] = 2
-    return labels
+    # the two winners exclude each other, so 1 * blood pool + 2 * myocardium is the label; a sum is ~5x
+    # faster than two masked assignments
+    blood_pool = (p1 > p0).logical_and_(p1 >= p2)
+    myocardium = (p2 > p0).logical_and_(p2 > p1)
+    return blood_pool.to(torch.uint8).add_(myocardium.to(torch.uint8), alpha=2)
 
 
 @dataclass(frozen=True)
@@ -209,7 +211,7 @@ def adapt_and_segment_frame(volume, spacing, model, generator, device="cpu", bf1
     device = pick_device(device) if isinstance(device, str) else device
     with stopwatch.stage("preprocess"):
         generator_input = adapter_input(volume, generator)
-        slices, grid = prepare_volume(generator_input, spacing)
+        slices, grid, normalised_input = prepare_volume_keeping_input(generator_input, spacing)
     slices_source = slices if generator is None else translate_slices(generator, slices, device, bf16, batch, stopwatch)
     result = FrameResult(np.zeros(volume.shape, np.uint8), 0.0)
     if model is not None:
@@ -221,34 +223,39 @@ def adapt_and_segment_frame(volume, spacing, model, generator, device="cpu", bf1
                 result.heart_box = heart_box(class_labels(probabilities).numpy())
         result.labels, result.confidence = _labels_on_input_grid(probabilities, grid, postprocess, stopwatch)
     with stopwatch.stage("restore"):
-        result.translated = _to_input_look(volume, slices_source, grid, translated=generator is not None,
-                                           generator_input=generator_input)
+        result.translated = _to_input_look(volume, slices_source, grid, generator is not None, generator_input,
+                                           normalised_input)
     return result
 
 
-def _to_input_look(volume, slices_source, grid, translated: bool, generator_input=None) -> np.ndarray:
+def _to_input_look(volume, slices_source, grid, translated: bool, generator_input, normalised_input) -> np.ndarray:
     """The translated crop back on the input grid, in the input's intensity range. Outside the network's crop
-    the generator's own input shows (the histogram-matched image, for adapters that match first), so the
-    translated view continues past the crop's edge instead of switching back to the untouched original."""
+    the generator's own input shows (normalised_input: the histogram-matched image, for adapters that match
+    first, normalised as the crop the generator saw), so the translated view continues past the crop's edge
+    instead of switching back to the untouched original."""
     if not translated:
         return np.asarray(volume, np.float32).copy()
     # large studies: every full-frame temporary here counts at the memory peak, so the blend and the
     # rescaling run in place (the same operations in the same order: the same values)
     low, high = np.percentile(np.asarray(volume, np.float32), PERCENTILES)
-    pieces = torch.cat([slices_source, torch.ones_like(slices_source)], 1)
-    restored = grid.restore(pieces, fill=0.0)
-    image, coverage = restored[:, 0].numpy(), restored[:, 1].clamp(0, 1).numpy()
-    if generator_input is None or generator_input is volume:
-        original = normalise_intensity(volume, (float(low), float(high)))  # the window just computed, as floats as there
-    else:  # normalised as prepare_volume normalised the crop the generator saw
-        original = normalise_intensity(generator_input)
+    image = grid.restore(slices_source, fill=0.0)[:, 0].numpy()
+    coverage = crop_coverage(grid)  # the same for every frame of the grid: restored once
     blended = coverage * image
-    np.subtract(1, coverage, out=coverage)
-    coverage *= original
-    blended += coverage
+    outside = (1 - coverage) * normalised_input
+    blended += outside
+    del outside
     scaled = np.multiply(blended, high - low)  # float64, as the input's window is
     scaled += low
     return scaled.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def crop_coverage(grid) -> np.ndarray:
+    """(rows, cols) weight of the network's crop on the input grid: 1 inside, 0 outside, blended at its edge."""
+    ones = torch.ones((1, 1, grid.crop, grid.crop))
+    coverage = grid.restore(ones, fill=0.0)[0, 0].clamp_(0, 1).numpy()
+    coverage.setflags(write=False)  # shared by every caller
+    return coverage
 
 
 def _as_type(image: np.ndarray, dtype) -> np.ndarray:

@@ -19,7 +19,8 @@ from .errors import InputError
 from .histogram import load_reference, match_to_reference
 from .inference import CineResult, FrameResult, adapt_and_segment
 from .io.geometry import Geometry
-from .registry import MODELS_DIR, load_adapter, load_lvunet, paired_segmenter
+from .registry import MODELS_DIR, ModelCache, paired_segmenter
+from .runtime import resolve_runtime
 
 METHODS = ("default", "clean", "noisy", "augment", "robust", "histmatch", "unetgan")
 SOURCE_HISTOGRAM = MODELS_DIR / "source_histogram.json"
@@ -47,19 +48,21 @@ class Segmenter:
         return adapt_and_segment(frames, geometry, self.model, self.generator, self.device)
 
 
-def make_segmenter(method: str, model=None, adapter=None, histogram=None, device="cpu") -> Segmenter:
+def make_segmenter(method: str, model=None, adapter=None, histogram=None, device="cpu", runtime="auto") -> Segmenter:
+    """runtime: "auto", "torch" or "onnx" (runtime.py), as the command line's --runtime."""
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    models, runtime = ModelCache(), resolve_runtime(runtime, device)
     if method == "default":
-        return Segmenter(method, load_lvunet(model), device=device)
+        return Segmenter(method, models.lvunet(model, runtime), device=device)
     default_model = f"lvunet-{method}" if method in ("clean", "noisy", "augment", "robust") else "lvunet-clean"
     if method == "unetgan":
         if adapter is None:
             raise InputError("--method unetgan needs --adapter (a target vendor name or an adapter file)")
-        generator = load_adapter(adapter)
-        network = load_lvunet(model or paired_segmenter(generator) or default_model)
+        generator = models.adapter(adapter, runtime)
+        network = models.lvunet(model or paired_segmenter(generator) or default_model, runtime)
         return Segmenter(method, network, generator=generator, device=device)
-    network = load_lvunet(model or default_model)
+    network = models.lvunet(model or default_model, runtime)
     if method == "histmatch":
         path = histogram or SOURCE_HISTOGRAM
         try:

@@ -16,7 +16,8 @@ from .io.images import read_image, write_image
 from .measurements import cine_measurements, measurements_csv
 from .outputs import refuse_existing, staged_outputs
 from .quality import study_warnings
-from .registry import ModelCache, load_adapter, load_lvunet, paired_segmenter
+from .registry import ModelCache, paired_segmenter
+from .runtime import resolve_runtime
 from .timing import NO_STOPWATCH
 
 M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
@@ -38,12 +39,13 @@ def _return_large_buffers_to_the_system() -> None:
 
 def run_study(input_path, adapter=None, model=None, device="auto", bf16=False,
               progress: Callable[[int, int], None] | None = None, cancel=None, whole_field=False,
-              stopwatch=NO_STOPWATCH, models: ModelCache | None = None, series_uid: str | None = None):
+              stopwatch=NO_STOPWATCH, models: ModelCache | None = None, series_uid: str | None = None,
+              runtime: str = "auto"):
     """Read an image, translate (if an adapter is named) and segment every frame.
 
     models: a cache that keeps the networks loaded between studies (batch workers); else they are read now.
     adapter "auto": chosen from the DICOM Manufacturer or the images (adapter_choice.py). series_uid: the
-    series of a DICOM study to use (default: the short-axis cine found in it)."""
+    series of a DICOM study to use (default: the short-axis cine found in it). runtime: runtime.RUNTIMES."""
     _return_large_buffers_to_the_system()
     with stopwatch.stage("read"):
         image = read_image(input_path, series_uid)
@@ -51,10 +53,11 @@ def run_study(input_path, adapter=None, model=None, device="auto", bf16=False,
     if adapter == "auto":
         choice = choose_adapter(image, device=device)
         adapter = choice.adapter
-    read_adapter, read_lvunet = (models.adapter, models.lvunet) if models is not None else (load_adapter, load_lvunet)
-    generator = read_adapter(adapter) if adapter not in (None, "none") else None
-    network = read_lvunet(model or paired_segmenter(generator))
     device = pick_device(device)
+    runtime = resolve_runtime(runtime, device)
+    models = models or ModelCache()  # a fresh one: this call's models only
+    generator = models.adapter(adapter, runtime) if adapter not in (None, "none") else None
+    network = models.lvunet(model or paired_segmenter(generator), runtime)
     network.to(device)
     if generator is not None:
         generator.to(device)
@@ -75,14 +78,14 @@ def run_study(input_path, adapter=None, model=None, device="auto", bf16=False,
 
 
 def segment_file(input_path, output_labelmap, model=None, device="auto", overwrite=False, progress=None, adapter=None,
-                 whole_field=False, series_uid: str | None = None):
+                 whole_field=False, series_uid: str | None = None, runtime: str = "auto"):
     """`unetgan segment`: labelmap on the input grid plus <name>.json / <name>.csv measurements."""
     output = Path(output_labelmap)
     stem = output.name[: -len(".nii.gz")] if output.name.endswith(".nii.gz") else output.stem
     names = [output.name, f"{stem}_measurements.json", f"{stem}_measurements.csv"]
     refuse_existing([output.parent / n for n in names], overwrite)  # before the work, not after it
     image, labels, _, measurements = run_study(input_path, adapter, model, device, progress=progress,
-                                               whole_field=whole_field, series_uid=series_uid)
+                                               whole_field=whole_field, series_uid=series_uid, runtime=runtime)
     image.array = None  # only its geometry is needed from here: free the input before the outputs are copied
     with staged_outputs(output.parent, names, overwrite) as staging:
         write_image(labels.astype(np.uint8), image.geometry, staging / names[0])
@@ -106,7 +109,7 @@ def default_adapter(input_path) -> str:
 
 def adapt_segment_file(input_path, out_dir, adapter, model=None, device="auto", overwrite=False, progress=None, cancel=None,
                        whole_field=False, stopwatch=NO_STOPWATCH, models: ModelCache | None = None,
-                       series_uid: str | None = None, compress: bool = True):
+                       series_uid: str | None = None, compress: bool = True, runtime: str = "auto"):
     """`unetgan adapt-segment`: translated image, labelmap and measurements in out_dir (see docs/architecture.md);
     for DICOM input also the DICOM SEG, SR and the PDF report (docs/dicom.md). compress=False: the images are
     a hand-off to another process (the warm worker's caller), not files to keep."""
@@ -114,7 +117,7 @@ def adapt_segment_file(input_path, out_dir, adapter, model=None, device="auto", 
     refuse_existing([Path(out_dir) / n for n in names], overwrite)  # before the work, not after it
     image, labels, translated, measurements = run_study(input_path, adapter, model, device, progress=progress,
                                                         cancel=cancel, whole_field=whole_field, stopwatch=stopwatch,
-                                                        models=models, series_uid=series_uid)
+                                                        models=models, series_uid=series_uid, runtime=runtime)
     dicom = None
     if image.meta.get("files"):  # the report needs the original slices: gathered before the input is freed
         from .dicom_outputs.results import DicomResults  # highdicom: loaded only for DICOM input

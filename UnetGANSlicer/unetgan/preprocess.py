@@ -117,10 +117,17 @@ def check_volume(volume: np.ndarray, spacing) -> None:
 
 def prepare_volume(volume: np.ndarray, spacing) -> tuple[torch.Tensor, SliceGrid]:
     """A 3D volume (Z, Y, X) -> normalised network slices (Z, 1, 192, 192) and the grid to map back."""
+    slices, grid, _ = prepare_volume_keeping_input(volume, spacing)
+    return slices, grid
+
+
+def prepare_volume_keeping_input(volume: np.ndarray, spacing) -> tuple[torch.Tensor, SliceGrid, np.ndarray]:
+    """prepare_volume, and the normalised volume on its own grid (for a caller that shows it: one
+    normalisation, not two)."""
     check_volume(volume, spacing)
     grid = SliceGrid.for_spacing(volume.shape[1:], spacing)
-    slices = torch.from_numpy(normalise_intensity(volume))[:, None]
-    return grid.forward(slices).clamp_(0.0, 1.0), grid
+    normalised = normalise_intensity(volume)
+    return grid.forward(torch.from_numpy(normalised)[:, None]).clamp_(0.0, 1.0), grid, normalised
 
 
 def prepare_labels(labels: np.ndarray, grid: SliceGrid, n_classes: int = 3) -> torch.Tensor:

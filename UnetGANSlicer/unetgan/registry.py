@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .errors import ModelError
 from .outputs import atomic_path
+from .runtime import on_runtime
 from .weights import SAFETENSORS_MAGIC_LIMIT, load_state, read_weights, sha256_of, write_weights  # noqa: F401 (re-exported)
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "Resources" / "Models"
@@ -124,19 +125,19 @@ class ModelCache:
         self._lock = threading.Lock()  # a Dask worker may run studies in several threads
         self.loads = 0  # models read from disk so far (the rest were reused)
 
-    def lvunet(self, name_or_path=None):
-        return self._get("segmenter", name_or_path, load_lvunet)
+    def lvunet(self, name_or_path=None, runtime: str = "torch"):
+        return self._get("segmenter", name_or_path, load_lvunet, runtime)
 
-    def adapter(self, name_or_path):
-        return self._get("adapter", name_or_path, load_adapter)
+    def adapter(self, name_or_path, runtime: str = "torch"):
+        return self._get("adapter", name_or_path, load_adapter, runtime)
 
-    def _get(self, kind: str, name_or_path, load):
+    def _get(self, kind: str, name_or_path, load, runtime: str):
         entry = find_model(name_or_path, kind, self.registry)
         # the registry's expected hash is part of the key: a re-registered file is checked against the new one
-        key = (kind, str(entry.file), sha256_of(entry.file) if entry.file.is_file() else None, entry.sha256)
+        key = (kind, str(entry.file), sha256_of(entry.file) if entry.file.is_file() else None, entry.sha256, runtime)
         with self._lock:
             if key not in self._loaded:
-                self._loaded[key] = load(name_or_path, self.registry)
+                self._loaded[key] = on_runtime(load(name_or_path, self.registry), runtime)
                 self.loads += 1
             return self._loaded[key]
 

@@ -106,6 +106,26 @@ class Jobs:
         self.models = ModelCache()
         self.jobs_done = 0
 
+    def preload(self) -> None:
+        """Load what a first click most likely needs: the registry's default LV-Unet and each vendor's shipped
+        adapter with the LV-Unet it pairs with, on the default runtime. A model that fails to load is left
+        for the job that asks for it to report."""
+        from .inference import pick_device
+        from .registry import paired_segmenter, read_registry
+        from .runtime import resolve_runtime
+
+        runtime = resolve_runtime("auto", pick_device("auto"))
+        vendors = {}
+        for entry in read_registry():
+            if entry.kind == "adapter" and entry.target_vendor:
+                vendors.setdefault(entry.target_vendor.lower(), entry.name)
+        try:
+            self.models.lvunet(None, runtime)
+            for adapter in vendors.values():
+                self.models.lvunet(paired_segmenter(self.models.adapter(adapter, runtime)), runtime)
+        except Exception as err:  # noqa: BLE001 - reported by the job that needs the model
+            print(f"preloading the models failed: {err}", file=sys.stderr, flush=True)
+
     def run(self, arguments: list[str]) -> int:
         try:
             code = self._adapt_segment(arguments)
@@ -140,7 +160,7 @@ class Jobs:
         measurements = adapt_segment_file(
             args.input, args.output, adapter=args.adapter or default_adapter(args.input), model=args.model,
             device=args.device, overwrite=args.overwrite, progress=progress if args.progress else None,
-            whole_field=args.whole_field, series_uid=args.series, models=self.models, compress=False,
+            whole_field=args.whole_field, series_uid=args.series, models=self.models, compress=False, runtime=args.runtime,
             stopwatch=stopwatch)
         for warning in measurements.get("warnings", []):
             self.protocol.line(f"WARNING: {warning}")
@@ -148,9 +168,11 @@ class Jobs:
         return 0
 
 
-def serve(requests, protocol: Protocol) -> int:
+def serve(requests, protocol: Protocol, preload: bool = False) -> int:
     """Answer job lines from ``requests`` until it closes."""
     jobs = Jobs(protocol)
+    if preload:
+        jobs.preload()
     for line in requests:
         if not line.strip():
             continue
@@ -169,14 +191,16 @@ def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m unetgan.worker", description="the warm backend (see its module)")
     parser.add_argument("--parent", type=int, help="the caller's process id: the worker leaves when it is gone")
-    caller = parser.parse_args(argv).parent
+    parser.add_argument("--preload", action="store_true", help="load the shipped default models before the first job")
+    options = parser.parse_args(argv)
+    caller = options.parent
     # stdout is the protocol's alone: keep a private copy of it, and send whatever else writes to
     # file descriptor 1 (print, C libraries) to stderr
     protocol = Protocol(os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1))
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     threading.Thread(target=_exit_with_caller, args=(caller or os.getppid(),), daemon=True).start()
-    return serve(sys.stdin, protocol)
+    return serve(sys.stdin, protocol, options.preload)
 
 
 if __name__ == "__main__":

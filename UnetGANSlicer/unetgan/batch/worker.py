@@ -22,6 +22,7 @@ class StudyOptions:
     model: str | None = None
     device: str = "auto"
     whole_field: bool = False
+    runtime: str = "auto"
 
 
 _process: dict = {}  # this worker process's torch threads and model cache
@@ -86,7 +87,7 @@ def process_study(study: Study, out_dir: str, options: StudyOptions) -> dict:
         adapter = options.adapter or default_adapter(study.input)
         measurements = adapt_segment_file(study.input, Path(out_dir) / study.name, adapter, model=options.model,
                                           device=options.device, overwrite=True, whole_field=options.whole_field,
-                                          models=_process["models"])
+                                          models=_process["models"], runtime=options.runtime)
         vendor = measurements.get("vendor") or _scanner_vendor(Path(study.input))
         return ok_row(study, measurements, vendor, time.perf_counter() - started)
     except InputError as err:

@@ -116,13 +116,21 @@ class ResnetGenerator(nn.Module):
             nn.init.zeros_(self.head[1].bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_size(x)
+        return self.output(x, self.head(self.body(x)))
+
+    @staticmethod
+    def check_size(x: torch.Tensor) -> None:
         if x.shape[-1] % 4 or x.shape[-2] % 4:
             raise ValueError(f"generator input height and width must be divisible by 4, got {tuple(x.shape[-2:])}")
-        out = self.head(self.body(x))
+
+    def output(self, x: torch.Tensor, head_output: torch.Tensor) -> torch.Tensor:
+        """The image from the last convolution's output (split from forward so that another runtime can run
+        the convolutions and this finishes as torch does)."""
         if self.config.residual_output:
             base = torch.atanh(x.clamp(-_INPUT_CLAMP, _INPUT_CLAMP))
-            out = out + base.to(out.dtype)
-        return torch.tanh(out)
+            head_output = head_output + base.to(head_output.dtype)
+        return torch.tanh(head_output)
 
 
     def is_identity(self) -> bool:
