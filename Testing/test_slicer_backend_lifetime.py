@@ -33,7 +33,7 @@ SLOW_WORKER = "import sys, time\nsys.stdin.readline()\nprint('PROGRESS 0 3 frame
 @pytest.fixture
 def slow_backend(monkeypatch):
     monkeypatch.setattr(runner, "backend_command", lambda arguments: [sys.executable, "-c", SLOW_BACKEND])
-    monkeypatch.setattr(runner, "worker_command", lambda: [sys.executable, "-c", SLOW_WORKER])
+    monkeypatch.setattr(runner, "worker_command", lambda preload=False: [sys.executable, "-c", SLOW_WORKER])
     runner.WORKER.stop()  # a warm worker left by an earlier test would take the job
     yield
     runner.WORKER.stop()

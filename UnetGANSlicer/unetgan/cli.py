@@ -8,6 +8,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from .errors import Cancelled, InputError, user_error
+from .tta import DEFAULT_TTA, TTA_FLIPS
 
 EXIT_SOME_FAILED = 1  # `batch`: the other studies succeeded
 
@@ -92,12 +93,18 @@ RUNTIME_OPTIONS = {"default": "auto", "choices": ["auto", "torch", "onnx"],
                            "(onnx on a CPU when onnxruntime is installed, else torch)"}
 
 
+TTA_ARGS = ("--tta",)
+TTA_OPTIONS = {"default": DEFAULT_TTA, "choices": list(TTA_FLIPS),
+               "help": "test-time augmentation of the LV-Unet: flip (its logits averaged with those of the left-right "
+                       "mirrored image: 2x its time), flip4 (four flips: 4x), none (default: %(default)s)"}
+
+
 def _segment(args) -> int:
     from .pipeline import segment_file
 
     measurements = segment_file(args.input, args.output, model=args.model, device=args.device,
                                 overwrite=args.overwrite, progress=_progress_printer(args.progress, "segment"),
-                                whole_field=args.whole_field, series_uid=args.series, runtime=args.runtime)
+                                whole_field=args.whole_field, series_uid=args.series, runtime=args.runtime, tta=args.tta)
     _print_measurements(measurements)
     return 0
 
@@ -109,7 +116,8 @@ def _adapt_segment(args) -> int:
     adapter = args.adapter or ("auto" if is_dicom_input(args.input) else "none")  # auto: the default for DICOM
     measurements = adapt_segment_file(args.input, args.output, adapter=adapter, model=args.model, device=args.device,
                                       overwrite=args.overwrite, progress=_progress_printer(args.progress, "adapt-segment"),
-                                      whole_field=args.whole_field, series_uid=args.series, runtime=args.runtime)
+                                      whole_field=args.whole_field, series_uid=args.series, runtime=args.runtime,
+                                      tta=args.tta)
     _print_measurements(measurements)
     return 0
 
@@ -138,7 +146,7 @@ def _evaluate(args) -> int:
 
     evaluate_manifest(args.manifest, args.vendor, args.split, args.method, model=args.model, adapter=args.adapter,
                       json_path=args.json, convention=args.label_convention, device=args.device, subjects=args.subject,
-                      runtime=args.runtime)
+                      runtime=args.runtime, tta=args.tta)
     return 0
 
 
@@ -156,6 +164,7 @@ def _add_inference_commands(sub):
                         help="run the networks on the whole field in every frame (about 4x slower on cines; by default "
                              "frames after the first are processed in a box around the LV found in the first)")
     common.add_argument(*RUNTIME_ARGS, **RUNTIME_OPTIONS)
+    common.add_argument(*TTA_ARGS, **TTA_OPTIONS)
     p = sub.add_parser("segment", parents=[common], help="segment LV blood pool and myocardium, measure volumes and EF")
     p.add_argument("-o", "--output", required=True, help="output labelmap (.nrrd, .nii.gz); measurements go beside it")
     p.set_defaults(func=_segment)
@@ -178,6 +187,7 @@ def _add_inference_commands(sub):
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "gpu"])
     p.add_argument("--json", help="write the summary and per-volume Dice here")
     p.add_argument(*RUNTIME_ARGS, **RUNTIME_OPTIONS)
+    p.add_argument(*TTA_ARGS, **TTA_OPTIONS)
     p.set_defaults(func=_evaluate)
 
 
@@ -315,7 +325,7 @@ def _batch(args) -> int:
     from .batch import StudyOptions, run_batch
 
     options = StudyOptions(adapter=args.adapter, model=args.model, device=args.device, whole_field=args.whole_field,
-                           runtime=args.runtime)
+                           runtime=args.runtime, tta=args.tta)
     result = run_batch(args.inputs, args.output, options, workers=args.workers, scheduler=args.scheduler,
                        overwrite=args.overwrite)
     for row in result.failed:
@@ -337,6 +347,7 @@ def _add_batch(sub):
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "gpu"])
     p.add_argument("--whole-field", action="store_true", help="as for adapt-segment")
     p.add_argument(*RUNTIME_ARGS, **RUNTIME_OPTIONS)
+    p.add_argument(*TTA_ARGS, **TTA_OPTIONS)
     p.add_argument("--overwrite", action="store_true", help="redo studies whose outputs are complete too")
     p.set_defaults(func=_batch)
 

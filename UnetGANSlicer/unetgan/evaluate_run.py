@@ -12,6 +12,7 @@ from .io.images import read_image
 from .io.manifest import load_item, read_manifest
 from .io.sunnybrook import cine_phase_names
 from .methods import make_segmenter
+from .tta import DEFAULT_TTA
 from .runtime import resolve_runtime
 from .outputs import atomic_path
 
@@ -29,11 +30,11 @@ def predicted_volumes(segmenter, item, convention="mnms") -> list[tuple]:
 
 def evaluate_manifest(manifest, vendors=None, splits=None, method="clean", model=None, adapter=None, json_path=None,
                       convention="mnms", device="auto", progress=True, histogram=None, quiet=False, subjects=None,
-                      runtime="auto") -> dict:
+                      runtime="auto", tta=DEFAULT_TTA) -> dict:
     """Score a method on every labelled volume of a manifest (cine rows: see predicted_volumes)."""
     items = read_manifest(manifest, vendors, splits, require_labels=True, subjects=subjects)
     segmenter = make_segmenter(method, model=model, adapter=adapter, histogram=histogram, device=pick_device(device),
-                               runtime=runtime)
+                               runtime=runtime, tta=tta)
     per_volume = []
     for item in tqdm(items, desc=f"evaluating {method}", disable=not progress, leave=False):
         for volume, labels in predicted_volumes(segmenter, item, convention):
@@ -43,7 +44,7 @@ def evaluate_manifest(manifest, vendors=None, splits=None, method="clean", model
                                                 segmenter.device)
                 row["dice_translated_vs_original"] = dice_per_structure(labels, plain.labels)["mean"]
             per_volume.append(row)
-    report = {"method": method, "model": model, "adapter": adapter, "runtime": resolve_runtime(runtime, pick_device(device)), "manifest": str(manifest),
+    report = {"method": method, "model": model, "adapter": adapter, "runtime": resolve_runtime(runtime, pick_device(device)), "tta": tta, "manifest": str(manifest),
               "summary": summarise(per_volume), "per_volume": per_volume}
     if not quiet:
         print(format_table(report["summary"], f"method: {method}"))

@@ -20,6 +20,8 @@ from .histogram import load_reference, match_to_reference
 from .inference import CineResult, FrameResult, adapt_and_segment
 from .io.geometry import Geometry
 from .registry import MODELS_DIR, ModelCache, paired_segmenter
+from .networks.lvunet import with_tta
+from .tta import DEFAULT_TTA
 from .runtime import resolve_runtime
 
 METHODS = ("default", "clean", "noisy", "augment", "robust", "histmatch", "unetgan")
@@ -48,21 +50,27 @@ class Segmenter:
         return adapt_and_segment(frames, geometry, self.model, self.generator, self.device)
 
 
-def make_segmenter(method: str, model=None, adapter=None, histogram=None, device="cpu", runtime="auto") -> Segmenter:
-    """runtime: "auto", "torch" or "onnx" (runtime.py), as the command line's --runtime."""
+def make_segmenter(method: str, model=None, adapter=None, histogram=None, device="cpu", runtime="auto",
+                   tta: str = DEFAULT_TTA) -> Segmenter:
+    """runtime: "auto", "torch" or "onnx" (runtime.py), as the command line's --runtime; tta as its --tta."""
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-    models, runtime = ModelCache(), resolve_runtime(runtime, device)
+    runtime = resolve_runtime(runtime, device)
+    cache = ModelCache()
+
+    def lvunet(name):
+        return with_tta(cache.lvunet(name, runtime), tta)
+
     if method == "default":
-        return Segmenter(method, models.lvunet(model, runtime), device=device)
+        return Segmenter(method, lvunet(model), device=device)
     default_model = f"lvunet-{method}" if method in ("clean", "noisy", "augment", "robust") else "lvunet-clean"
     if method == "unetgan":
         if adapter is None:
             raise InputError("--method unetgan needs --adapter (a target vendor name or an adapter file)")
-        generator = models.adapter(adapter, runtime)
-        network = models.lvunet(model or paired_segmenter(generator) or default_model, runtime)
+        generator = cache.adapter(adapter, runtime)
+        network = lvunet(model or paired_segmenter(generator) or default_model)
         return Segmenter(method, network, generator=generator, device=device)
-    network = models.lvunet(model or default_model, runtime)
+    network = lvunet(model or default_model)
     if method == "histmatch":
         path = histogram or SOURCE_HISTOGRAM
         try:

@@ -17,6 +17,8 @@ from .measurements import cine_measurements, measurements_csv
 from .outputs import refuse_existing, staged_outputs
 from .quality import study_warnings
 from .registry import ModelCache, paired_segmenter
+from .networks.lvunet import with_tta
+from .tta import DEFAULT_TTA
 from .runtime import resolve_runtime
 from .timing import NO_STOPWATCH
 
@@ -40,7 +42,7 @@ def _return_large_buffers_to_the_system() -> None:
 def run_study(input_path, adapter=None, model=None, device="auto", bf16=False,
               progress: Callable[[int, int], None] | None = None, cancel=None, whole_field=False,
               stopwatch=NO_STOPWATCH, models: ModelCache | None = None, series_uid: str | None = None,
-              runtime: str = "auto"):
+              runtime: str = "auto", tta: str = DEFAULT_TTA):
     """Read an image, translate (if an adapter is named) and segment every frame.
 
     models: a cache that keeps the networks loaded between studies (batch workers); else they are read now.
@@ -57,7 +59,7 @@ def run_study(input_path, adapter=None, model=None, device="auto", bf16=False,
     runtime = resolve_runtime(runtime, device)
     models = models or ModelCache()  # a fresh one: this call's models only
     generator = models.adapter(adapter, runtime) if adapter not in (None, "none") else None
-    network = models.lvunet(model or paired_segmenter(generator), runtime)
+    network = with_tta(models.lvunet(model or paired_segmenter(generator), runtime), tta)
     network.to(device)
     if generator is not None:
         generator.to(device)
@@ -78,14 +80,15 @@ def run_study(input_path, adapter=None, model=None, device="auto", bf16=False,
 
 
 def segment_file(input_path, output_labelmap, model=None, device="auto", overwrite=False, progress=None, adapter=None,
-                 whole_field=False, series_uid: str | None = None, runtime: str = "auto"):
+                 whole_field=False, series_uid: str | None = None, runtime: str = "auto", tta: str = DEFAULT_TTA):
     """`unetgan segment`: labelmap on the input grid plus <name>.json / <name>.csv measurements."""
     output = Path(output_labelmap)
     stem = output.name[: -len(".nii.gz")] if output.name.endswith(".nii.gz") else output.stem
     names = [output.name, f"{stem}_measurements.json", f"{stem}_measurements.csv"]
     refuse_existing([output.parent / n for n in names], overwrite)  # before the work, not after it
     image, labels, _, measurements = run_study(input_path, adapter, model, device, progress=progress,
-                                               whole_field=whole_field, series_uid=series_uid, runtime=runtime)
+                                               whole_field=whole_field, series_uid=series_uid, runtime=runtime,
+                                               tta=tta)
     image.array = None  # only its geometry is needed from here: free the input before the outputs are copied
     with staged_outputs(output.parent, names, overwrite) as staging:
         write_image(labels.astype(np.uint8), image.geometry, staging / names[0])
@@ -109,7 +112,8 @@ def default_adapter(input_path) -> str:
 
 def adapt_segment_file(input_path, out_dir, adapter, model=None, device="auto", overwrite=False, progress=None, cancel=None,
                        whole_field=False, stopwatch=NO_STOPWATCH, models: ModelCache | None = None,
-                       series_uid: str | None = None, compress: bool = True, runtime: str = "auto"):
+                       series_uid: str | None = None, compress: bool = True, runtime: str = "auto",
+                       tta: str = DEFAULT_TTA):
     """`unetgan adapt-segment`: translated image, labelmap and measurements in out_dir (see docs/architecture.md);
     for DICOM input also the DICOM SEG, SR and the PDF report (docs/dicom.md). compress=False: the images are
     a hand-off to another process (the warm worker's caller), not files to keep."""
@@ -117,7 +121,8 @@ def adapt_segment_file(input_path, out_dir, adapter, model=None, device="auto", 
     refuse_existing([Path(out_dir) / n for n in names], overwrite)  # before the work, not after it
     image, labels, translated, measurements = run_study(input_path, adapter, model, device, progress=progress,
                                                         cancel=cancel, whole_field=whole_field, stopwatch=stopwatch,
-                                                        models=models, series_uid=series_uid, runtime=runtime)
+                                                        models=models, series_uid=series_uid, runtime=runtime,
+                                                        tta=tta)
     dicom = None
     if image.meta.get("files"):  # the report needs the original slices: gathered before the input is freed
         from .dicom_outputs.results import DicomResults  # highdicom: loaded only for DICOM input

@@ -161,6 +161,7 @@ class Jobs:
             args.input, args.output, adapter=args.adapter or default_adapter(args.input), model=args.model,
             device=args.device, overwrite=args.overwrite, progress=progress if args.progress else None,
             whole_field=args.whole_field, series_uid=args.series, models=self.models, compress=False, runtime=args.runtime,
+            tta=args.tta,
             stopwatch=stopwatch)
         for warning in measurements.get("warnings", []):
             self.protocol.line(f"WARNING: {warning}")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from ..tta import DEFAULT_TTA
 from .studies import Study
 from .summary import failed_row, ok_row
 
@@ -23,6 +24,7 @@ class StudyOptions:
     device: str = "auto"
     whole_field: bool = False
     runtime: str = "auto"
+    tta: str = DEFAULT_TTA
 
 
 _process: dict = {}  # this worker process's torch threads and model cache
@@ -87,7 +89,8 @@ def process_study(study: Study, out_dir: str, options: StudyOptions) -> dict:
         adapter = options.adapter or default_adapter(study.input)
         measurements = adapt_segment_file(study.input, Path(out_dir) / study.name, adapter, model=options.model,
                                           device=options.device, overwrite=True, whole_field=options.whole_field,
-                                          models=_process["models"], runtime=options.runtime)
+                                          models=_process["models"], runtime=options.runtime,
+                                          tta=options.tta)
         vendor = measurements.get("vendor") or _scanner_vendor(Path(study.input))
         return ok_row(study, measurements, vendor, time.perf_counter() - started)
     except InputError as err:

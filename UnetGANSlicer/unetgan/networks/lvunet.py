@@ -14,6 +14,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from ..tta import TTA_FLIPS
 from ..errors import ModelError
 from ..weights import load_state, read_weights
 
@@ -126,22 +127,32 @@ def load_lvunet_file(path) -> LVUnet:
     return load_state(model, tensors, path.name)
 
 
+
+
+def with_tta(network: nn.Module, tta: str) -> nn.Module:
+    """The network with test-time augmentation `tta` (a key of TTA_FLIPS)."""
+    if tta not in TTA_FLIPS:
+        from ..errors import InputError
+
+        raise InputError(f"unknown test-time augmentation {tta!r}; choose from {', '.join(TTA_FLIPS)}")
+    return network if tta == "none" else FlipAveraged(network, TTA_FLIPS[tta])
+
+
 class FlipAveraged(nn.Module):
-    """Test-time augmentation: the network's logits averaged over the four in-plane flips (4x the work).
+    """Test-time augmentation: the network's logits averaged over in-plane flips (the four by default: 4x
+    the work; `flips=TTA_FLIPS["flip"]`: the left-right mirror, 2x)."""
 
-    Used where label quality matters more than time (pseudo-labels for self-training)."""
+    FLIPS = TTA_FLIPS["flip4"]
 
-    FLIPS = ((), (-1,), (-2,), (-2, -1))
-
-    def __init__(self, network: nn.Module):
+    def __init__(self, network: nn.Module, flips=FLIPS):
         super().__init__()
-        self.network = network
+        self.network, self.flips = network, tuple(flips)
         self.metadata = getattr(network, "metadata", None)
 
     def forward(self, x):
         total = None
-        for dims in self.FLIPS:
+        for dims in self.flips:
             out = self.network(x.flip(dims) if dims else x)
             out = out.flip(dims) if dims else out
             total = out if total is None else total + out
-        return total / len(self.FLIPS)
+        return total / len(self.flips)

@@ -1,0 +1,38 @@
+"""Test-time augmentation (--tta): the LV-Unet's logits averaged over in-plane flips, on by default."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from unetgan.cli import build_parser
+from unetgan.errors import InputError
+from unetgan.networks.lvunet import FlipAveraged, with_tta
+from unetgan.registry import load_lvunet
+from unetgan.tta import DEFAULT_TTA, TTA_FLIPS
+
+
+def test_flip_averaging_is_the_mean_of_the_flipped_passes():
+    network = load_lvunet("lvunet-robust")
+    x = torch.rand(2, 1, 96, 96)
+    with torch.no_grad():
+        passes = [network(x), network(x.flip(-1)).flip(-1), network(x.flip(-2)).flip(-2),
+                  network(x.flip(-2, -1)).flip(-2, -1)]
+        four, two = with_tta(network, "flip4")(x), with_tta(network, "flip")(x)
+    torch.testing.assert_close(four, sum(passes) / 4)
+    torch.testing.assert_close(two, (passes[0] + passes[1]) / 2)
+    assert not torch.allclose(four, passes[0])  # the flips do change the logits: averaging is not a no-op
+
+
+def test_tta_choices_and_default():
+    network = load_lvunet("lvunet-robust")
+    assert with_tta(network, "none") is network
+    wrapped = with_tta(network, "flip4")
+    assert isinstance(wrapped, FlipAveraged) and wrapped.metadata == network.metadata
+    with pytest.raises(InputError, match="unknown test-time augmentation"):
+        with_tta(network, "rotate")
+    assert DEFAULT_TTA == "flip4" and set(TTA_FLIPS) == {"none", "flip", "flip4"}
+    parser = build_parser()
+    for command in (["segment", "x.nrrd", "-o", "y.nrrd"], ["adapt-segment", "x.nrrd", "-o", "out"],
+                    ["evaluate", "--manifest", "m.csv"], ["batch", "in", "-o", "out"]):
+        assert parser.parse_args(command).tta == DEFAULT_TTA
+        assert parser.parse_args(command + ["--tta", "none"]).tta == "none"
