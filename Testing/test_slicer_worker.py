@@ -137,7 +137,7 @@ def test_worker_answers_a_bad_job_line_and_goes_on():
 
 def test_a_worker_started_ahead_has_the_shipped_models_before_the_first_click(scene, cine):
     runner.stop_all()
-    pid = runner.start_worker()  # what entering the module and opening a web session do
+    pid = runner.start_worker()  # what entering the module and loading an image in the web page do
     assert runner.start_worker() == pid  # a running worker is kept
     lines = []
     result = adapt_and_segment(add_cine(scene, cine), adapter="Siemens", model=None, device="cpu", log=lines.append)

@@ -73,7 +73,7 @@ def worker_ready_s(pid: int, limit_s: float = 120.0) -> float:
 
 def clicks(path: Path, adapter: str, device: str, count: int) -> tuple[list[dict], int, dict]:
     """`count` clicks through the MRML layer on the loaded cine, the first one with no worker running; then
-    one click after the worker was started ahead, as entering the module or opening a web session does."""
+    one click after the worker was started ahead, as entering the module or loading an image in the web page does."""
     logics = context.setup_standalone()
     scene = logics["scene"]
     try:
@@ -177,7 +177,7 @@ def markdown(report: dict) -> str:
              "What a user waits for from the Adapt & Segment click to the result in the scene (MRML layer, "
              "slicer-core scene; the Slicer module and the web page call the same function). The first click "
              "here starts the session's warm worker itself (torch import, model loading), as a click right after "
-             "Slicer opens with no module entered; entering the module or opening a web session starts the worker "
+             "Slicer opens with no module entered; entering the module (or loading an image in the web page) starts the worker "
              "ahead, with the shipped models loaded (`first click, worker ahead`, after the worker was ready); "
              "later clicks reuse the worker. The cold command line is `unetgan adapt-segment` in a fresh process, "
              "what each click cost before the worker.", "", *targets(report), "",

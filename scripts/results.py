@@ -23,6 +23,7 @@ from unetgan.io.manifest import load_item, read_manifest
 from unetgan.io.sunnybrook import cine_phase_names
 from unetgan.methods import make_segmenter
 from unetgan.registry import find_model, load_adapter, load_lvunet, paired_segmenter
+from unetgan.tta import DEFAULT_TTA
 
 ROWS = {"Philips": ["train_labelled"], "Siemens": ["dev_labelled"], "GE": ["dev_labelled"]}
 GE_PATIENTS = ("SCD0000101", "SCD0000201", "SCD0000301")
@@ -30,8 +31,10 @@ GE_PATIENTS = ("SCD0000101", "SCD0000201", "SCD0000301")
 
 def columns(args) -> dict[str, dict]:
     """Column name -> evaluate_manifest keyword arguments (adapter given per target vendor)."""
+    # the product's columns run its default test-time augmentation (tta.py); the comparison columns run
+    # without it, as they were first measured (one flip per slice)
     cols = {
-        "default (`segment`)": {"method": "default"},
+        "default (`segment`)": {"method": "default", "tta": DEFAULT_TTA},
         "clean Unet": {"method": "clean"},
         "noisy Unet": {"method": "noisy"},
         "augmented Unet": {"method": "augment"},
@@ -41,22 +44,24 @@ def columns(args) -> dict[str, dict]:
         "robust Unet + hist. matching": {"method": "histmatch", "model": "lvunet-robust"},
         "Unet-GAN, clean Unet (session-1 adapters)": {"method": "unetgan", "adapter": "adapter-{vendor}-clean-unet"},
         "Unet-GAN, augmented Unet (session-2 adapters)": {"method": "unetgan", "adapter": "adapter-{vendor}-augment-unet"},
+        "Unet-GAN, shipped adapter, no TTA": {"method": "unetgan", "adapter": "{vendor}"},
         # the GAN's own share: the shipped pipeline with and without its generator G_S (same LV-Unet)
-        "shipped pipeline without G_S (its LV-Unet + hist. matching)": {"method": "histmatch", "model": "{paired}"},
-        "Unet-GAN (shipped: `adapt-segment --adapter V`)": {"method": "unetgan", "adapter": "{vendor}"},
+        "shipped pipeline without G_S (its LV-Unet + hist. matching)": {"method": "histmatch", "model": "{paired}",
+                                                                        "tta": DEFAULT_TTA},
+        "Unet-GAN (shipped: `adapt-segment --adapter V`)": {"method": "unetgan", "adapter": "{vendor}", "tta": DEFAULT_TTA},
     }
     # the extra adapters of scripts/adapter_ablation_runs.sh, from the registry (or given as files)
     held_out = (dict(pair.split("=", 1) for pair in args.held_out_ge) if args.held_out_ge else
                 {patient: f"adapter-ge-without-{patient}" for patient in GE_PATIENTS})
     if all(adapter_available(adapter) for adapter in held_out.values()):
         cols["Unet-GAN, GE adapter trained without the patient (held out)"] = {
-            "method": "unetgan", "held_out": held_out, "only": "GE"}
+            "method": "unetgan", "held_out": held_out, "only": "GE", "tta": DEFAULT_TTA}
     if args.paper_adapter:
         cols["Unet-GAN (paper losses, raw input)"] = {"method": "unetgan", "adapter": args.paper_adapter, "only": "Siemens"}
     for name, given, registered in (("Unet-GAN w/o feature loss", args.ablation_no_feature, "adapter-siemens-no-feature-loss"),
                                     ("Unet-GAN with L1 cycle loss", args.ablation_l1, "adapter-siemens-l1-cycle")):
         if given or adapter_available(registered):
-            cols[name] = {"method": "unetgan", "adapter": given or registered, "only": "Siemens"}
+            cols[name] = {"method": "unetgan", "adapter": given or registered, "only": "Siemens", "tta": DEFAULT_TTA}
     return cols
 
 
@@ -83,15 +88,15 @@ def adapter_for(vendor: str, spec: str) -> str | None:
         return None
 
 
-def held_out_report(manifest, vendor: str, adapters: dict[str, str]) -> dict:
+def held_out_report(manifest, vendor: str, adapters: dict[str, str], tta: str) -> dict:
     """Each subject segmented through an adapter whose training never saw that subject's images."""
     t, per_volume = time.time(), []
     for subject, adapter in adapters.items():
         report = evaluate_manifest(manifest, [vendor], ROWS[vendor], "unetgan", adapter=adapter, subjects=[subject],
-                                   progress=False, quiet=True)
+                                   progress=False, quiet=True, tta=tta)
         per_volume += report["per_volume"]
-    return {"method": "unetgan", "adapter": adapters, "summary": summarise(per_volume), "per_volume": per_volume,
-            "seconds": round(time.time() - t, 1)}
+    return {"method": "unetgan", "adapter": adapters, "tta": tta, "summary": summarise(per_volume),
+            "per_volume": per_volume, "seconds": round(time.time() - t, 1)}
 
 
 def cell(summary: dict, key: str) -> str:
@@ -125,10 +130,11 @@ def main() -> int:
             adapter = adapter_for(vendor, spec["adapter"]) if "adapter" in spec else None
             if spec["method"] == "unetgan" and adapter is None and "held_out" not in spec:
                 continue
-            if name in results.get(vendor, {}):
+            tta = spec.get("tta", "none")
+            if results.get(vendor, {}).get(name, {}).get("tta", "none") == tta:  # measured with these settings
                 continue
             if "held_out" in spec:
-                results.setdefault(vendor, {})[name] = held_out_report(args.manifest, vendor, spec["held_out"])
+                results.setdefault(vendor, {})[name] = held_out_report(args.manifest, vendor, spec["held_out"], tta)
                 print(f"{vendor:8} {name:30} mean Dice {cell(results[vendor][name]['summary'][vendor], 'mean')}", flush=True)
                 continue
             model = spec.get("model")
@@ -143,7 +149,7 @@ def main() -> int:
                 continue
             t = time.time()
             report = evaluate_manifest(args.manifest, [vendor], ROWS[vendor], spec["method"], model=model,
-                                       adapter=adapter, subjects=subjects, progress=False, quiet=True)
+                                       adapter=adapter, subjects=subjects, progress=False, quiet=True, tta=tta)
             report["seconds"] = round(time.time() - t, 1)
             results.setdefault(vendor, {})[name] = report
             (out / "results.json").write_text(json.dumps(results, indent=1))  # a long run keeps what it has measured
@@ -160,7 +166,8 @@ def write_markdown(results: dict, path: Path, args) -> None:
     names = list(columns(args))
     lines = ["# Results on the real data", "",
              "Regenerate with `make results` (= `python scripts/results.py --manifest ../shared/data/manifest.csv --out docs`;",
-             "the extra adapter columns need the runs of `scripts/adapter_runs.sh` and docs/models.md). This page was made by",
+             "the held-out GE and ablation columns appear once the adapters of `scripts/adapter_ablation_runs.sh` are",
+             "registered, docs/models.md). This page was made by",
              f"`python {' '.join(sys.argv)}`.",
              "3D Dice per volume (subject x phase), mean ± sd over volumes. Philips: the LV-Unet's 10 validation",
              "subjects (never trained on). Siemens: `dev_labelled` (10 subjects, ED + ES). GE: the 3 Sunnybrook",
@@ -169,7 +176,11 @@ def write_markdown(results: dict, path: Path, args) -> None:
              "the Unet-GAN columns exactly `unetgan adapt-segment --adapter V`; GE cines run whole and their contoured",
              "frames are scored. **How the mean is formed:** per volume, the average of the blood-pool and myocardium",
              "Dice; a volume without any myocardium label (GE ES frames) has no mean and is left out of the mean",
-             "table (its blood pool still counts in the blood-pool table). `n` counts all volumes.", ""]
+             "table (its blood pool still counts in the blood-pool table). `n` counts all volumes.",
+             f"**Test-time augmentation:** the product's columns ({', '.join(f'`{n}`' for n in names if columns(args)[n].get('tta'))})",
+             f"run its default `--tta {DEFAULT_TTA}` (the LV-Unet's logits averaged over the four in-plane flips); the",
+             "comparison columns run without it (`--tta none`), as first measured; `Unet-GAN, shipped adapter, no TTA`",
+             "is the shipped pipeline without it, so the two shipped columns show what TTA adds.", ""]
     for key, title in (("mean", "Mean of blood pool and myocardium"), ("blood_pool", "LV blood pool"), ("myocardium", "Myocardium")):
         lines += [f"## Dice: {title}", "", "| vendor | n | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
         for vendor, row in results.items():

@@ -30,8 +30,10 @@ from unetgan.vendor_check import balanced_accuracy, source_look_rate, train_vend
 
 
 def registered_adapters(vendor: str) -> list[str]:
-    """Every adapter the registry has for this vendor, the shipped one (the vendor's first) first."""
-    return [e.name for e in read_registry() if e.kind == "adapter" and (e.target_vendor or "").lower() == vendor.lower()]
+    """Every adapter the registry has for this vendor, the shipped one (the vendor's first) first; the held-out
+    check's adapters (trained without one patient, for that patient only) are not for all of the vendor's images."""
+    return [e.name for e in read_registry() if e.kind == "adapter" and (e.target_vendor or "").lower() == vendor.lower()
+            and "-without-" not in e.name]
 
 
 def volumes_of(manifest, vendor, splits, subjects=None):

@@ -412,7 +412,7 @@ WORKER = Worker()
 
 
 def start_worker() -> int:
-    """Start this session's warm worker now, e.g. when the module is entered or a web session opens (returns
+    """Start this session's warm worker now, e.g. when the module is entered or the web page loads an image (returns
     at once with its pid), so that the first click waits neither for torch to import nor for the shipped
     models to load. A worker already running is kept."""
     return WORKER.start(preload=True)[0].pid

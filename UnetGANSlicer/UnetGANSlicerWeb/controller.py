@@ -162,7 +162,6 @@ class WorkflowController:
         self.last_activity = time.monotonic()
         self._init_state()
         self._bind()
-        runner.start_worker()  # the first Adapt & Segment then finds torch imported and the models loaded
 
     # ------------------------------------------------------------------ state
     def _init_state(self):
@@ -289,6 +288,9 @@ class WorkflowController:
     def _show_input(self, loaded: loading.LoadedImage, description: str) -> None:
         self._clear()
         self.input = loaded
+        # the backend worker starts (torch, the shipped models) while the user looks at the image, so Adapt &
+        # Segment finds it ready; not at session start, where it would slow the page's own start
+        runner.start_worker()
         volume_id = loaded.volume.GetID()
         for view in self.views:
             view.set_background_volume_id(volume_id)
