@@ -36,3 +36,14 @@ def test_tta_choices_and_default():
                     ["evaluate", "--manifest", "m.csv"], ["batch", "in", "-o", "out"]):
         assert parser.parse_args(command).tta == DEFAULT_TTA
         assert parser.parse_args(command + ["--tta", "none"]).tta == "none"
+
+
+def test_the_mrml_layer_passes_its_tta_to_the_backend():
+    from UnetGANSlicerLib.workflow import backend_arguments
+
+    assert "--tta" not in backend_arguments("in.nrrd", "out", "Siemens", None, "cpu")  # the backend's default
+    arguments = backend_arguments("in.nrrd", "out", "Siemens", None, "cpu", tta="none")
+    assert arguments[arguments.index("--tta") + 1] == "none"
+    assert build_parser().parse_args(arguments).tta == "none"
+    with pytest.raises(InputError, match="unknown test-time augmentation"):
+        backend_arguments("in.nrrd", "out", "Siemens", None, "cpu", tta="rotate")

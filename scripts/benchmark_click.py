@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT / "UnetGANSlicer"))
 from report_files import write_report  # noqa: E402 - scripts/ is on the path when a script runs
 from UnetGANSlicerLib import adapt_and_segment, context, loading, runner  # noqa: E402
 from unetgan.runtime import resolve_runtime  # noqa: E402
+from unetgan.tta import DEFAULT_TTA  # noqa: E402
 from unetgan.timing import Stopwatch  # noqa: E402
 
 PHANTOM = (25, 12, 192)  # phases, slices, matrix: the 300-image cine of scripts/benchmark.py
@@ -81,6 +82,7 @@ def clicks(path: Path, adapter: str, device: str, count: int) -> tuple[list[dict
         images = loaded.n_frames * loaded.volume.GetImageData().GetDimensions()[2]
         runner.stop_all()  # the first click starts the worker, as a click right after opening Slicer would
         rows = [click(loaded.volume, adapter, device, images, number) for number in range(1, count + 1)]
+        rows.append(click(loaded.volume, adapter, device, images, "later, --tta none", tta="none"))
         runner.stop_all()
         ready = worker_ready_s(runner.start_worker())
         ahead = click(loaded.volume, adapter, device, images, "first, worker started ahead")
@@ -92,10 +94,10 @@ def clicks(path: Path, adapter: str, device: str, count: int) -> tuple[list[dict
         scene.Clear(True)
 
 
-def click(volume, adapter: str, device: str, images: int, number) -> dict:
+def click(volume, adapter: str, device: str, images: int, number, tta: str | None = None) -> dict:
     stopwatch = Stopwatch()
     started = time.perf_counter()
-    result = adapt_and_segment(volume, adapter=adapter, device=device, stopwatch=stopwatch)
+    result = adapt_and_segment(volume, adapter=adapter, device=device, stopwatch=stopwatch, tta=tta)
     wall = time.perf_counter() - started
     # each click adds its own result nodes, as a user's clicks do (nothing is overwritten)
     print(f"  click {number}: {wall:.2f} s  " + ", ".join(f"{k} {v:.2f}" for k, v in stopwatch.seconds.items()),
@@ -145,7 +147,8 @@ def measure(name: str, path: Path, adapter: str, device: str, count: int, refere
     row["clicks"], row["images"], row["click_worker_ahead"] = clicks(path, adapter, device, count)
     row["float32_bytes"] = 4 * row["images"] * pixels_per_image(path)
     if reference:
-        later = min(row["clicks"][1:] or row["clicks"], key=lambda c: c["wall_s"])
+        later = min([c for c in row["clicks"][1:] if isinstance(c["click"], int)] or row["clicks"][:1],
+                    key=lambda c: c["wall_s"])
         ours = sum(later["stages_s"].get(stage, 0.0) for stage in NETWORK_STAGES)
         row["reference_click_s"] = later["wall_s"] - ours + reference_networks_s(path, device)
         row["speedup_vs_reference"] = row["reference_click_s"] / later["wall_s"]
@@ -157,9 +160,13 @@ def targets(report: dict) -> list[str]:
     """Issue #17's targets, each with the figure of this run and whether it is met."""
     rows = []
     for r in report["cines"]:
-        later = r["clicks"][1:] or r["clicks"]
+        later = [c for c in r["clicks"][1:] if isinstance(c["click"], int)] or r["clicks"][:1]
         best = min(c["wall_s"] for c in later)
-        rows.append((f"{r['cine']} ({r['images']} images), later clicks", f"{best:.1f} s", best <= 5.0, "<= 5 s"))
+        rows.append((f"{r['cine']} ({r['images']} images), later clicks (default: --tta {DEFAULT_TTA})", f"{best:.1f} s",
+                     best <= 5.0, "<= 5 s"))
+        for c in r["clicks"]:
+            if not isinstance(c["click"], int):
+                rows.append((f"{r['cine']}, {c['click']}", f"{c['wall_s']:.1f} s", c["wall_s"] <= 5.0, "<= 5 s"))
         if "speedup_vs_reference" in r:
             rows.append((f"{r['cine']}, speed-up over the reference networks' click", f"{r['speedup_vs_reference']:.0f}x",
                          r["speedup_vs_reference"] >= 40, ">= 40x"))
@@ -186,7 +193,8 @@ def markdown(report: dict) -> str:
                                                                           if reference else ""),
              "|---|---|---|---|---|---|---|---|" + ("---|---|" if reference else "")]
     for r in report["cines"]:
-        first, later, ahead = r["clicks"][0], r["clicks"][1:], r["click_worker_ahead"]
+        first, ahead = r["clicks"][0], r["click_worker_ahead"]
+        later = [c for c in r["clicks"][1:] if isinstance(c["click"], int)]
         best = min(later, key=lambda c: c["wall_s"]) if later else first
         later_s = ", ".join(f"{c['wall_s']:.1f}" for c in later) or "-"
         line = (f"| {r['cine']} | {r['images']} | {r['cold_cli']['wall_s']:.1f} | {first['wall_s']:.1f} | "

@@ -27,6 +27,7 @@ import numpy as np
 from unetgan.errors import Cancelled, InputError
 from unetgan.io.images import read_image, write_image
 from unetgan.timing import NO_STOPWATCH
+from unetgan.tta import TTA_FLIPS
 
 from . import sequences as seq
 from .context import scene_of
@@ -79,7 +80,7 @@ def _argument_path(value, what: str) -> str:
     return text
 
 
-def backend_arguments(input_path, output_dir, adapter, model, device) -> list[str]:
+def backend_arguments(input_path, output_dir, adapter, model, device, tta: str | None = None) -> list[str]:
     device_name = DEVICES.get(str(device).lower())
     if device_name is None:
         raise InputError(f"unknown device {device!r}: use auto, CPU or GPU")
@@ -88,6 +89,10 @@ def backend_arguments(input_path, output_dir, adapter, model, device) -> list[st
                  "--device", device_name, "--progress"]
     if model not in (None, ""):
         arguments += ["--model", _argument_path(model, "model")]
+    if tta is not None:
+        if tta not in TTA_FLIPS:
+            raise InputError(f"unknown test-time augmentation {tta!r}: use {', '.join(TTA_FLIPS)}")
+        arguments += ["--tta", tta]
     return arguments
 
 
@@ -107,7 +112,7 @@ def _check(cancel):
         raise Cancelled("cancelled by the user")
 
 
-def adapt_and_segment(volume_node, adapter="Siemens", model=None, device="auto",
+def adapt_and_segment(volume_node, adapter="Siemens", model=None, device="auto", tta: str | None = None,
                       progress: Callable[[int, int, str], None] | None = None,
                       cancel: Callable[[], bool] | None = None,
                       log: Callable[[str], None] | None = None, stopwatch=NO_STOPWATCH) -> AdaptSegmentResult:
@@ -115,7 +120,8 @@ def adapt_and_segment(volume_node, adapter="Siemens", model=None, device="auto",
 
     adapter: a registry name (e.g. the target vendor), an adapter file, or None to segment
     the image as it is. model: a segmenter name or file (None: the one the adapter was trained against, else the registry's default).
-    device: "auto", "cpu"/"CPU" or "gpu"/"GPU"/"cuda". progress(done, total, stage) is
+    device: "auto", "cpu"/"CPU" or "gpu"/"GPU"/"cuda". tta: the backend's --tta (None: its default,
+    four flips; "none" is the fastest). progress(done, total, stage) is
     called as frames are done; cancel() is polled and, when it returns True, the run stops,
     raising ``unetgan.errors.Cancelled`` with the scene as it was.
     Raises ``InputError`` for unusable input and ``BackendError`` (message = the
@@ -125,7 +131,7 @@ def adapt_and_segment(volume_node, adapter="Siemens", model=None, device="auto",
     started = time.monotonic()
     with stopwatch.stage("scene to arrays"):
         source = seq.read_input(volume_node)
-    backend_arguments("input", "output", adapter, model, device)  # refuse bad options before any work
+    backend_arguments("input", "output", adapter, model, device, tta)  # refuse bad options before any work
     workdir = Path(tempfile.mkdtemp(prefix="unetgan-slicer-"))
     try:
         input_path = workdir / "input.nrrd"
@@ -134,7 +140,7 @@ def adapt_and_segment(volume_node, adapter="Siemens", model=None, device="auto",
                         compress=False)
         output_dir = workdir / "output"
         with stopwatch.stage("backend"):
-            run = run_in_worker(backend_arguments(input_path, output_dir, adapter, model, device),
+            run = run_in_worker(backend_arguments(input_path, output_dir, adapter, model, device, tta),
                                 progress=progress, cancel=cancel, log=log)
         for name, seconds in run.stages.items():
             stopwatch.add(f"backend {name}", seconds)
