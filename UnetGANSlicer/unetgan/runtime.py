@@ -65,6 +65,9 @@ class OnnxModule(nn.Module):
         options.inter_op_num_threads = 1
         # no busy-waiting between runs: the numpy and torch stages between two network calls need the cores
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # activations are freed after each run instead of kept in an arena: a large study's peak memory stays
+        # that of the torch runtime (the arena held ~0.5 GB more; it was 5-15% faster per network call)
+        options.enable_cpu_mem_arena = False
         self.session = onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
