@@ -12,12 +12,16 @@ export ITERATIONS=${ITERATIONS:-500}
 train() {  # name vendor split extra-args...
   local name=$1 vendor=$2 split=$3; shift 3
   local out="runs/ablations/${name}/${name}.safetensors"
-  [ -f "$out" ] && { echo "$name: done"; return; }
+  # the adapter file is written at every evaluation: only this marker says the run reached its last iteration
+  [ -f "$out.done" ] && { echo "$name: done"; return; }
   local resume=$([ -d "${out%.safetensors}_checkpoint" ] && echo --resume || true)
   OMP_NUM_THREADS=1 .venv/bin/unetgan train-adapter --manifest ../shared/data/manifest.csv --source-split train_labelled \
     --target-vendor "$vendor" --target-split "$split" --lvunet lvunet-robust --histogram-match \
     -o "$out" --iterations "$ITERATIONS" --seed 0 $resume "$@" > "runs/ablations/${name}.log" 2>&1
-  tail -n 1 "runs/ablations/${name}.log"
+  local summary=$(tail -n 1 "runs/ablations/${name}.log")
+  echo "$summary"
+  # a call stops at the trainer's 40-minute cap: rerun the script to go on
+  case "$summary" in *"\"iterations\": $ITERATIONS,"*) touch "$out.done" ;; esac
 }
 mkdir -p runs/ablations
 for patient in SCD0000101 SCD0000201 SCD0000301; do

@@ -7,7 +7,7 @@ COMMON="OMP_NUM_THREADS=1 unetgan train-adapter --manifest ../shared/data/manife
 register() {  # run-name registry-name vendor split extra-args description
   local run=$1 name=$2 vendor=$3 split=$4 extra=$5 description=$6
   local file="runs/ablations/${run}/${run}.safetensors"
-  [ -f "$file" ] || { echo "$name: not trained yet ($file)"; return; }
+  [ -f "$file.done" ] || { echo "$name: its run has not reached its last iteration ($file.done)"; return; }
   if grep -q "\"name\": \"$name\"" UnetGANSlicer/Resources/Models/models.json; then echo "$name: registered"; return; fi
   .venv/bin/unetgan register "$file" --name "$name" --kind adapter --source-vendor Philips --target-vendor "$vendor" \
     --description "$description" \
