@@ -47,3 +47,18 @@ def test_the_mrml_layer_passes_its_tta_to_the_backend():
     assert build_parser().parse_args(arguments).tta == "none"
     with pytest.raises(InputError, match="unknown test-time augmentation"):
         backend_arguments("in.nrrd", "out", "Siemens", None, "cpu", tta="rotate")
+
+
+def test_the_measurements_say_how_the_masks_were_made(tmp_path):
+    import json
+
+    from unetgan.io.images import Geometry, write_image
+    from unetgan.phantom import make_study
+    from unetgan.pipeline import adapt_segment_file
+
+    study = make_study("Siemens", seed=2, n_phases=2, n_slices=3, matrix=96)
+    path = tmp_path / "cine.nrrd"
+    write_image(study.image, Geometry(tuple(study.spacing)), path)
+    adapt_segment_file(path, tmp_path / "out", "Siemens", device="cpu", tta="flip", runtime="torch")
+    measurements = json.loads((tmp_path / "out" / "measurements.json").read_text())
+    assert measurements["test_time_augmentation"] == "flip" and measurements["runtime"] == "torch"

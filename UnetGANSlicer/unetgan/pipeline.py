@@ -71,6 +71,7 @@ def run_study(input_path, adapter=None, model=None, device="auto", bf16=False,
             result.labels, result.confidence, image.geometry.voxel_volume_ml, image.frames)
     measurements["adapter"] = None if generator is None else str(adapter)
     measurements["segmenter"] = model or paired_segmenter(generator)  # None: the registry's default
+    measurements["test_time_augmentation"], measurements["runtime"] = tta, runtime  # how the masks were made
     measurements["input"] = {"series": image.meta.get("series", {}).get("reason"),
                              "adapter_choice": None if choice is None else choice.reason}
     if choice is not None and choice.warning:
