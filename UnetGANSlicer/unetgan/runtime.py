@@ -86,23 +86,27 @@ class _Convolutions(nn.Module):
         return self.head(self.body(x))
 
 
-class OnnxLVUnet(nn.Module):
-    def __init__(self, network: nn.Module):
+class _OnnxNetwork(nn.Module):
+    """A torch network (kept as `reference`: weights, config, metadata) whose convolutions run on ONNX Runtime."""
+
+    def __init__(self, network: nn.Module, exported: nn.Module, channels: int = 1):
         super().__init__()
-        self.reference = network  # the torch network (weights, config, metadata)
+        self.reference = network
         self.config, self.metadata = network.config, getattr(network, "metadata", None)
-        self.onnx = OnnxModule(network)
+        self.onnx = OnnxModule(exported, channels)
+
+
+class OnnxLVUnet(_OnnxNetwork):
+    def __init__(self, network: nn.Module):
+        super().__init__(network, network)
 
     def forward(self, x):
         return self.onnx(x)
 
 
-class OnnxGenerator(nn.Module):
+class OnnxGenerator(_OnnxNetwork):
     def __init__(self, generator: nn.Module):
-        super().__init__()
-        self.reference = generator
-        self.config, self.metadata = generator.config, getattr(generator, "metadata", None)
-        self.onnx = OnnxModule(_Convolutions(generator), generator.config.in_channels)
+        super().__init__(generator, _Convolutions(generator), generator.config.in_channels)
 
     def forward(self, x):
         self.reference.check_size(x)
