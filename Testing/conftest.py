@@ -1,8 +1,11 @@
 """Shared fixtures: small synthetic data the tests make themselves (never ../shared)."""
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +16,10 @@ if str(MODULE_DIR) not in sys.path:
     sys.path.insert(0, str(MODULE_DIR))
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# the int8 models and their calibration images (unetgan/quantize.py): this run's own, never the user's cache
+if "UNETGAN_CACHE" not in os.environ:
+    os.environ["UNETGAN_CACHE"] = tempfile.mkdtemp(prefix="unetgan-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["UNETGAN_CACHE"], ignore_errors=True)
 
 pytest_plugins = ["no_skips"]  # any skipped test fails the suite
 

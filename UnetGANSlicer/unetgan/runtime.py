@@ -1,24 +1,31 @@
-"""Where the networks run at inference: torch (the reference) or ONNX Runtime.
+"""Where the networks run at inference: torch (the reference), ONNX Runtime, or ONNX Runtime in int8.
 
-On this project's 2-core AMD EPYC machines ONNX Runtime ran both networks 1.3-1.6x faster than torch
-for the same weights, with outputs equal to about 1e-6 (docs/benchmarks.md measures the time and the
-Dice change on the real dev data). `auto` picks ONNX Runtime on a CPU when the package is installed,
-else torch; a GPU always runs torch. Training always uses torch.
+On this project's 2-core AMD EPYC machines ONNX Runtime ran the networks up to 1.6x faster than torch
+for the same weights, with outputs equal to about 1e-6; in int8 (quantize.py) the LV-Unet ran another
+2.5x and the generator 1.6-2x faster, and the mean Dice on the real dev data moved by at most 0.0003
+(docs/benchmarks.md measures both). `auto` picks int8 ONNX Runtime on a CPU with 8-bit dot-product
+instructions, float32 ONNX Runtime on other CPUs (torch when the package is missing); a GPU always runs
+torch. Training always uses torch.
 
-The network is exported to ONNX in memory when it is loaded (a fraction of a second; nothing is
-written to disk), from the same module the torch runtime would run.
+The network is exported to ONNX in memory when it is loaded (a fraction of a second), from the same
+module the torch runtime would run; only the int8 model is kept on disk (a cache: calibration takes
+seconds).
 """
 from __future__ import annotations
 
+import functools
 import io
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import torch
 from torch import nn
 
 from .errors import InputError
 
-RUNTIMES = ("auto", "torch", "onnx")
+RUNTIMES = ("auto", "torch", "onnx", "onnx-int8")
+ONNX_RUNTIMES = ("onnx", "onnx-int8")
 
 
 def onnx_available() -> bool:
@@ -31,26 +38,46 @@ def onnx_available() -> bool:
     return True
 
 
+@functools.cache
+def integer_dot_product() -> bool:
+    """Whether the CPU has the 8-bit dot-product instructions (AVX-512 VNNI or AVX-VNNI) that make ONNX
+    Runtime's int8 convolutions fast and exact in their sums; without them its u8 x s8 kernels can saturate
+    (ONNX Runtime's quantization guide), so `auto` stays in float32. Read from /proc/cpuinfo (Linux)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
 def resolve_runtime(requested: str, device: torch.device | str) -> str:
-    """"torch" or "onnx" for this request and device."""
+    """"torch", "onnx" or "onnx-int8" for this request and device."""
     if requested not in RUNTIMES:
         raise InputError(f"unknown runtime {requested!r}; choose from {', '.join(RUNTIMES)}")
     on_cpu = torch.device(device).type == "cpu"
-    if requested == "onnx" and not on_cpu:
-        raise InputError("--runtime onnx runs on the CPU only; use --runtime torch (or auto) with --device cuda")
-    if requested == "onnx" and not onnx_available():
-        raise InputError("--runtime onnx needs the onnxruntime and onnx packages (pip install onnxruntime onnx); or use --runtime torch")
+    if requested in ONNX_RUNTIMES and not on_cpu:
+        raise InputError(f"--runtime {requested} runs on the CPU only; use --runtime torch (or auto) with --device cuda")
+    if requested in ONNX_RUNTIMES and not onnx_available():
+        raise InputError(f"--runtime {requested} needs the onnxruntime and onnx packages (pip install onnxruntime onnx); "
+                         "or use --runtime torch")
     if requested == "auto":
-        return "onnx" if on_cpu and onnx_available() else "torch"
+        if not (on_cpu and onnx_available()):
+            return "torch"
+        return "onnx-int8" if integer_dot_product() else "onnx"
     return requested
 
 
 class OnnxModule(nn.Module):
-    """A torch module's forward pass, exported to ONNX and run by ONNX Runtime (float32, CPU).
+    """A torch module's forward pass, exported to ONNX and run by ONNX Runtime (CPU).
 
-    Batch, height and width stay dynamic: one session serves the whole field and every heart-box size."""
+    Batch, height and width stay dynamic: one model serves the whole field and every heart-box size.
+    calibration: prepare(frame, spacing) -> the module's input for an image; given, the model runs in int8
+    (quantize.py). With n threads, n one-thread sessions each run a share of the batch at once: the
+    networks' small convolutions scale poorly inside one session (the generator ran 1.5x faster on
+    2 cores this way; the LV-Unet about the same)."""
 
-    def __init__(self, module: nn.Module, channels: int = 1):
+    def __init__(self, module: nn.Module, channels: int = 1, calibration=None):
         super().__init__()
         import onnxruntime
 
@@ -60,19 +87,34 @@ class OnnxModule(nn.Module):
             warnings.simplefilter("ignore")
             torch.onnx.export(module.eval(), torch.zeros(1, channels, 64, 64), buffer, input_names=["x"],
                               output_names=["y"], dynamic_axes={"x": axes, "y": axes}, opset_version=17, dynamo=False)
+        model = buffer.getvalue()
+        if calibration is not None:
+            from .quantize import quantized_model
+
+            model = quantized_model(model, calibration)
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()  # the process's share of the cores, as torch has
-        options.inter_op_num_threads = 1
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
         # no busy-waiting between runs: the numpy and torch stages between two network calls need the cores
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         # activations are freed after each run instead of kept in an arena: a large study's peak memory stays
         # that of the torch runtime (the arena held ~0.5 GB more; it was 5-15% faster per network call)
         options.enable_cpu_mem_arena = False
-        self.session = onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+        self.sessions = [onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+                         for _ in range(max(1, torch.get_num_threads()))]  # the process's share of the cores
+        self._pool = None
+
+    def _run(self, session, array: np.ndarray) -> np.ndarray:
+        return session.run(None, {"x": array})[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         array = x.detach().to("cpu", torch.float32).contiguous().numpy()
-        return torch.from_numpy(self.session.run(None, {"x": array})[0])
+        shares = [a for a in np.array_split(array, min(len(self.sessions), len(array))) if len(a)]
+        if len(shares) == 1:
+            return torch.from_numpy(self._run(self.sessions[0], array))
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(len(self.sessions), thread_name_prefix="onnx")
+        # ONNX Runtime releases the GIL while it runs, so the shares run on separate cores
+        return torch.from_numpy(np.concatenate(list(self._pool.map(self._run, self.sessions, shares))))
 
 
 class _Convolutions(nn.Module):
@@ -86,27 +128,44 @@ class _Convolutions(nn.Module):
         return self.head(self.body(x))
 
 
+def _lvunet_input(frame, spacing):
+    from .preprocess import prepare_volume
+
+    return prepare_volume(frame, spacing)[0]
+
+
+def _generator_input(generator):
+    def prepare(frame, spacing):
+        from .inference import adapter_input
+        from .preprocess import prepare_volume
+
+        return prepare_volume(adapter_input(frame, generator), spacing)[0] * 2 - 1  # the generator works in [-1, 1]
+
+    return prepare
+
+
 class _OnnxNetwork(nn.Module):
     """A torch network (kept as `reference`: weights, config, metadata) whose convolutions run on ONNX Runtime."""
 
-    def __init__(self, network: nn.Module, exported: nn.Module, channels: int = 1):
+    def __init__(self, network: nn.Module, exported: nn.Module, channels: int = 1, calibration=None):
         super().__init__()
         self.reference = network
         self.config, self.metadata = network.config, getattr(network, "metadata", None)
-        self.onnx = OnnxModule(exported, channels)
+        self.onnx = OnnxModule(exported, channels, calibration)
 
 
 class OnnxLVUnet(_OnnxNetwork):
-    def __init__(self, network: nn.Module):
-        super().__init__(network, network)
+    def __init__(self, network: nn.Module, int8: bool = False):
+        super().__init__(network, network, calibration=_lvunet_input if int8 else None)
 
     def forward(self, x):
         return self.onnx(x)
 
 
 class OnnxGenerator(_OnnxNetwork):
-    def __init__(self, generator: nn.Module):
-        super().__init__(generator, _Convolutions(generator), generator.config.in_channels)
+    def __init__(self, generator: nn.Module, int8: bool = False):
+        super().__init__(generator, _Convolutions(generator), generator.config.in_channels,
+                         _generator_input(generator) if int8 else None)
 
     def forward(self, x):
         self.reference.check_size(x)
@@ -120,11 +179,12 @@ class OnnxGenerator(_OnnxNetwork):
 
 
 def on_runtime(network: nn.Module | None, runtime: str) -> nn.Module | None:
-    """The network as the resolved runtime ("torch" or "onnx") runs it."""
+    """The network as the resolved runtime ("torch", "onnx" or "onnx-int8") runs it."""
     if network is None or runtime == "torch":
         return network
     from .networks.generator import ResnetGenerator
 
+    int8 = runtime == "onnx-int8"
     if isinstance(network, ResnetGenerator):
-        return network if network.is_identity() else OnnxGenerator(network)
-    return OnnxLVUnet(network)
+        return network if network.is_identity() else OnnxGenerator(network, int8)
+    return OnnxLVUnet(network, int8)
