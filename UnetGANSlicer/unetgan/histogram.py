@@ -35,13 +35,20 @@ def match_to_reference(volume: np.ndarray, reference: np.ndarray) -> np.ndarray:
     # normalisation is monotonic, so the quantiles of the normalised volume are the normalised quantiles
     own = np.clip((sorted_quantiles(ordered, QUANTILES) - low) / (high - low), 0.0, 1.0)
     own = np.maximum.accumulate(own + np.arange(own.size) * 1e-9)  # strictly increasing for interp
-    if np.issubdtype(stored.dtype, np.integer) and ordered[-1] - ordered[0] < 2**20:
+    if ordered[-1] - ordered[0] < 2**20 and _integer_valued(stored, volume):
         # scanners store integers: map each grey level once (a look-up table), the same values as below
         first = int(ordered[0])
         levels = normalise_intensity(np.arange(first, int(ordered[-1]) + 1), (low, high))
         table = np.interp(levels, own, reference).astype(np.float32)
         return table[stored.astype(np.int64) - first]
     return np.interp(normalise_intensity(volume, (low, high)), own, reference).astype(np.float32)
+
+
+def _integer_valued(stored: np.ndarray, volume: np.ndarray) -> bool:
+    """Integer grey levels, in an integer type or (as readers often hand them over) in a float one."""
+    if np.issubdtype(stored.dtype, np.integer):
+        return True
+    return bool(np.array_equal(volume, np.rint(volume)))
 
 
 def save_reference(reference: np.ndarray, path: Path, vendor: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -150,9 +151,22 @@ class FlipAveraged(nn.Module):
         self.metadata = getattr(network, "metadata", None)
 
     def forward(self, x):
+        if x.device.type == "cpu":
+            return self._forward_numpy(x)
         total = None
         for dims in self.flips:
             out = self.network(x.flip(dims) if dims else x)
             out = out.flip(dims) if dims else out
             total = out if total is None else total + out
         return total / len(self.flips)
+
+    def _forward_numpy(self, x):
+        """The same sums in the same order, flipped as numpy views: torch.flip copies through an index
+        kernel (~10 ms per call on a heart box, a third of an int8 network call)."""
+        total = None
+        for dims in self.flips:
+            flipped = torch.from_numpy(np.ascontiguousarray(np.flip(x.numpy(), dims))) if dims else x
+            out = self.network(flipped).numpy()
+            out = np.flip(out, dims) if dims else out
+            total = out.copy() if total is None else np.add(total, out, out=total)
+        return torch.from_numpy(total / np.float32(len(self.flips)))
