@@ -62,3 +62,4 @@ def test_the_measurements_say_how_the_masks_were_made(tmp_path):
     adapt_segment_file(path, tmp_path / "out", "Siemens", device="cpu", tta="flip", runtime="torch")
     measurements = json.loads((tmp_path / "out" / "measurements.json").read_text())
     assert measurements["test_time_augmentation"] == "flip" and measurements["runtime"] == "torch"
+    assert "0.70" in measurements["postprocessing"] and "end slices" in measurements["postprocessing"]

@@ -12,11 +12,11 @@ from typing import Callable
 
 import numpy as np
 import torch
-from scipy import ndimage
 
 from .errors import Cancelled, InputError
 from .io.images import Geometry
 from .histogram import match_to_reference
+from .postprocess import clean_frame, keep_largest_component
 from .preprocess import CROP_SIZE, PERCENTILES, normalise_intensity, prepare_volume, prepare_volume_keeping_input
 from .timing import NO_STOPWATCH
 
@@ -47,15 +47,6 @@ def _run_batched(network: torch.nn.Module, slices: torch.Tensor, device, bf16: b
             # contiguous: later per-pixel reductions over channels are ~10x slower on channels_last
             outputs.append(network(chunk).float().cpu().contiguous())
     return torch.cat(outputs)
-
-
-def keep_largest_component(labels: np.ndarray) -> np.ndarray:
-    """Keep the largest 3D connected LV (blood pool + myocardium); stray islands are false positives."""
-    components, count = ndimage.label(labels > 0)
-    if count <= 1:
-        return labels
-    sizes = np.bincount(components.ravel(), minlength=count + 1)[1:]  # voxels per component, no array of ones
-    return np.where(components == 1 + int(np.argmax(sizes)), labels, 0).astype(labels.dtype)
 
 
 def class_labels(probabilities: torch.Tensor) -> torch.Tensor:
@@ -157,7 +148,7 @@ def _labels_on_input_grid(probabilities, grid, postprocess: bool, stopwatch) -> 
         restored = grid.restore(probabilities, fill=torch.tensor(BACKGROUND_FILL))
         labels = class_labels(restored).numpy()
         if postprocess:
-            labels = keep_largest_component(labels)
+            labels = clean_frame(labels)
         top = restored.amax(1).numpy()  # the winning class's probability (one temporary, not two)
         confidence = float(top[labels > 0].mean()) if (labels > 0).any() else 0.0
     return labels, confidence

@@ -14,6 +14,7 @@ from .dicom_outputs import DICOM_OUTPUTS, is_dicom_input
 from .inference import adapt_and_segment, pick_device
 from .io.images import read_image, write_image
 from .measurements import cine_measurements, measurements_csv
+from . import postprocess
 from .outputs import refuse_existing, staged_outputs
 from .quality import study_warnings
 from .registry import ModelCache, paired_segmenter
@@ -72,6 +73,7 @@ def run_study(input_path, adapter=None, model=None, device="auto", bf16=False,
     measurements["adapter"] = None if generator is None else str(adapter)
     measurements["segmenter"] = model or paired_segmenter(generator)  # None: the registry's default
     measurements["test_time_augmentation"], measurements["runtime"] = tta, runtime  # how the masks were made
+    measurements["postprocessing"] = postprocess.description()
     measurements["input"] = {"series": image.meta.get("series", {}).get("reason"),
                              "adapter_choice": None if choice is None else choice.reason}
     if choice is not None and choice.warning:

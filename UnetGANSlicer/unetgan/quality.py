@@ -24,9 +24,13 @@ def ring_fraction(labels: np.ndarray) -> float:
         return 0.0
     closed = 0
     for z in slices:
-        lv = ndimage.binary_fill_holes(labels[z] > 0)
-        touching_background = ndimage.binary_dilation(labels[z] == 1) & ~lv
-        closed += not touching_background.any() and (labels[z] == 2).any()
+        # the LV's bounding box with a pixel of background around it (where the image has one): the same
+        # answer as the whole slice, whose background all connects around the box, for a share of the pixels
+        rows, cols = np.nonzero(labels[z])
+        window = labels[z, max(rows.min() - 1, 0) : rows.max() + 2, max(cols.min() - 1, 0) : cols.max() + 2]
+        lv = ndimage.binary_fill_holes(window > 0)
+        touching_background = ndimage.binary_dilation(window == 1) & ~lv
+        closed += not touching_background.any() and (window == 2).any()
     return closed / len(slices)
 
 

@@ -1,0 +1,67 @@
+"""Clean-up after the network (unetgan/postprocess.py): one LV, and end slices as an expert contours them."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from unetgan import postprocess
+from unetgan.postprocess import clean_frame, drop_open_end_slices, keep_largest_component, myocardial_coverage
+
+
+def lv_slice(size=64, open_degrees=0.0, blood_pool=True):
+    """A blood pool disc inside a myocardial ring with a gap of open_degrees (centred on the right)."""
+    yy, xx = np.mgrid[0:size, 0:size] - size / 2 + 0.5
+    radius, angle = np.hypot(yy, xx), np.degrees(np.arctan2(yy, xx))
+    labels = np.zeros((size, size), np.uint8)
+    ring = (radius >= 10) & (radius < 15) & (np.abs(angle) >= open_degrees / 2)
+    labels[ring] = 2
+    if blood_pool:
+        labels[radius < 10] = 1
+    return labels
+
+
+@pytest.mark.parametrize("open_degrees, expected", [(0, 1.0), (180, 0.5), (270, 0.25)])
+def test_coverage_is_the_share_of_directions_with_myocardium(open_degrees, expected):
+    # a ring edge that cuts a sector counts it: up to one sector more at each side of the gap
+    assert expected <= myocardial_coverage(lv_slice(open_degrees=open_degrees)) <= expected + 2 / 36 + 1e-9
+    assert myocardial_coverage(lv_slice(blood_pool=False)) is None  # apex: myocardium only
+    assert myocardial_coverage(np.where(lv_slice() == 2, 0, lv_slice())) == 0.0  # blood pool without muscle
+
+
+def test_open_basal_slices_are_dropped_from_the_ends_only():
+    closed, crescent = lv_slice(), lv_slice(open_degrees=200)  # coverage ~0.44 < 0.70
+    apex = lv_slice(blood_pool=False)
+    # base: two crescents above the valve plane; a crescent in the middle of the stack (an artefact) stays
+    stack = np.stack([crescent, crescent, closed, closed, crescent, closed, closed, apex])
+    cleaned = drop_open_end_slices(stack)
+    assert not cleaned[:2].any()
+    np.testing.assert_array_equal(cleaned[2:], stack[2:])
+    assert stack[0].any()  # the input is not changed
+    # the other end, if open, is dropped too; an apex of myocardium only is not a slice to judge
+    np.testing.assert_array_equal(drop_open_end_slices(stack[::-1])[::-1], cleaned)
+
+
+def test_short_stacks_and_all_open_stacks_keep_their_middle():
+    crescent = lv_slice(open_degrees=200)
+    single = crescent[None]
+    assert drop_open_end_slices(single) is single  # a single image has no ends to judge
+    pair = np.stack([crescent, crescent])
+    assert drop_open_end_slices(pair) is pair
+    five = np.stack([crescent] * 5)
+    kept = drop_open_end_slices(five)
+    assert [bool(s.any()) for s in kept] == [False, False, True, False, False]
+
+
+def test_the_rule_follows_the_threshold():
+    stack = np.stack([lv_slice(open_degrees=90), lv_slice(), lv_slice(), lv_slice()])  # coverage 0.75
+    assert drop_open_end_slices(stack, 0.70) is stack
+    assert not drop_open_end_slices(stack, 0.80)[0].any()
+    assert postprocess.MIN_END_SLICE_COVERAGE == 0.70  # chosen on Philips training subjects (docs/end_slices.md)
+
+
+def test_clean_frame_keeps_one_lv_then_trims_its_ends():
+    stack = np.stack([lv_slice(open_degrees=200), lv_slice(), lv_slice(), lv_slice()])
+    stack[1:, :6, :6] = 1  # a stray island far from the LV
+    cleaned = clean_frame(stack)
+    assert not cleaned[0].any() and not cleaned[:, :6, :6].any()
+    np.testing.assert_array_equal(cleaned[1:], keep_largest_component(stack)[1:])
