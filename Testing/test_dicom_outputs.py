@@ -178,6 +178,16 @@ def test_unknown_scanner_warns_and_says_its_choice(study_dir, tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == OUTPUTS
 
 
+def test_report_says_how_the_masks_were_made(run):
+    from unetgan.dicom_outputs.report_pdf import _processing
+
+    _, out = run
+    measurements = json.loads((out / "measurements.json").read_text())
+    assert _processing(measurements) == f"flip averaging flip4, networks on {measurements['runtime']}"
+    assert _processing({**measurements, "edited": True}).endswith(", masks edited by the user")
+    assert _processing({}) == "-"
+
+
 def test_report_flags_numbers_outside_the_reference_ranges():
     from unetgan.dicom_outputs.report_pdf import _table_rows
 

@@ -266,6 +266,8 @@ def test_adapt_segment_edit_and_save(page, server):
     page.click("#ug-phantom")
     wait_state(page, "s('ug_has_input') && s('ug_is_cine')", timeout=90_000)
     assert state(page, "ug_n_frames") == N_PHASES
+    assert state(page, "ug_tta") == "flip4"  # the backend's default
+    set_state(page, "ug_tta", "flip")  # the page's choice reaches the backend (the saved numbers say so)
 
     started = time.monotonic()
     page.click("#ug-run")
@@ -328,6 +330,7 @@ def test_adapt_segment_edit_and_save(page, server):
     assert any(p.suffix == ".csv" for p in saved)
     numbers = json.loads(next(p for p in saved if p.name.endswith("_measurements.json")).read_text())
     assert f"{numbers['frames'][0]['blood_pool_ml']:.1f}" == f"{float(after[0]):.1f}"
+    assert numbers["test_time_augmentation"] == "flip"
     assert not [p for p in output.parent.iterdir() if p.name.startswith("phantom_case")]
 
     # saving again asks first; "Keep them" leaves the files as they were, "Overwrite" replaces them

@@ -83,6 +83,8 @@ class UnetGANSlicerParameterNode:
         a file path, or "none".
     model - registry name, file path, or "" (the segmenter the adapter was trained with).
     device - auto, CPU or GPU.
+    testTimeAugmentation - the segmenter's flip averaging: flip4 (the backend's default), flip or none
+        (unetgan.tta.TTA_LABELS says what each costs).
     trainingFolder, sourceFolder, trainingVendor, iterations - adapter training inputs (new-vendor and
         source-vendor image folders, the new vendor's name).
     segmentation, translated, table - the nodes of the last run (shown in Results). The table node
@@ -94,6 +96,8 @@ class UnetGANSlicerParameterNode:
     adapter: str = ADAPTER_AUTO
     model: str = ""
     device: Annotated[str, Choice(["auto", "CPU", "GPU"])] = "auto"
+    # unetgan.tta.TTA_FLIPS, first the default (the backend is not importable before its dependencies are)
+    testTimeAugmentation: Annotated[str, Choice(["flip4", "flip", "none"])] = "flip4"
     trainingFolder: pathlib.Path
     sourceFolder: pathlib.Path
     trainingVendor: str = ""
@@ -299,7 +303,8 @@ class UnetGANSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._updateGui()
         try:
             result = self.logic.process(p.inputVolume, adapter, p.model or None, p.device,
-                                        progress=self._onProgress, cancel=self._isCancelRequested)
+                                        progress=self._onProgress, cancel=self._isCancelRequested,
+                                        tta=p.testTimeAugmentation)
         except Cancelled:
             self.ui.statusLabel.text = _("Cancelled: the scene is as it was before.")
         except Exception as error:  # noqa: BLE001 - shown to the user, logged with its traceback
@@ -552,11 +557,12 @@ class UnetGANSlicerLogic(ScriptedLoadableModuleLogic):
         registry = self.userRegistry()
         return available_models("adapter", user_registry=registry), available_models("segmenter", user_registry=registry)
 
-    def process(self, inputVolume, adapter=None, model=None, device="auto", progress=None, cancel=None):
-        """Adapt and segment; returns UnetGANSlicerLib.AdaptSegmentResult (raises on failure or cancel)."""
+    def process(self, inputVolume, adapter=None, model=None, device="auto", progress=None, cancel=None, tta=None):
+        """Adapt and segment; returns UnetGANSlicerLib.AdaptSegmentResult (raises on failure or cancel).
+        tta: the segmenter's flip averaging (None: the backend's default)."""
         from UnetGANSlicerLib import adapt_and_segment
 
-        return adapt_and_segment(inputVolume, adapter=adapter, model=model, device=device,
+        return adapt_and_segment(inputVolume, adapter=adapter, model=model, device=device, tta=tta,
                                  progress=progress, cancel=cancel, log=logging.info)
 
     def trainAdapter(self, targetFolder, sourceFolder, vendor="", iterations=2000, model=None, device="auto",

@@ -22,11 +22,18 @@ from unetgan.figures import before_after_row, comparison_rows
 from unetgan.io.manifest import load_item, read_manifest
 from unetgan.io.sunnybrook import cine_phase_names
 from unetgan.methods import make_segmenter
+from unetgan import postprocess
 from unetgan.registry import find_model, load_adapter, load_lvunet, paired_segmenter
 from unetgan.tta import DEFAULT_TTA
 
 ROWS = {"Philips": ["train_labelled"], "Siemens": ["dev_labelled"], "GE": ["dev_labelled"]}
 GE_PATIENTS = ("SCD0000101", "SCD0000201", "SCD0000301")
+
+
+def measured_alike(cell: dict | None, tta: str) -> bool:
+    """A cell of an earlier run (--reuse) measured as this run would: same flip averaging, same clean-up."""
+    return (cell is not None and cell.get("tta", "none") == tta
+            and cell.get("postprocessing") == postprocess.description())
 
 
 def columns(args) -> dict[str, dict]:
@@ -95,8 +102,8 @@ def held_out_report(manifest, vendor: str, adapters: dict[str, str], tta: str) -
         report = evaluate_manifest(manifest, [vendor], ROWS[vendor], "unetgan", adapter=adapter, subjects=[subject],
                                    progress=False, quiet=True, tta=tta)
         per_volume += report["per_volume"]
-    return {"method": "unetgan", "adapter": adapters, "tta": tta, "summary": summarise(per_volume),
-            "per_volume": per_volume, "seconds": round(time.time() - t, 1)}
+    return {"method": "unetgan", "adapter": adapters, "tta": tta, "postprocessing": postprocess.description(),
+            "summary": summarise(per_volume), "per_volume": per_volume, "seconds": round(time.time() - t, 1)}
 
 
 def cell(summary: dict, key: str) -> str:
@@ -131,7 +138,7 @@ def main() -> int:
             if spec["method"] == "unetgan" and adapter is None and "held_out" not in spec:
                 continue
             tta = spec.get("tta", "none")
-            if results.get(vendor, {}).get(name, {}).get("tta", "none") == tta:  # measured with these settings
+            if measured_alike(results.get(vendor, {}).get(name), tta):
                 continue
             if "held_out" in spec:
                 results.setdefault(vendor, {})[name] = held_out_report(args.manifest, vendor, spec["held_out"], tta)

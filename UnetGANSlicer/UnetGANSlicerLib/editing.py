@@ -77,7 +77,8 @@ def segmentation_labels(result) -> np.ndarray:
     return np.stack(frames)
 
 
-NOTES = ("adapter", "segmenter", "input")  # measurements.json's keys that describe the run, not the masks
+NOTES = ("adapter", "segmenter", "input", "test_time_augmentation", "runtime", "postprocessing")  # keys that
+# describe the run (how the masks were first made), not the masks
 
 
 def voxel_volume_ml(volume_node) -> float:

@@ -189,6 +189,9 @@ class WebApp:
                                disabled=("ug_running",))
                     v3.VSelect(v_model=("ug_device",), items=("ug_devices",), label="Device", density="compact",
                                hide_details=True, classes="mb-2", disabled=("ug_running",))
+                    v3.VSelect(v_model=("ug_tta",), items=("ug_ttas",), label="Flip averaging (test-time augmentation)",
+                               density="compact", hide_details=True, classes="mb-2", id="ug-tta",
+                               disabled=("ug_running",))
                     with html.Div(classes="d-flex"):
                         v3.VBtn("Adapt & Segment", id="ug-run", color="primary", prepend_icon="mdi-play",
                                 click=self.server.controller.ug_run,

@@ -36,6 +36,7 @@ from UnetGANSlicerLib.measurements import table_rows
 from UnetGANSlicerLib.nodes import remove_nodes
 from unetgan.errors import Cancelled, InputError
 from unetgan.io.safety import ATTACHED
+from unetgan.tta import DEFAULT_TTA, TTA_LABELS
 
 from . import paths
 from .plot import as_data_url, volume_curve_png
@@ -173,6 +174,8 @@ class WorkflowController:
                 (a["value"] for a in adapters if a["value"] != NO_ADAPTER), NO_ADAPTER),
             "ug_devices": DEVICES,
             "ug_device": self.options.device,
+            "ug_ttas": [{"title": title, "value": value} for value, title in TTA_LABELS.items()],
+            "ug_tta": DEFAULT_TTA,
             "ug_server_path": "",
             "ug_server_paths": self.options.data_root is not None,  # the field is off without --data-root
             "ug_upload_ticket": secrets.token_urlsafe(24),  # the upload route answers this page only
@@ -431,7 +434,7 @@ class WorkflowController:
         volume = self.input.volume
         adapter = self.state.ug_adapter
         adapter = None if adapter in (None, "", NO_ADAPTER) else adapter
-        model, device = self.options.model, self.state.ug_device
+        model, device, tta = self.options.model, self.state.ug_device, self.state.ug_tta
         if self.result is not None:
             editing.commit_current_frame(self.result)
         editor = self.slicer_app.segmentation_editor
@@ -447,7 +450,7 @@ class WorkflowController:
 
         def job():
             try:
-                return adapt_and_segment(volume, adapter=adapter, model=model, device=device,
+                return adapt_and_segment(volume, adapter=adapter, model=model, device=device, tta=tta,
                                          progress=progress, cancel=self._cancel.is_set)
             finally:
                 release_render_contexts(self.views)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from . import postprocess
 from .evaluation import dice_per_structure, format_table, score_volume, summarise
 from .inference import adapt_and_segment_frame, pick_device
 from .io.images import read_image
@@ -44,7 +45,7 @@ def evaluate_manifest(manifest, vendors=None, splits=None, method="clean", model
                                                 segmenter.device)
                 row["dice_translated_vs_original"] = dice_per_structure(labels, plain.labels)["mean"]
             per_volume.append(row)
-    report = {"method": method, "model": model, "adapter": adapter, "runtime": resolve_runtime(runtime, pick_device(device)), "tta": tta, "manifest": str(manifest),
+    report = {"method": method, "model": model, "adapter": adapter, "runtime": resolve_runtime(runtime, pick_device(device)), "tta": tta, "postprocessing": postprocess.description(), "manifest": str(manifest),
               "summary": summarise(per_volume), "per_volume": per_volume}
     if not quiet:
         print(format_table(report["summary"], f"method: {method}"))

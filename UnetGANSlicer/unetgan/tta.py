@@ -7,3 +7,6 @@ The default is the four flips: on the real dev data they raised the shipped pipe
 
 TTA_FLIPS = {"none": ((),), "flip": ((), (-1,)), "flip4": ((), (-1,), (-2,), (-2, -1))}
 DEFAULT_TTA = "flip4"
+# what the Slicer panel and the web page offer (the command line's --tta help says the same)
+TTA_LABELS = {"flip4": "Four flips (most accurate, 4x the segmenter's time)", "flip": "Left-right flip (2x)",
+              "none": "None (fastest)"}

@@ -54,7 +54,20 @@ def _text(value) -> str:
     return text or "-"
 
 
-def _identifiers(header, series_reason: str, adapter_reason: str, algorithm: AlgorithmInfo) -> list[tuple[str, str]]:
+def _processing(measurements: dict) -> str:
+    """How the masks were made, beyond the models: flip averaging, runtime, edits."""
+    parts = []
+    if measurements.get("test_time_augmentation"):
+        parts.append(f"flip averaging {measurements['test_time_augmentation']}")
+    if measurements.get("runtime"):
+        parts.append(f"networks on {measurements['runtime']}")
+    if measurements.get("edited"):
+        parts.append("masks edited by the user")
+    return ", ".join(parts) or "-"
+
+
+def _identifiers(header, series_reason: str, adapter_reason: str, algorithm: AlgorithmInfo,
+                 measurements: dict | None = None) -> list[tuple[str, str]]:
     get = lambda keyword: getattr(header, keyword, None)  # noqa: E731
     date = _text(get("StudyDate"))
     if len(date) == 8 and date.isdigit():
@@ -71,6 +84,7 @@ def _identifiers(header, series_reason: str, adapter_reason: str, algorithm: Alg
         ("Series used", series_reason or "-"),
         ("Adapter", adapter_reason or "-"),
         ("Software", algorithm.shown()),
+        ("Processing", _processing(measurements or {})),
     ]
 
 
@@ -87,7 +101,7 @@ def report_content(original: np.ndarray, translated: np.ndarray | None, labels: 
         slices[name] = (np.array(original[t, z][window], np.float32),
                         None if translated is None else np.array(translated[t, z][window], np.float32),
                         np.array(labels[t, z][window]))
-    return ReportContent(_identifiers(header, series_reason, adapter_reason, algorithm), measurements, slices,
+    return ReportContent(_identifiers(header, series_reason, adapter_reason, algorithm, measurements), measurements, slices,
                          list(trigger_times_ms) if trigger_times_ms is not None else None,
                          list(measurements.get("warnings", [])))
 
