@@ -70,8 +70,8 @@ def test_sorted_quantiles_are_numpys_quantiles(values, q):
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.integers(0, 2**31 - 1), st.sampled_from([np.int16, np.uint16, np.int32]))
-def test_histogram_matching_of_integer_images_equals_the_float_path(seed, dtype):
+@given(st.integers(0, 2**31 - 1), st.sampled_from([np.int16, np.uint16, np.int32]), st.sampled_from([0, -700]))
+def test_histogram_matching_of_integer_images_equals_the_float_path(seed, dtype, offset):
     """Integer grey levels, stored as integers or as floats (as DICOM readers hand them over), go through a
     look-up table; its values are those of the per-voxel interpolation."""
     from unittest import mock
@@ -79,7 +79,8 @@ def test_histogram_matching_of_integer_images_equals_the_float_path(seed, dtype)
     from unetgan import histogram
 
     rng = np.random.default_rng(seed)
-    volume = rng.gamma(2.0, 300.0, size=(3, 20, 24)).astype(dtype)
+    volume = rng.gamma(2.0, 300.0, size=(3, 20, 24)) + (offset if dtype != np.uint16 else 0)
+    volume = volume.astype(dtype)
     reference = np.sort(rng.random(257))
     with mock.patch.object(histogram, "_integer_valued", return_value=False):  # the per-voxel path
         expected = histogram.match_to_reference(volume.astype(np.float32), reference)

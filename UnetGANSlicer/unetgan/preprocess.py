@@ -22,9 +22,10 @@ PERCENTILES = (1.0, 99.0)
 SLICE_SPACING_MM = (0.5, 40.0)  # between slice centres: thin 3D stacks to thick slices with gaps
 
 
-def sorted_quantiles(ordered: np.ndarray, q) -> np.ndarray:
-    """np.quantile's default (linear) quantiles of an already sorted 1D array: one sort serves every
-    quantile (np.quantile with hundreds of quantiles partitions ~15x slower than sorting)."""
+def sorted_quantiles(ordered, q) -> np.ndarray:
+    """np.quantile's default (linear) quantiles of an already sorted 1D array (or anything indexed by rank
+    with a size, as histogram.CountedOrder): one sort serves every quantile (np.quantile with hundreds of
+    quantiles partitions ~15x slower than sorting)."""
     position = np.asarray(q, dtype=np.float64) * (ordered.size - 1)
     below = np.floor(position).astype(np.int64)
     above = np.minimum(below + 1, ordered.size - 1)
