@@ -88,3 +88,24 @@ def test_histogram_matching_of_integer_images_equals_the_float_path(seed, dtype,
     assert histogram._integer_valued(as_float, as_float) and not histogram._integer_valued(as_float + 0.5, as_float + 0.5)
     np.testing.assert_array_equal(histogram.match_to_reference(volume, reference), expected)
     np.testing.assert_array_equal(histogram.match_to_reference(as_float, reference), expected)
+
+
+@pytest.mark.parametrize("shape, spacing", [((256, 256), (1.37, 1.37)), ((224, 180), (1.8, 1.6)),
+                                            ((512, 512), (0.7, 0.7)), ((128, 110), (1.5, 1.5))])  # last: padded
+@pytest.mark.parametrize("box", [(40, 152, 48, 160), (0, 96, 0, 96), (96, 192, 80, 192), (16, 48, 100, 132)])
+def test_restoring_a_box_gives_what_restoring_the_whole_crop_gives(shape, spacing, box):
+    import torch
+
+    from unetgan.preprocess import SliceGrid
+
+    r0, r1, c0, c1 = box
+    fill = torch.tensor([1.0, 0.0, 0.0])
+    part = torch.softmax(torch.randn(2, 3, r1 - r0, c1 - c0, generator=torch.Generator().manual_seed(0)), 1)
+    crop = fill.reshape(1, 3, 1, 1).repeat(2, 1, 192, 192)
+    crop[:, :, r0:r1, c0:c1] = part
+    grid = SliceGrid.for_spacing(shape, spacing)
+    (rows, cols), window = grid.restore_window(part, slice(r0, r1), slice(c0, c1), fill)
+    assert window.shape[2] < shape[0] or window.shape[3] < shape[1] or r1 - r0 == 192  # less than the field
+    got = fill.reshape(1, 3, 1, 1).repeat(2, 1, *shape)
+    got[:, :, rows, cols] = window
+    torch.testing.assert_close(got, grid.restore(crop, fill=fill), rtol=0, atol=3e-7)

@@ -125,9 +125,9 @@ class FrameResult:
 
 
 def _probabilities(model, slices, device, bf16, batch, box: HeartBox | None, stopwatch) -> torch.Tensor | None:
-    """Class probabilities (N, 3, 192, 192) from the LV-Unet; with a box, the network sees only the box and
-    the rest is background. None when the box holds no LV or the LV reaches its edge (the heart may have
-    left the box: the caller then runs the whole field)."""
+    """Class probabilities from the LV-Unet: (N, 3, 192, 192), or with a box those of the box only (the
+    network sees only the box; the rest is background). None when the box holds no LV or the LV reaches
+    its edge (the heart may have left the box: the caller then runs the whole field)."""
     window = (slice(None), slice(None)) + (box.window if box is not None else (slice(None), slice(None)))
     with stopwatch.stage("segment"):
         logits = _run_batched(model, slices[window], device, bf16, batch)
@@ -138,19 +138,27 @@ def _probabilities(model, slices, device, bf16, batch, box: HeartBox | None, sto
         labels = class_labels(probabilities)
         if not bool((labels > 0).any()) or _touches_border(labels, box):
             return None
-        full = torch.tensor(BACKGROUND_FILL).reshape(1, 3, 1, 1).repeat(slices.shape[0], 1, CROP_SIZE, CROP_SIZE)
-        full[window] = probabilities
-        return full
+        return probabilities
 
 
-def _labels_on_input_grid(probabilities, grid, postprocess: bool, stopwatch) -> tuple[np.ndarray, float]:
+def _labels_on_input_grid(probabilities, grid, postprocess: bool, stopwatch,
+                          box: HeartBox | None = None) -> tuple[np.ndarray, float]:
+    """Labels on the input grid and the confidence; with a box, probabilities are the box's and only the part
+    of the input grid the box reaches is computed (elsewhere restoring the background gives background)."""
     with stopwatch.stage("restore"):
-        restored = grid.restore(probabilities, fill=torch.tensor(BACKGROUND_FILL))
-        labels = class_labels(restored).numpy()
+        fill = torch.tensor(BACKGROUND_FILL)
+        if box is None:
+            restored = grid.restore(probabilities, fill=fill)
+            labels = class_labels(restored).numpy()
+        else:
+            (rows, cols), restored = grid.restore_window(probabilities, *box.window, fill=fill)
+            labels = np.zeros((probabilities.shape[0],) + grid.shape, np.uint8)
+            labels[:, rows, cols] = class_labels(restored).numpy()
         if postprocess:
             labels = clean_frame(labels)
         top = restored.amax(1).numpy()  # the winning class's probability (one temporary, not two)
-        confidence = float(top[labels > 0].mean()) if (labels > 0).any() else 0.0
+        found = labels > 0 if box is None else labels[:, rows, cols] > 0
+        confidence = float(top[found].mean()) if found.any() else 0.0
     return labels, confidence
 
 
@@ -212,7 +220,7 @@ def adapt_and_segment_frame(volume, spacing, model, generator, device="cpu", bf1
         if box is None:
             with stopwatch.stage("restore"):
                 result.heart_box = heart_box(class_labels(probabilities).numpy())
-        result.labels, result.confidence = _labels_on_input_grid(probabilities, grid, postprocess, stopwatch)
+        result.labels, result.confidence = _labels_on_input_grid(probabilities, grid, postprocess, stopwatch, box)
     with stopwatch.stage("restore"):
         result.translated = _to_input_look(volume, slices_source, grid, generator is not None, generator_input,
                                            normalised_input)

@@ -8,6 +8,7 @@ back onto the original grid, so masks overlay the original image exactly.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,6 +97,60 @@ class SliceGrid:
         h, w = min(self.crop, self.resampled[0]), min(self.crop, self.resampled[1])
         canvas[:, :, r0 : r0 + h, c0 : c0 + w] = cropped[:, :, pr : pr + h, pc : pc + w]
         return F.interpolate(canvas, size=self.shape, mode="bilinear", align_corners=False)
+
+    def restore_window(self, part: torch.Tensor, rows: slice, cols: slice,
+                       fill: torch.Tensor) -> tuple[tuple[slice, slice], torch.Tensor]:
+        """restore() of a crop that is `fill` everywhere but in rows x cols of the 192 x 192 grid (part:
+        (N, C, rows, cols)), computed only where the part reaches: ((rows, cols) on the original grid, values
+        there). Outside that window restore() gives `fill` (interpolating a constant), so nothing else is needed.
+
+        The same bilinear sums as restore() (source index and weights as torch's align_corners=False
+        computes them, width first then height), on a window about the box's size instead of the field."""
+        fill = torch.as_tensor(fill, dtype=part.dtype).reshape(1, -1, 1, 1)
+        out_rows, row_weights = self._window_weights(0, rows)
+        out_cols, col_weights = self._window_weights(1, cols)
+        if out_rows.stop <= out_rows.start or out_cols.stop <= out_cols.start:  # the part is outside the field
+            return (slice(0, 0), slice(0, 0)), part.new_empty(part.shape[:2] + (0, 0))
+        # a local canvas over the source rows/cols the window reads: fill, with the part pasted in
+        (lo_r, hi_r, i0_r, i1_r, w0_r, w1_r), (lo_c, hi_c, i0_c, i1_c, w0_c, w1_c) = row_weights, col_weights
+        canvas = fill.repeat(part.shape[0], 1, hi_r - lo_r, hi_c - lo_c)
+        (r0, pr), (c0, pc) = self._offsets(self.resampled[0]), self._offsets(self.resampled[1])
+        src_r, src_c = rows.start - pr + r0, cols.start - pc + c0  # the part's first row/col on the canvas
+        top, left = max(src_r, lo_r), max(src_c, lo_c)
+        bottom, right = min(src_r + part.shape[2], hi_r), min(src_c + part.shape[3], hi_c)
+        canvas[:, :, top - lo_r : bottom - lo_r, left - lo_c : right - lo_c] = \
+            part[:, :, top - src_r : bottom - src_r, left - src_c : right - src_c]
+        across = canvas[..., i0_c - lo_c] * w0_c + canvas[..., i1_c - lo_c] * w1_c
+        return (out_rows, out_cols), across[:, :, i0_r - lo_r] * w0_r[:, None] + across[:, :, i1_r - lo_r] * w1_r[:, None]
+
+    def _window_weights(self, axis: int, part: slice):
+        """Output indices on the original grid whose bilinear taps reach the part (a slice of the 192 grid) on
+        this axis, and (first and end canvas index read, tap indices and weights) for them."""
+        i0, i1, w0, w1 = _bilinear_taps(self.resampled[axis], self.shape[axis])
+        start, pad = self._offsets(self.resampled[axis])
+        length = min(self.crop, self.resampled[axis])
+        # the part on the canvas, clipped to what restore() pastes from the crop
+        low = max(part.start, pad) - pad + start
+        high = min(part.stop, pad + length) - pad + start
+        reached = np.nonzero(((i0 >= low) & (i0 < high)) | ((i1 >= low) & (i1 < high)))[0]
+        if high <= low or reached.size == 0:
+            return slice(0, 0), None
+        window = slice(int(reached[0]), int(reached[-1]) + 1)
+        i0, i1 = torch.from_numpy(i0[window]), torch.from_numpy(i1[window])
+        lo, hi = int(i0.min()), int(i1.max()) + 1
+        return window, (lo, hi, i0, i1, torch.from_numpy(w0[window]), torch.from_numpy(w1[window]))
+
+
+@functools.lru_cache(maxsize=32)
+def _bilinear_taps(in_size: int, out_size: int):
+    """Per output index: the two source indices and weights of torch's bilinear resize (align_corners=False,
+    no antialias), computed as its CPU kernel does (area_pixel_compute_source_index, guard_index_and_lambda)."""
+    scale = np.float32(in_size) / np.float32(out_size)
+    real = np.maximum((scale * (np.arange(out_size, dtype=np.float64) + 0.5) - 0.5).astype(np.float32), np.float32(0))
+    i0 = np.minimum(np.floor(real).astype(np.int64), in_size - 1)
+    w1 = np.clip(real - i0.astype(np.float32), 0, 1).astype(np.float32)
+    i1 = i0 + (i0 < in_size - 1)
+    return i0, i1, (np.float32(1) - w1).astype(np.float32), w1
 
 
 def check_volume(volume: np.ndarray, spacing) -> None:
