@@ -148,3 +148,26 @@ def test_evaluate_scores_exactly_what_the_command_line_writes(tmp_path, phantom_
         assert run.returncode == 0, run.stderr
         written = dice_per_structure(read_image(labelmap).array, volume.labels, volume.valid)
         assert written == pytest.approx(reported[(item.subject, item.phase)], nan_ok=True)
+
+
+def test_the_allocator_is_tuned_per_study_memory_first_for_large_ones(tmp_path, monkeypatch):
+    """glibc's mmap threshold: 32 MB (speed) for an ordinary study, 1 MB (peak memory) for a large one; set
+    at every study, as a warm worker runs small and large ones in turn (docs/benchmarks.md measures both)."""
+    from unetgan import pipeline
+    from unetgan.io.images import Geometry, write_image
+    from unetgan.phantom import make_study
+
+    calls = []
+
+    class FakeLibc:
+        def mallopt(self, parameter, value):
+            calls.append((parameter, value))
+
+    monkeypatch.setattr(pipeline.ctypes, "CDLL", lambda name: FakeLibc())
+    study = make_study("Siemens", seed=1, n_phases=2, n_slices=3, matrix=96)
+    path = tmp_path / "cine.nrrd"
+    write_image(study.image, Geometry(tuple(study.spacing)), path)
+    pipeline.run_study(path, None, runtime="torch", tta="none")
+    monkeypatch.setattr(pipeline, "LARGE_STUDY_BYTES", study.image.nbytes - 1)  # this study counts as large
+    pipeline.run_study(path, None, runtime="torch", tta="none")
+    assert calls == [(pipeline.M_MMAP_THRESHOLD, 32 << 20), (pipeline.M_MMAP_THRESHOLD, 1 << 20)]
