@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -96,10 +97,25 @@ def _quantize(model_bytes: bytes, batches: list[np.ndarray]) -> bytes:
             batch = next(self.remaining, None)
             return None if batch is None else {"x": batch}
 
-    with tempfile.TemporaryDirectory() as tmp:
-        plain, prepared, quantized = (Path(tmp) / n for n in ("plain.onnx", "prepared.onnx", "int8.onnx"))
-        plain.write_bytes(model_bytes)
-        quant_pre_process(plain, prepared)  # shape inference and graph fusions first, as ONNX Runtime advises
-        quantize_static(prepared, quantized, Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-        return quantized.read_bytes()
+    # the quantizer logs a root-logger warning per 1-D constant it leaves per-tensor (instance-norm scales):
+    # dozens of lines a user cannot act on, so they go to the debug level
+    quiet = _RootWarningsToDebug()
+    logging.getLogger().addFilter(quiet)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            plain, prepared, quantized = (Path(tmp) / n for n in ("plain.onnx", "prepared.onnx", "int8.onnx"))
+            plain.write_bytes(model_bytes)
+            quant_pre_process(plain, prepared)  # shape inference and graph fusions first, as ONNX Runtime advises
+            quantize_static(prepared, quantized, Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+            return quantized.read_bytes()
+    finally:
+        logging.getLogger().removeFilter(quiet)
+
+
+class _RootWarningsToDebug(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and record.name == "root" and "out-of-range for weight" in str(record.msg):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
