@@ -134,3 +134,15 @@ def test_a_study_gets_nearly_the_same_masks_in_int8(int8_cache):
         assert overlap > 0.97
     scale = float(np.ptp(study.image))
     assert np.abs(results["onnx-int8"].translated.astype(float) - results["onnx"].translated).mean() < 0.01 * scale
+
+
+def test_an_unwritable_cache_costs_time_not_the_result(tmp_path, monkeypatch, caplog):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("UNETGAN_CACHE", str(blocked))
+    with caplog.at_level("WARNING", logger="unetgan.quantize"):
+        int8 = runtime.on_runtime(load_lvunet("lvunet-robust"), "onnx-int8")
+    x = torch.rand(2, 1, 96, 96)
+    assert int8(x).shape == (2, 3, 96, 96)
+    assert "could not keep" in caplog.text and "UNETGAN_CACHE" in caplog.text
+    assert blocked.is_file()  # nothing was written over it

@@ -59,11 +59,20 @@ def phantom_frames() -> tuple[tuple[np.ndarray, tuple], ...]:
 
 def _write_atomically(path: Path, write) -> None:
     """write(file object) into path, whole or not at all: two processes filling the cache at once both
-    leave a whole file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".part", delete=False) as part:
-        write(part)
-    os.replace(part.name, path)
+    leave a whole file. A cache that cannot be written (a read-only home, a full disk) only costs the next
+    process the calibration again: it is logged, never raised."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".part", delete=False) as part:
+            try:
+                write(part)
+            except BaseException:
+                os.unlink(part.name)
+                raise
+        os.replace(part.name, path)
+    except OSError as err:
+        logging.getLogger(__name__).warning("could not keep %s in the cache folder (%s); set UNETGAN_CACHE to a "
+                                            "writable folder to calibrate once", path.name, err)
 
 
 def calibration_batches(prepare) -> list[np.ndarray]:
