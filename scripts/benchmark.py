@@ -222,6 +222,16 @@ def peak_rss(cine: Path, device) -> dict:
     return {"baseline_rss_mb": base, "peak_rss_mb": peak_mb}
 
 
+def memory_cases(folder: Path, cine_300: Path, huge: bool) -> list[tuple[Path, str]]:
+    """(file, name) of the studies whose peak memory is measured, the large one only with `huge`."""
+    cases = [(cine_300, "300-image cine"), (write_cine(folder, *CINE_1000), "1000-image cine")]
+    if huge:
+        study = make_study("Siemens", seed=11, n_phases=50, n_slices=20, matrix=512)
+        cases.append((write_study(study, folder, fmt="nifti", name="huge")["cine"],
+                      "large study (50 phases x 20 slices, 512-pixel matrix)"))
+    return cases
+
+
 def memory_rows(cases: list[tuple[Path, str]], device) -> list[dict]:
     from unetgan.io.images import read_image
 
@@ -376,13 +386,7 @@ def main() -> int:
                               "speedup_vs_reference": runs["ours, heart box (shipped)"]["images_per_s"]
                               / runs["reference networks, whole field"]["images_per_s"]}
         if not args.skip_memory:
-            cases = [(cine, "300-image cine"), (write_cine(Path(tmp), *CINE_1000), "1000-image cine")]
-            if args.huge:
-                study = make_study("Siemens", seed=11, n_phases=50, n_slices=20, matrix=512)
-                cases.append((write_study(study, Path(tmp), fmt="nifti", name="huge")["cine"],
-                              "large study (50 phases x 20 slices, 512-pixel matrix)"))
-                del study
-            report["memory"] = memory_rows(cases, device)
+            report["memory"] = memory_rows(memory_cases(Path(tmp), cine, args.huge), device)
 
     report["adapter_training"] = {"seconds_per_iteration": {f"{t} thread(s)": adapter_iteration_seconds(t)
                                                            for t in (1, 2)},
@@ -402,13 +406,7 @@ def remeasure_memory(out: Path, device, huge: bool) -> int:
     report records both commands."""
     report = json.loads(out.with_suffix(".json").read_text())
     with tempfile.TemporaryDirectory() as tmp:
-        cases = [(write_cine(Path(tmp), *CINE_300), "300-image cine"), (write_cine(Path(tmp), *CINE_1000), "1000-image cine")]
-        if huge:
-            study = make_study("Siemens", seed=11, n_phases=50, n_slices=20, matrix=512)
-            cases.append((write_study(study, Path(tmp), fmt="nifti", name="huge")["cine"],
-                          "large study (50 phases x 20 slices, 512-pixel matrix)"))
-            del study
-        report["memory"] = memory_rows(cases, device)
+        report["memory"] = memory_rows(memory_cases(Path(tmp), write_cine(Path(tmp), *CINE_300), huge), device)
     report["memory_command"] = " ".join(["python"] + sys.argv)
     write_report(out.parent, out.name, report, markdown(report))
     return 0

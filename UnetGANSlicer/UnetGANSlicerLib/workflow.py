@@ -27,7 +27,7 @@ import numpy as np
 from unetgan.errors import Cancelled, InputError
 from unetgan.io.images import read_image, write_image
 from unetgan.timing import NO_STOPWATCH
-from unetgan.tta import TTA_FLIPS
+from unetgan.tta import check_tta
 
 from . import sequences as seq
 from .context import scene_of
@@ -90,9 +90,7 @@ def backend_arguments(input_path, output_dir, adapter, model, device, tta: str |
     if model not in (None, ""):
         arguments += ["--model", _argument_path(model, "model")]
     if tta is not None:
-        if tta not in TTA_FLIPS:
-            raise InputError(f"unknown test-time augmentation {tta!r}: use {', '.join(TTA_FLIPS)}")
-        arguments += ["--tta", tta]
+        arguments += ["--tta", check_tta(tta)]
     return arguments
 
 

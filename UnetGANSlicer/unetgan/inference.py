@@ -148,16 +148,15 @@ def _labels_on_input_grid(probabilities, grid, postprocess: bool, stopwatch,
     with stopwatch.stage("restore"):
         fill = torch.tensor(BACKGROUND_FILL)
         if box is None:
-            restored = grid.restore(probabilities, fill=fill)
-            labels = class_labels(restored).numpy()
+            (rows, cols), restored = (slice(None), slice(None)), grid.restore(probabilities, fill=fill)
         else:
             (rows, cols), restored = grid.restore_window(probabilities, *box.window, fill=fill)
-            labels = np.zeros((probabilities.shape[0],) + grid.shape, np.uint8)
-            labels[:, rows, cols] = class_labels(restored).numpy()
+        labels = np.zeros((probabilities.shape[0],) + grid.shape, np.uint8)
+        labels[:, rows, cols] = class_labels(restored).numpy()
         if postprocess:
             labels = clean_frame(labels)
         top = restored.amax(1).numpy()  # the winning class's probability (one temporary, not two)
-        found = labels > 0 if box is None else labels[:, rows, cols] > 0
+        found = labels[:, rows, cols] > 0
         confidence = float(top[found].mean()) if found.any() else 0.0
     return labels, confidence
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-BLOOD_POOL, MYOCARDIUM = 1, 2
+from .measurements import BLOOD_POOL, MYOCARDIUM
+
 # chosen on the Philips training subjects only (scripts/end_slice_threshold.py; docs/models.md), never on
 # the validation or dev subjects the results report
 MIN_END_SLICE_COVERAGE = 0.70

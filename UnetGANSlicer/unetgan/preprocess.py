@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -107,25 +108,23 @@ class SliceGrid:
         The same bilinear sums as restore() (source index and weights as torch's align_corners=False
         computes them, width first then height), on a window about the box's size instead of the field."""
         fill = torch.as_tensor(fill, dtype=part.dtype).reshape(1, -1, 1, 1)
-        out_rows, row_weights = self._window_weights(0, rows)
-        out_cols, col_weights = self._window_weights(1, cols)
-        if out_rows.stop <= out_rows.start or out_cols.stop <= out_cols.start:  # the part is outside the field
+        r, c = self._window_taps(0, rows), self._window_taps(1, cols)
+        if r is None or c is None:  # the part is outside the field
             return (slice(0, 0), slice(0, 0)), part.new_empty(part.shape[:2] + (0, 0))
         # a local canvas over the source rows/cols the window reads: fill, with the part pasted in
-        (lo_r, hi_r, i0_r, i1_r, w0_r, w1_r), (lo_c, hi_c, i0_c, i1_c, w0_c, w1_c) = row_weights, col_weights
-        canvas = fill.repeat(part.shape[0], 1, hi_r - lo_r, hi_c - lo_c)
+        canvas = fill.repeat(part.shape[0], 1, r.high - r.low, c.high - c.low)
         (r0, pr), (c0, pc) = self._offsets(self.resampled[0]), self._offsets(self.resampled[1])
         src_r, src_c = rows.start - pr + r0, cols.start - pc + c0  # the part's first row/col on the canvas
-        top, left = max(src_r, lo_r), max(src_c, lo_c)
-        bottom, right = min(src_r + part.shape[2], hi_r), min(src_c + part.shape[3], hi_c)
-        canvas[:, :, top - lo_r : bottom - lo_r, left - lo_c : right - lo_c] = \
+        top, left = max(src_r, r.low), max(src_c, c.low)
+        bottom, right = min(src_r + part.shape[2], r.high), min(src_c + part.shape[3], c.high)
+        canvas[:, :, top - r.low : bottom - r.low, left - c.low : right - c.low] = \
             part[:, :, top - src_r : bottom - src_r, left - src_c : right - src_c]
-        across = canvas[..., i0_c - lo_c] * w0_c + canvas[..., i1_c - lo_c] * w1_c
-        return (out_rows, out_cols), across[:, :, i0_r - lo_r] * w0_r[:, None] + across[:, :, i1_r - lo_r] * w1_r[:, None]
+        across = canvas[..., c.i0 - c.low] * c.w0 + canvas[..., c.i1 - c.low] * c.w1
+        return (r.window, c.window), across[:, :, r.i0 - r.low] * r.w0[:, None] + across[:, :, r.i1 - r.low] * r.w1[:, None]
 
-    def _window_weights(self, axis: int, part: slice):
-        """Output indices on the original grid whose bilinear taps reach the part (a slice of the 192 grid) on
-        this axis, and (first and end canvas index read, tap indices and weights) for them."""
+    def _window_taps(self, axis: int, part: slice) -> "_WindowTaps | None":
+        """The output indices on the original grid whose bilinear taps reach the part (a slice of the 192
+        grid) on this axis, with their taps; None when none does."""
         i0, i1, w0, w1 = _bilinear_taps(self.resampled[axis], self.shape[axis])
         start, pad = self._offsets(self.resampled[axis])
         length = min(self.crop, self.resampled[axis])
@@ -133,12 +132,24 @@ class SliceGrid:
         low = max(part.start, pad) - pad + start
         high = min(part.stop, pad + length) - pad + start
         reached = np.nonzero(((i0 >= low) & (i0 < high)) | ((i1 >= low) & (i1 < high)))[0]
-        if high <= low or reached.size == 0:
-            return slice(0, 0), None
+        if reached.size == 0:
+            return None
         window = slice(int(reached[0]), int(reached[-1]) + 1)
         i0, i1 = torch.from_numpy(i0[window]), torch.from_numpy(i1[window])
-        lo, hi = int(i0.min()), int(i1.max()) + 1
-        return window, (lo, hi, i0, i1, torch.from_numpy(w0[window]), torch.from_numpy(w1[window]))
+        return _WindowTaps(window, int(i0.min()), int(i1.max()) + 1, i0, i1, torch.from_numpy(w0[window]),
+                           torch.from_numpy(w1[window]))
+
+
+class _WindowTaps(NamedTuple):
+    """One axis of a windowed restore: output indices, the canvas range [low, high) they read, their taps."""
+
+    window: slice
+    low: int
+    high: int
+    i0: torch.Tensor
+    i1: torch.Tensor
+    w0: torch.Tensor
+    w1: torch.Tensor
 
 
 @functools.lru_cache(maxsize=32)

@@ -108,7 +108,7 @@ class OnnxModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         array = x.detach().to("cpu", torch.float32).contiguous().numpy()
-        shares = [a for a in np.array_split(array, min(len(self.sessions), len(array))) if len(a)]
+        shares = np.array_split(array, max(1, min(len(self.sessions), len(array))))
         if len(shares) == 1:
             return torch.from_numpy(self._run(self.sessions[0], array))
         if self._pool is None:

@@ -7,6 +7,16 @@ The default is the four flips: on the real dev data they raised the shipped pipe
 
 TTA_FLIPS = {"none": ((),), "flip": ((), (-1,)), "flip4": ((), (-1,), (-2,), (-2, -1))}
 DEFAULT_TTA = "flip4"
+
+
+def check_tta(name: str) -> str:
+    """name, if it is a setting of TTA_FLIPS; else InputError saying which are."""
+    if name not in TTA_FLIPS:
+        from .errors import InputError
+
+        raise InputError(f"unknown test-time augmentation {name!r}; choose from {', '.join(TTA_FLIPS)}")
+    return name
+
 # what the Slicer panel and the web page offer (the command line's --tta help says the same)
 TTA_LABELS = {"flip4": "Four flips (most accurate, 4x the segmenter's time)", "flip": "Left-right flip (2x)",
               "none": "None (fastest)"}

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from ..tta import TTA_FLIPS
+from ..tta import TTA_FLIPS, check_tta
 from ..errors import ModelError
 from ..weights import load_state, read_weights
 
@@ -132,11 +132,7 @@ def load_lvunet_file(path) -> LVUnet:
 
 def with_tta(network: nn.Module, tta: str) -> nn.Module:
     """The network with test-time augmentation `tta` (a key of TTA_FLIPS)."""
-    if tta not in TTA_FLIPS:
-        from ..errors import InputError
-
-        raise InputError(f"unknown test-time augmentation {tta!r}; choose from {', '.join(TTA_FLIPS)}")
-    return network if tta == "none" else FlipAveraged(network, TTA_FLIPS[tta])
+    return network if check_tta(tta) == "none" else FlipAveraged(network, TTA_FLIPS[tta])
 
 
 class FlipAveraged(nn.Module):
@@ -151,22 +147,18 @@ class FlipAveraged(nn.Module):
         self.metadata = getattr(network, "metadata", None)
 
     def forward(self, x):
-        if x.device.type == "cpu":
-            return self._forward_numpy(x)
         total = None
         for dims in self.flips:
-            out = self.network(x.flip(dims) if dims else x)
-            out = out.flip(dims) if dims else out
+            out = _flipped(self.network(_flipped(x, dims)), dims)
             total = out if total is None else total + out
         return total / len(self.flips)
 
-    def _forward_numpy(self, x):
-        """The same sums in the same order, flipped as numpy views: torch.flip copies through an index
-        kernel (~10 ms per call on a heart box, a third of an int8 network call)."""
-        total = None
-        for dims in self.flips:
-            flipped = torch.from_numpy(np.ascontiguousarray(np.flip(x.numpy(), dims))) if dims else x
-            out = self.network(flipped).numpy()
-            out = np.flip(out, dims) if dims else out
-            total = out.copy() if total is None else np.add(total, out, out=total)
-        return torch.from_numpy(total / np.float32(len(self.flips)))
+
+def _flipped(x: torch.Tensor, dims: tuple) -> torch.Tensor:
+    """x flipped along dims; on the CPU through numpy: torch.flip copies through an index kernel (~10 ms per
+    call on a heart box, a third of an int8 network call), numpy's copy of a flipped view does not."""
+    if not dims:
+        return x
+    if x.device.type != "cpu":
+        return x.flip(dims)
+    return torch.from_numpy(np.ascontiguousarray(np.flip(x.numpy(), dims)))
