@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,6 +13,8 @@ from unetgan.evaluation import dice_per_structure
 from unetgan.io.images import Geometry, ImageData
 from unetgan.io.manifest import LabelledVolume
 from unetgan.registry import load_lvunet
+from unetgan.errors import InputError
+from unetgan.training.datasets import split_subjects
 from unetgan.training.train_unet import UnetTrainConfig, train_unet
 
 
@@ -56,6 +59,21 @@ def test_validation_subjects_are_never_trained_on(trained):
     out, _, result = trained
     metadata = load_lvunet(out / "best.safetensors").metadata
     assert metadata["validation_subjects"] == result["validation_subjects"] and len(result["validation_subjects"]) == 1
+
+
+def test_fine_tuning_refuses_a_split_that_validates_on_subjects_the_weights_saw(trained, tmp_path):
+    out, config, result = trained
+    start = str(out / "last.safetensors")
+    other_seed = next(seed for seed in range(1, 50)
+                      if split_subjects([f"s{s}" for s in range(4)], 1, seed)[1] != result["validation_subjects"])
+    with pytest.raises(InputError, match="validation would be contaminated"):
+        train_unet(ring_volumes(4), replace(config, init_from=start, seed=other_seed, epochs=1, steps_per_epoch=1),
+                   tmp_path / "leaky", progress=False, log=lambda *_: None)
+    assert not (tmp_path / "leaky" / "last.safetensors").exists()
+    # the first run's split is accepted
+    same = train_unet(ring_volumes(4), replace(config, init_from=start, epochs=1, steps_per_epoch=1), tmp_path / "same",
+                      progress=False, log=lambda *_: None)
+    assert same["validation_subjects"] == result["validation_subjects"]
 
 
 def test_resume_from_a_mid_epoch_checkpoint_is_exact(tmp_path, torch_threads):

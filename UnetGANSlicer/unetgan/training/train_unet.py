@@ -16,6 +16,7 @@ import torch
 from monai.losses import DiceCELoss
 from tqdm import tqdm
 
+from ..errors import InputError
 from ..evaluation import dice_per_structure
 from ..distributed import draw_share, join, mean_and_any, parallel
 from ..io.manifest import LabelledVolume
@@ -145,6 +146,20 @@ def validate(model: LVUnet, volumes: list[LabelledVolume], bf16: bool, device="c
     return float(np.nanmean(scores))
 
 
+def _check_no_leak(init_metadata: dict, val_ids: list[str], init_from: str) -> None:
+    """Fine-tuning must not validate on subjects the starting weights were trained on: its validation
+    subjects must be among those the starting weights held out (their `validation_subjects`). The split is
+    drawn from the seed, so another seed than the first run's silently breaks this."""
+    held_out = init_metadata.get("validation_subjects")
+    if held_out is None:
+        return  # weights from elsewhere: nothing recorded to check against
+    seen = sorted(set(val_ids) - set(held_out))
+    if seen:
+        raise InputError(f"{Path(init_from).name} was trained on {len(seen)} of this run's validation subjects "
+                         f"({', '.join(seen)}): its validation would be contaminated; use the seed and --val-subjects "
+                         f"of the run that made it (it held out {', '.join(held_out)})")
+
+
 def train_unet(volumes: list[LabelledVolume], config: UnetTrainConfig, out_dir: Path, resume: bool = True,
                progress: bool = True, log=print, stop_after_epoch: int | None = None,
                stop_after_step: int | None = None, time_limit_s: float | None = None,
@@ -171,7 +186,8 @@ def train_unet(volumes: list[LabelledVolume], config: UnetTrainConfig, out_dir: 
 
     model = LVUnet(config.network_config())
     if config.init_from:
-        tensors, _ = read_weights(Path(config.init_from))
+        tensors, init_metadata = read_weights(Path(config.init_from))
+        _check_no_leak(init_metadata, val_ids, config.init_from)
         load_state(model, tensors, Path(config.init_from).name).train()
         log(f"starting from the weights of {config.init_from}")
     if config.channels_last:
