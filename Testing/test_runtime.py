@@ -120,6 +120,36 @@ def test_int8_networks_are_quantized_calibrated_once_and_close_to_float32(int8_c
     assert torch.equal(torch.softmax(again(x), 1), got)
 
 
+def test_the_generator_pads_its_8_bit_tensors_and_gives_the_same_output(int8_cache, monkeypatch):
+    """The quantizer leaves each reflection pad between a float conversion and back; the rewrite pads the
+    8-bit tensor itself, which must change nothing but the time."""
+    import onnx
+    import onnxruntime
+
+    from unetgan import quantize
+
+    graphs = []
+    rewrite = quantize._pad_quantized_tensors
+    monkeypatch.setattr(quantize, "_pad_quantized_tensors", lambda model: graphs.append(model) or rewrite(model))
+    monkeypatch.setattr(quantize, "GRAPH_VERSION", -1)  # not the cached model of another test
+    runtime.on_runtime(load_adapter("adapter-siemens"), "onnx-int8")
+    (quantized,) = graphs
+
+    def float_pads(model: bytes) -> tuple[int, int]:
+        graph = onnx.load_from_string(model).graph
+        producer = {name: node.op_type for node in graph.node for name in node.output}
+        pads = [node for node in graph.node if node.op_type == "Pad"]
+        return len(pads), sum(producer.get(node.input[0]) == "DequantizeLinear" for node in pads)
+
+    rewritten = rewrite(quantized)
+    assert float_pads(quantized) == (16, 16)  # the generator's reflection pads, all on float tensors
+    assert float_pads(rewritten) == (16, 0)
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 1, 96, 112)).astype(np.float32)
+    outputs = [onnxruntime.InferenceSession(m, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+               for m in (quantized, rewritten)]
+    assert np.abs(outputs[0]).max() > 0 and np.array_equal(*outputs)
+
+
 def test_a_study_gets_nearly_the_same_masks_in_int8(int8_cache):
     """The Dice change on the real dev data is measured in docs/benchmarks.md; here on a phantom study
     of a vendor the adapter translates (the generator quantized too)."""

@@ -24,6 +24,8 @@ import numpy as np
 
 # bump when the calibration images or the quantization settings change: cached models are then remade
 CALIBRATION_VERSION = 1
+# bump when the rewrite of the quantized graph (_pad_quantized_tensors) changes
+GRAPH_VERSION = 2
 CALIBRATION_SEED = 7
 CALIBRATION_SLICES = 8  # per frame, base to apex
 CALIBRATION_BATCH = 4
@@ -85,7 +87,7 @@ def quantized_model(model_bytes: bytes, prepare) -> bytes:
     """The int8 ONNX model of a float32 one (its bytes), from the cache or calibrated now."""
     import onnxruntime
 
-    key = hashlib.sha256(model_bytes + f"{onnxruntime.__version__}/{CALIBRATION_VERSION}".encode()).hexdigest()
+    key = hashlib.sha256(model_bytes + f"{onnxruntime.__version__}/{CALIBRATION_VERSION}/{GRAPH_VERSION}".encode()).hexdigest()
     cached = cache_folder() / f"{key[:32]}.int8.onnx"
     if cached.is_file():
         return cached.read_bytes()
@@ -117,9 +119,51 @@ def _quantize(model_bytes: bytes, batches: list[np.ndarray]) -> bytes:
             quant_pre_process(plain, prepared)  # shape inference and graph fusions first, as ONNX Runtime advises
             quantize_static(prepared, quantized, Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-            return quantized.read_bytes()
+            return _pad_quantized_tensors(quantized.read_bytes())
     finally:
         logging.getLogger().removeFilter(quiet)
+
+
+def _pad_quantized_tensors(model_bytes: bytes) -> bytes:
+    """Reflection padding on the 8-bit tensors instead of the float ones.
+
+    The quantizer wraps every Pad in DequantizeLinear -> Pad -> QuantizeLinear with the same scale and zero
+    point on both sides, and ONNX Runtime keeps that sandwich (it drops Q/DQ pairs around Transpose or
+    MaxPool, not around Pad): the generator's 16 reflection pads then spent a quarter of its time converting
+    whole feature maps to float and back. Padding copies values, so padding the 8-bit tensor gives exactly
+    the same numbers; this rewires each such Pad to read the DequantizeLinear's input and write the
+    QuantizeLinear's output, and drops them (the DequantizeLinear only where nothing else reads it)."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load_from_string(model_bytes)
+    graph = model.graph
+    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    producer = {name: node for node in graph.node for name in node.output}
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+
+    def same_parameters(a, b) -> bool:
+        return all(x in constants and y in constants and np.array_equal(constants[x], constants[y])
+                   for x, y in zip(a.input[1:3], b.input[1:3], strict=True)) and len(a.input) == len(b.input)
+
+    dropped = set()
+    for pad in [n for n in graph.node if n.op_type == "Pad"]:
+        before, after = producer.get(pad.input[0]), consumers.get(pad.output[0], [])
+        if (before is None or before.op_type != "DequantizeLinear" or len(after) != 1
+                or after[0].op_type != "QuantizeLinear" or not same_parameters(before, after[0])
+                or any(o.name == after[0].output[0] for o in graph.output)):
+            continue
+        pad.input[0], pad.output[0] = before.input[0], after[0].output[0]
+        dropped.add(id(after[0]))
+        if len(consumers[before.output[0]]) == 1:  # else the float tensor still feeds a residual sum
+            dropped.add(id(before))
+    kept = [n for n in graph.node if id(n) not in dropped]
+    del graph.node[:]
+    graph.node.extend(kept)
+    return model.SerializeToString()
 
 
 class _RootWarningsToDebug(logging.Filter):
