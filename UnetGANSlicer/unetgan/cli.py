@@ -193,23 +193,27 @@ def _add_inference_commands(sub):
     p.set_defaults(func=_evaluate)
 
 
+def _image_paths(args, vendor, split, folder, exclude=()) -> list[Path]:
+    """The images of one side of adapter training: a folder's, or a manifest's rows of a vendor and split."""
+    from .training.datasets import unlabelled_volume_files
+
+    if folder:
+        return unlabelled_volume_files(Path(folder))
+    if not args.manifest:
+        raise InputError("give --manifest (with vendor and split) or a folder of images for each side")
+    from .io.manifest import read_manifest
+
+    items = [item for item in read_manifest(args.manifest, [vendor], split) if item.subject not in exclude]
+    if not items:
+        raise InputError(f"no {vendor} images left in {args.manifest} for split(s) {split}")
+    return [item.image for item in items]
+
+
 def _train_adapter(args) -> int:
     from .registry import load_lvunet
-    from .training.datasets import adapter_training_slices, unlabelled_volume_files
+    from .training.datasets import adapter_training_slices
     from .distributed import join
     from .training.train_adapter import AdapterConfig, train_adapter
-
-    def image_paths(vendor, split, folder, exclude=()):
-        if folder:
-            return unlabelled_volume_files(Path(folder))
-        if not args.manifest:
-            raise InputError("give --manifest (with vendor and split) or a folder of images for each side")
-        from .io.manifest import read_manifest
-
-        items = [item for item in read_manifest(args.manifest, [vendor], split) if item.subject not in exclude]
-        if not items:
-            raise InputError(f"no {vendor} images left in {args.manifest} for split(s) {split}")
-        return [item.image for item in items]
 
     preset = AdapterConfig.paper if args.config == "paper" else AdapterConfig.fast
     overrides = {k: v for k, v in {"iterations": args.iterations, "seed": args.seed, "device": args.device,
@@ -217,8 +221,8 @@ def _train_adapter(args) -> int:
                                   "cycle_loss": args.cycle_loss, "use_feature_loss": False if args.no_feature_loss else None,
                                   "filters": args.filters, "n_blocks": args.blocks, "lambda_unet": args.lambda_unet}.items() if v is not None}
     config = preset(**overrides)
-    source_paths = image_paths(args.source_vendor, args.source_split, args.source_dir)
-    target_paths = image_paths(args.target_vendor, args.target_split, args.target_dir, args.target_exclude or ())
+    source_paths = _image_paths(args, args.source_vendor, args.source_split, args.source_dir)
+    target_paths = _image_paths(args, args.target_vendor, args.target_split, args.target_dir, args.target_exclude or ())
     source, target, extra = adapter_training_slices(source_paths, target_paths, args.histogram_match)
     # the segmenter whose features guided training is the one to segment the translated images with
     extra["segmenter"] = args.lvunet or None
@@ -271,6 +275,48 @@ def _add_train_adapter(sub):
     p.add_argument("--resume", action="store_true")
     p.add_argument("--progress", action="store_true", help="print 'PROGRESS done total stage' lines")
     p.set_defaults(func=_train_adapter)
+
+
+def _distill_adapter(args) -> int:
+    import numpy as np
+
+    from .registry import find_model, load_adapter
+    from .training.datasets import unlabelled_slices
+    from .training.distill_adapter import DistillConfig, distill_adapter
+
+    entry = find_model(args.teacher, "adapter")
+    teacher = load_adapter(args.teacher)
+    reference = (teacher.metadata or {}).get("histogram_reference")
+    reference = None if reference is None else np.asarray(reference, dtype=np.float64)
+    # what the teacher sees at inference: its own histogram matching, then the network grid, in [-1, 1]
+    paths = (_image_paths(args, args.source_vendor, args.source_split, args.source_dir)
+             + _image_paths(args, args.target_vendor, args.target_split, args.target_dir))
+    slices = unlabelled_slices(paths, histogram_reference=reference) * 2 - 1
+    config = DistillConfig(**{k: v for k, v in {"filters": args.filters, "n_blocks": args.blocks, "steps": args.steps,
+                                                "batch": args.batch, "seed": args.seed}.items() if v is not None})
+    result = distill_adapter(teacher, slices, config, Path(args.output), entry.name, entry.sha256,
+                             log=lambda message: print(message, flush=True))
+    print(json.dumps(result))
+    return 0
+
+
+def _add_distill_adapter(sub):
+    p = sub.add_parser("distill-adapter", help="train a smaller adapter that reproduces a trained one's translations")
+    p.add_argument("--teacher", required=True, help="the trained adapter (registry name or .safetensors file)")
+    p.add_argument("--manifest", help="manifest for the --source-vendor/--target-vendor images")
+    p.add_argument("--source-vendor", default="Philips")
+    p.add_argument("--source-split", action="append")
+    p.add_argument("--source-dir", help="folder of source-vendor images instead of the manifest")
+    p.add_argument("--target-vendor", required=True)
+    p.add_argument("--target-split", action="append")
+    p.add_argument("--target-dir", help="folder of target-vendor images instead of the manifest")
+    p.add_argument("-o", "--output", required=True, help="student adapter file (.safetensors); its checkpoint goes beside it")
+    p.add_argument("--filters", type=int, help="student filters (default 8)")
+    p.add_argument("--blocks", type=int, help="student residual blocks (default 4)")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--batch", type=int)
+    p.add_argument("--seed", type=int)
+    p.set_defaults(func=_distill_adapter)
 
 
 def _pseudo_label(args) -> int:
@@ -376,6 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_unet(sub)
     _add_inference_commands(sub)
     _add_train_adapter(sub)
+    _add_distill_adapter(sub)
     _add_register(sub)
     _add_pseudo_label(sub)
     _add_batch(sub)
