@@ -350,7 +350,7 @@ def _register(args) -> int:
     from .registry import register_model
 
     entry = register_model(Path(args.file), args.name, args.kind, args.made_by, args.source_vendor, args.target_vendor,
-                           args.description, registry=args.registry, copy=not args.in_place)
+                           args.description, registry=args.registry, copy=not args.in_place, first=args.first)
     print(f"registered {entry.name} ({entry.kind}) {entry.file} sha256 {entry.sha256}")
     return 0
 
@@ -366,6 +366,9 @@ def _add_register(sub):
     p.add_argument("--description", default="")
     p.add_argument("--registry", help="models.json to update (default: $UNETGAN_REGISTRY or the bundled one)")
     p.add_argument("--in-place", action="store_true", help="reference the file where it is instead of copying it")
+    p.add_argument("--first", action="store_true",
+                   help="list it before the others of its kind: the default segmenter, or the adapter "
+                        "--adapter VENDOR picks")
     p.set_defaults(func=_register)
 
 

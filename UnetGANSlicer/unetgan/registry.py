@@ -149,8 +149,12 @@ def paired_segmenter(generator) -> str | None:
 
 def register_model(file: Path, name: str, kind: str, command: str, source_vendor: str | None = None,
                    target_vendor: str | None = None, description: str = "", registry: Path | None = None,
-                   copy: bool = True) -> ModelEntry:
-    """Add (or replace) a registry entry with the file's SHA256 and the command that made it."""
+                   copy: bool = True, first: bool = False) -> ModelEntry:
+    """Add (or replace) a registry entry with the file's SHA256 and the command that made it.
+
+    Order matters: the first segmenter is the default one, and `--adapter VENDOR` picks the first adapter for
+    that vendor. A replaced entry keeps its place; a new one goes last, or before every entry of its kind
+    with `first`."""
     registry = Path(registry or registry_file())
     registry.parent.mkdir(parents=True, exist_ok=True)
     read_weights(file)  # only valid safetensors files get registered
@@ -160,11 +164,17 @@ def register_model(file: Path, name: str, kind: str, command: str, source_vendor
 
         shutil.copyfile(file, target)
     data = json.loads(registry.read_text()) if registry.is_file() else {"models": []}
-    data["models"] = [m for m in data["models"] if m["name"] != name]
+    models = data["models"]
     relative = os.path.relpath(target, registry.parent)
-    data["models"].append({"name": name, "kind": kind, "file": relative, "sha256": sha256_of(target),
-                           "source_vendor": source_vendor, "target_vendor": target_vendor,
-                           "description": description, "command": command})
+    entry = {"name": name, "kind": kind, "file": relative, "sha256": sha256_of(target), "source_vendor": source_vendor,
+             "target_vendor": target_vendor, "description": description, "command": command}
+    place = next((i for i, m in enumerate(models) if m["name"] == name), None)
+    if place is not None and not first:
+        models[place] = entry
+    else:
+        models[:] = [m for m in models if m["name"] != name]
+        of_kind = [i for i, m in enumerate(models) if m["kind"] == kind]
+        models.insert(of_kind[0] if first and of_kind else len(models), entry)
     with atomic_path(registry) as tmp:
         tmp.write_text(json.dumps(data, indent=1))
     return find_model(name, kind, registry)

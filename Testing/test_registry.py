@@ -1,0 +1,64 @@
+"""`unetgan register`: entries with their hash and command, in the order that decides the defaults."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from unetgan.cli import main
+from unetgan.errors import ModelError
+from unetgan.registry import find_model, load_adapter, registry_file
+from unetgan.weights import sha256_of
+
+
+@pytest.fixture
+def registry(tmp_path):
+    """A copy of the shipped registry, with its model files beside it."""
+    shipped = registry_file()
+    folder = tmp_path / "models"
+    folder.mkdir()
+    data = json.loads(shipped.read_text())
+    for entry in data["models"]:
+        shutil.copyfile(shipped.parent / entry["file"], folder / entry["file"])
+    (folder / "models.json").write_text(json.dumps(data))
+    return folder / "models.json"
+
+
+def register(registry, file, name, *extra):
+    return main(["register", str(file), "--name", name, "--kind", "adapter", "--target-vendor", "Siemens",
+                 "--made-by", "a test", "--registry", str(registry), *extra])
+
+
+def names(registry):
+    return [m["name"] for m in json.loads(registry.read_text())["models"]]
+
+
+def test_a_new_adapter_goes_last_or_first_and_first_is_what_the_vendor_name_picks(registry, tmp_path):
+    original = find_model("Siemens", "adapter", registry).name
+    copy = tmp_path / "another.safetensors"
+    shutil.copyfile(registry.parent / "adapter_siemens_robust.safetensors", copy)
+    assert register(registry, copy, "adapter-siemens-later") == 0
+    assert names(registry)[-1] == "adapter-siemens-later"
+    assert find_model("Siemens", "adapter", registry).name == original  # a new entry changes no default
+
+    assert register(registry, copy, "adapter-siemens-later", "--first") == 0
+    order = names(registry)
+    adapters = [m["name"] for m in json.loads(registry.read_text())["models"] if m["kind"] == "adapter"]
+    assert adapters[0] == "adapter-siemens-later" and order.count("adapter-siemens-later") == 1
+    assert find_model("Siemens", "adapter", registry).name == "adapter-siemens-later"
+    assert find_model(None, "segmenter", registry).name == "lvunet-robust"  # other kinds keep their order
+    entry = find_model("adapter-siemens-later", "adapter", registry)
+    assert entry.sha256 and load_adapter("Siemens", registry).metadata["target_vendor"] == "Siemens"
+
+
+def test_re_registering_keeps_the_place_and_checks_the_new_file(registry, tmp_path):
+    before = names(registry)
+    changed = tmp_path / "adapter_siemens_robust.safetensors"
+    shutil.copyfile(registry.parent / "adapter_ge_robust.safetensors", changed)  # another file, the same name
+    assert register(registry, changed, "adapter-siemens") == 0
+    assert names(registry) == before  # the default adapter stays the default
+    assert find_model("Siemens", "adapter", registry).sha256 == sha256_of(changed) != find_model("adapter-siemens", "adapter").sha256
+    (registry.parent / "adapter_siemens_robust.safetensors").write_bytes(b"not weights")
+    with pytest.raises(ModelError, match="SHA256"):
+        load_adapter("Siemens", registry)
