@@ -246,8 +246,8 @@ def _train_adapter(args) -> int:
     return 0
 
 
-def _add_train_adapter(sub):
-    p = sub.add_parser("train-adapter", help="train a Unet-GAN adapter from unlabelled images of two vendors")
+def _add_image_sides(p) -> None:
+    """The two vendors' images an adapter learns from (read by _image_paths)."""
     p.add_argument("--manifest", help="manifest for --source-vendor/--target-vendor selections")
     p.add_argument("--source-vendor", default="Philips")
     p.add_argument("--source-split", action="append")
@@ -255,6 +255,11 @@ def _add_train_adapter(sub):
     p.add_argument("--target-vendor", required=True)
     p.add_argument("--target-split", action="append")
     p.add_argument("--target-dir", help="folder of target-vendor images (NIfTI/NRRD/DICOM) instead of the manifest")
+
+
+def _add_train_adapter(sub):
+    p = sub.add_parser("train-adapter", help="train a Unet-GAN adapter from unlabelled images of two vendors")
+    _add_image_sides(p)
     p.add_argument("--target-exclude", action="append", metavar="SUBJECT",
                    help="leave this manifest subject out of the target images (for held-out checks); repeatable")
     p.add_argument("--lvunet", help="the frozen source LV-Unet (registry name or file; default: shipped clean model)")
@@ -303,13 +308,7 @@ def _distill_adapter(args) -> int:
 def _add_distill_adapter(sub):
     p = sub.add_parser("distill-adapter", help="train a smaller adapter that reproduces a trained one's translations")
     p.add_argument("--teacher", required=True, help="the trained adapter (registry name or .safetensors file)")
-    p.add_argument("--manifest", help="manifest for the --source-vendor/--target-vendor images")
-    p.add_argument("--source-vendor", default="Philips")
-    p.add_argument("--source-split", action="append")
-    p.add_argument("--source-dir", help="folder of source-vendor images instead of the manifest")
-    p.add_argument("--target-vendor", required=True)
-    p.add_argument("--target-split", action="append")
-    p.add_argument("--target-dir", help="folder of target-vendor images instead of the manifest")
+    _add_image_sides(p)
     p.add_argument("-o", "--output", required=True, help="student adapter file (.safetensors); its checkpoint goes beside it")
     p.add_argument("--filters", type=int, help="student filters (default 8)")
     p.add_argument("--blocks", type=int, help="student residual blocks (default 4)")
