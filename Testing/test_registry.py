@@ -53,12 +53,33 @@ def test_a_new_adapter_goes_last_or_first_and_first_is_what_the_vendor_name_pick
 
 
 def test_re_registering_keeps_the_place_and_checks_the_new_file(registry, tmp_path):
-    before = names(registry)
-    changed = tmp_path / "adapter_siemens_robust.safetensors"
+    before, default = names(registry), find_model("Siemens", "adapter", registry)
+    changed = tmp_path / default.file.name
     shutil.copyfile(registry.parent / "adapter_ge_robust.safetensors", changed)  # another file, the same name
-    assert register(registry, changed, "adapter-siemens") == 0
+    assert register(registry, changed, default.name) == 0
     assert names(registry) == before  # the default adapter stays the default
-    assert find_model("Siemens", "adapter", registry).sha256 == sha256_of(changed) != find_model("adapter-siemens", "adapter").sha256
-    (registry.parent / "adapter_siemens_robust.safetensors").write_bytes(b"not weights")
+    assert find_model("Siemens", "adapter", registry).sha256 == sha256_of(changed) != default.sha256
+    default.file.write_bytes(b"not weights")
     with pytest.raises(ModelError, match="SHA256"):
         load_adapter("Siemens", registry)
+
+
+def test_a_stored_result_names_the_weight_files_it_was_measured_with(registry, tmp_path, monkeypatch):
+    """evaluate's report (and scripts/results.py's --reuse) tell a result of the shipped adapter from one of the
+    adapter that replaced it."""
+    from unetgan.methods import weight_files
+
+    monkeypatch.setenv("UNETGAN_REGISTRY", str(registry))
+    before = weight_files("unetgan", None, "Siemens")
+    shipped = find_model("Siemens", "adapter", registry)
+    paired = find_model(load_adapter("Siemens", registry).metadata["segmenter"], "segmenter", registry)
+    assert before == {"segmenter": paired.sha256, "adapter": shipped.sha256}
+    assert weight_files("default") == {"segmenter": find_model(None, "segmenter", registry).sha256, "adapter": None}
+    assert weight_files("clean")["segmenter"] == find_model("lvunet-clean", "segmenter", registry).sha256
+
+    other = tmp_path / "other.safetensors"
+    shutil.copyfile(registry.parent / "adapter_siemens_augunet.safetensors", other)
+    assert register(registry, other, "adapter-siemens-other", "--first") == 0
+    after = weight_files("unetgan", None, "Siemens")
+    assert after["adapter"] == sha256_of(other) != before["adapter"]
+    assert after["segmenter"] == find_model("lvunet-augment", "segmenter", registry).sha256  # its own pairing

@@ -21,7 +21,7 @@ from unetgan.evaluation import summarise
 from unetgan.figures import before_after_row, comparison_rows
 from unetgan.io.manifest import load_item, read_manifest
 from unetgan.io.sunnybrook import cine_phase_names
-from unetgan.methods import make_segmenter
+from unetgan.methods import make_segmenter, segmenter_name, weight_files
 from unetgan import postprocess
 from unetgan.registry import find_model, load_adapter, load_lvunet, paired_segmenter
 from unetgan.tta import DEFAULT_TTA
@@ -30,10 +30,11 @@ ROWS = {"Philips": ["train_labelled"], "Siemens": ["dev_labelled"], "GE": ["dev_
 GE_PATIENTS = ("SCD0000101", "SCD0000201", "SCD0000301")
 
 
-def measured_alike(cell: dict | None, tta: str) -> bool:
-    """A cell of an earlier run (--reuse) measured as this run would: same flip averaging, same clean-up."""
+def measured_alike(cell: dict | None, tta: str, weights) -> bool:
+    """A cell of an earlier run (--reuse) measured as this run would: same flip averaging, same clean-up, same
+    weight files (a re-registered or newly shipped model is measured again)."""
     return (cell is not None and cell.get("tta", "none") == tta
-            and cell.get("postprocessing") == postprocess.description())
+            and cell.get("postprocessing") == postprocess.description() and cell.get("weights") == weights)
 
 
 def columns(args) -> dict[str, dict]:
@@ -103,6 +104,7 @@ def held_out_report(manifest, vendor: str, adapters: dict[str, str], tta: str) -
                                    progress=False, quiet=True, tta=tta)
         per_volume += report["per_volume"]
     return {"method": "unetgan", "adapter": adapters, "tta": tta, "postprocessing": postprocess.description(),
+            "weights": {subject: weight_files("unetgan", None, adapter) for subject, adapter in adapters.items()},
             "summary": summarise(per_volume), "per_volume": per_volume, "seconds": round(time.time() - t, 1)}
 
 
@@ -138,11 +140,11 @@ def main() -> int:
             if spec["method"] == "unetgan" and adapter is None and "held_out" not in spec:
                 continue
             tta = spec.get("tta", "none")
-            if measured_alike(results.get(vendor, {}).get(name), tta):
-                continue
             if "held_out" in spec:
-                results.setdefault(vendor, {})[name] = held_out_report(args.manifest, vendor, spec["held_out"], tta)
-                print(f"{vendor:8} {name:30} mean Dice {cell(results[vendor][name]['summary'][vendor], 'mean')}", flush=True)
+                weights = {subject: weight_files("unetgan", None, a) for subject, a in spec["held_out"].items()}
+                if not measured_alike(results.get(vendor, {}).get(name), tta, weights):
+                    results.setdefault(vendor, {})[name] = held_out_report(args.manifest, vendor, spec["held_out"], tta)
+                    print(f"{vendor:8} {name:30} mean Dice {cell(results[vendor][name]['summary'][vendor], 'mean')}", flush=True)
                 continue
             model = spec.get("model")
             if model == "{paired}":
@@ -150,9 +152,11 @@ def main() -> int:
                 model = paired_segmenter(load_adapter(shipped)) if shipped else None
                 if model is None:
                     continue
-            needed = model or (f"lvunet-{spec['method']}" if spec["method"] in ("noisy", "augment", "robust") else None)
+            needed = segmenter_name(spec["method"], model)
             if needed and not model_available(needed):
                 print(f"{vendor:8} {name:30} skipped: {needed} is not in the registry")
+                continue
+            if measured_alike(results.get(vendor, {}).get(name), tta, weight_files(spec["method"], model, adapter)):
                 continue
             t = time.time()
             report = evaluate_manifest(args.manifest, [vendor], ROWS[vendor], spec["method"], model=model,

@@ -12,7 +12,7 @@ from .inference import adapt_and_segment_frame, pick_device
 from .io.images import read_image
 from .io.manifest import load_item, read_manifest
 from .io.sunnybrook import cine_phase_names
-from .methods import make_segmenter
+from .methods import make_segmenter, weight_files
 from .tta import DEFAULT_TTA
 from .runtime import resolve_runtime
 from .outputs import atomic_path
@@ -45,7 +45,8 @@ def evaluate_manifest(manifest, vendors=None, splits=None, method="clean", model
                                                 segmenter.device)
                 row["dice_translated_vs_original"] = dice_per_structure(labels, plain.labels)["mean"]
             per_volume.append(row)
-    report = {"method": method, "model": model, "adapter": adapter, "runtime": resolve_runtime(runtime, pick_device(device)), "tta": tta, "postprocessing": postprocess.description(), "manifest": str(manifest),
+    report = {"method": method, "model": model, "adapter": adapter, "weights": weight_files(method, model, adapter),
+              "runtime": resolve_runtime(runtime, pick_device(device)), "tta": tta, "postprocessing": postprocess.description(), "manifest": str(manifest),
               "summary": summarise(per_volume), "per_volume": per_volume}
     if not quiet:
         print(format_table(report["summary"], f"method: {method}"))

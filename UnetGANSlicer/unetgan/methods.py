@@ -19,7 +19,7 @@ from .errors import InputError
 from .histogram import load_reference, match_to_reference
 from .inference import CineResult, FrameResult, adapt_and_segment
 from .io.geometry import Geometry
-from .registry import MODELS_DIR, ModelCache, paired_segmenter
+from .registry import MODELS_DIR, ModelCache, find_model, paired_segmenter
 from .networks.lvunet import with_tta
 from .tta import DEFAULT_TTA
 from .runtime import resolve_runtime
@@ -50,6 +50,29 @@ class Segmenter:
         return adapt_and_segment(frames, geometry, self.model, self.generator, self.device)
 
 
+def segmenter_name(method: str, model=None, paired: str | None = None) -> str | None:
+    """The LV-Unet a method segments with: `model` if given; else the adapter's paired one (unetgan), the
+    method's own (clean, noisy, augment, robust), the clean one (histmatch, unetgan without a pairing), or the
+    registry's default (default: None)."""
+    if model is not None or method == "default":
+        return model
+    if method == "unetgan" and paired:
+        return paired
+    return f"lvunet-{method}" if method in ("clean", "noisy", "augment", "robust") else "lvunet-clean"
+
+
+def weight_files(method: str, model=None, adapter=None) -> dict:
+    """The SHA256 of the weight files a method runs with these options, from the registry and the adapter's
+    metadata, without loading a network: what a stored result was measured with."""
+    from .networks.generator import read_generator_metadata
+    from .weights import sha256_of
+
+    adapter_entry = find_model(adapter, "adapter") if method == "unetgan" and adapter is not None else None
+    paired = read_generator_metadata(adapter_entry.file).get("segmenter") if adapter_entry else None
+    segmenter = find_model(segmenter_name(method, model, paired), "segmenter")
+    return {"segmenter": sha256_of(segmenter.file), "adapter": sha256_of(adapter_entry.file) if adapter_entry else None}
+
+
 def make_segmenter(method: str, model=None, adapter=None, histogram=None, device="cpu", runtime="auto",
                    tta: str = DEFAULT_TTA) -> Segmenter:
     """runtime: "auto", "torch" or "onnx" (runtime.py), as the command line's --runtime; tta as its --tta."""
@@ -61,16 +84,15 @@ def make_segmenter(method: str, model=None, adapter=None, histogram=None, device
     def lvunet(name):
         return with_tta(cache.lvunet(name, runtime), tta)
 
-    if method == "default":
-        return Segmenter(method, lvunet(model), device=device)
-    default_model = f"lvunet-{method}" if method in ("clean", "noisy", "augment", "robust") else "lvunet-clean"
     if method == "unetgan":
         if adapter is None:
             raise InputError("--method unetgan needs --adapter (a target vendor name or an adapter file)")
         generator = cache.adapter(adapter, runtime)
-        network = lvunet(model or paired_segmenter(generator) or default_model)
+        network = lvunet(segmenter_name(method, model, paired_segmenter(generator)))
         return Segmenter(method, network, generator=generator, device=device)
-    network = lvunet(model or default_model)
+    network = lvunet(segmenter_name(method, model))
+    if method == "default":
+        return Segmenter(method, network, device=device)
     if method == "histmatch":
         path = histogram or SOURCE_HISTOGRAM
         try:
