@@ -83,3 +83,32 @@ def test_a_stored_result_names_the_weight_files_it_was_measured_with(registry, t
     after = weight_files("unetgan", None, "Siemens")
     assert after["adapter"] == sha256_of(other) != before["adapter"]
     assert after["segmenter"] == find_model("lvunet-augment", "segmenter", registry).sha256  # its own pairing
+
+
+def test_an_adapter_paired_again_translates_the_same_and_is_segmented_by_the_new_segmenter(registry, tmp_path,
+                                                                                         monkeypatch, capsys):
+    import torch
+
+    from unetgan.methods import weight_files
+    from unetgan.networks.generator import load_generator
+
+    monkeypatch.setenv("UNETGAN_REGISTRY", str(registry))
+    out = tmp_path / "paired.safetensors"
+    assert main(["pair-adapter", "Siemens", "--segmenter", "lvunet-clean", "-o", str(out)]) == 0
+    original, paired = load_adapter("Siemens", registry), load_generator(out)
+    trained_against = original.metadata["segmenter"]
+    assert paired.metadata["segmenter"] == "lvunet-clean"
+    assert paired.metadata["pairing"]["trained_against"] == trained_against  # kept on record
+    assert paired.metadata["pairing"]["weights_from"]["sha256"] == find_model("Siemens", "adapter", registry).sha256
+    assert paired.metadata["histogram_reference"] == original.metadata["histogram_reference"]
+    x = torch.rand(1, 1, 64, 64) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(paired(x), original(x))
+    assert weight_files("unetgan", None, str(out))["segmenter"] == find_model("lvunet-clean", "segmenter", registry).sha256
+    # pairing a paired copy again still remembers what the weights were trained against
+    again = tmp_path / "again.safetensors"
+    assert main(["pair-adapter", str(out), "--segmenter", "lvunet-augment", "-o", str(again)]) == 0
+    assert load_generator(again).metadata["pairing"]["trained_against"] == trained_against
+    assert main(["pair-adapter", "Siemens", "--segmenter", "no-such-model", "-o", str(tmp_path / "x.safetensors")]) != 0
+    assert "unknown segmenter 'no-such-model'" in capsys.readouterr().err
+    assert not (tmp_path / "x.safetensors").exists()

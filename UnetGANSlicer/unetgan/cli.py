@@ -318,6 +318,22 @@ def _add_distill_adapter(sub):
     p.set_defaults(func=_distill_adapter)
 
 
+def _pair_adapter(args) -> int:
+    from .registry import pair_adapter
+
+    sha = pair_adapter(args.adapter, args.segmenter, Path(args.output))
+    print(f"{args.output}: {args.adapter}'s weights, segmented by {args.segmenter}; sha256 {sha}")
+    return 0
+
+
+def _add_pair_adapter(sub):
+    p = sub.add_parser("pair-adapter", help="copy an adapter with another LV-Unet to segment its translations")
+    p.add_argument("adapter", help="registry name, target vendor or .safetensors file")
+    p.add_argument("--segmenter", required=True, help="the LV-Unet (registry name or file) for its translations")
+    p.add_argument("-o", "--output", required=True, help="the new adapter file (.safetensors)")
+    p.set_defaults(func=_pair_adapter)
+
+
 def _pseudo_label(args) -> int:
     from .histogram import load_reference
     from .methods import SOURCE_HISTOGRAM
@@ -425,6 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inference_commands(sub)
     _add_train_adapter(sub)
     _add_distill_adapter(sub)
+    _add_pair_adapter(sub)
     _add_register(sub)
     _add_pseudo_label(sub)
     _add_batch(sub)

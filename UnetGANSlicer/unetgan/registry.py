@@ -143,8 +143,25 @@ class ModelCache:
 
 
 def paired_segmenter(generator) -> str | None:
-    """The LV-Unet an adapter was trained against (its features guided the GAN): segment with that one."""
+    """The LV-Unet that segments an adapter's translations: the one it was trained against (its features guided
+    the GAN), unless the adapter was paired again with another (pair_adapter)."""
     return (getattr(generator, "metadata", None) or {}).get("segmenter")
+
+
+def pair_adapter(adapter, segmenter: str, out: Path, registry: Path | None = None) -> str:
+    """A copy of an adapter (the same weights: the same translations) whose translations `segmenter` segments,
+    e.g. a segmenter trained further from the one the adapter was trained against. The segmenter it was
+    trained against stays on record (`pairing`). Returns the new file's SHA256."""
+    from .networks.generator import save_generator
+
+    entry = find_model(adapter, "adapter", registry)
+    generator = load_adapter(adapter, registry)
+    find_model(segmenter, "segmenter", registry)  # a name the pipeline can resolve, or an error now
+    metadata = {k: v for k, v in (generator.metadata or {}).items() if k not in ("architecture", "config")}
+    previous = metadata.get("pairing", {}).get("trained_against", metadata.get("segmenter"))
+    metadata.update(segmenter=segmenter, pairing={"trained_against": previous,
+                                                  "weights_from": {"name": entry.name, "sha256": sha256_of(entry.file)}})
+    return save_generator(generator, Path(out), **metadata)
 
 
 def register_model(file: Path, name: str, kind: str, command: str, source_vendor: str | None = None,
