@@ -51,11 +51,17 @@ def test_boxed_cine_gives_the_whole_field_masks_with_less_network_work(shipped, 
     frames, geometry = siemens_cine
     runs = {}
     for whole_field in (True, False):
-        seen = []
-        hook = network.register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape[-2:])))
+        seen, batches = [], []
+
+        def record(module, args, seen=seen, batches=batches):
+            seen.append(tuple(args[0].shape[-2:]))
+            batches.append(args[0].shape[0])
+
+        hook = network.register_forward_pre_hook(record)
         try:
             runs[whole_field] = adapt_and_segment(frames, geometry, network, adapter, "cpu", whole_field=whole_field,
-                                                  stopwatch=Stopwatch()), seen
+                                                  stopwatch=Stopwatch(), batch=2), seen
+            boxed_batches = batches
         finally:
             hook.remove()
     (whole, whole_sizes), (boxed, boxed_sizes) = runs[True], runs[False]
@@ -63,8 +69,11 @@ def test_boxed_cine_gives_the_whole_field_masks_with_less_network_work(shipped, 
     for t in range(4):
         assert dice(boxed.labels[t] > 0, whole.labels[t] > 0) > 0.97
     # the LV-Unet saw the whole field once, then only the box
-    assert whole_sizes == [(CROP_SIZE, CROP_SIZE)] * 4
-    assert boxed_sizes[0] == (CROP_SIZE, CROP_SIZE) and all(h * w < 0.5 * CROP_SIZE**2 for h, w in boxed_sizes[1:])
+    assert whole_sizes == [(CROP_SIZE, CROP_SIZE)] * 8  # 4 slices per frame, 2 per call
+    assert boxed_sizes[:2] == [(CROP_SIZE, CROP_SIZE)] * 2 and all(h * w < 0.5 * CROP_SIZE**2 for h, w in boxed_sizes[2:])
+    # a box's slices go in fewer, larger calls than the whole field's (the same pixels per call at most):
+    # each later frame's 4 slices in one call
+    assert boxed_batches == [2, 2, 4, 4, 4]
     # the translation is the whole field's, identical with or without the box: one continuous image, no seam
     assert np.array_equal(boxed.translated, whole.translated)
     assert not np.allclose(boxed.translated[1], frames[1])
