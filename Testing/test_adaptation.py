@@ -120,6 +120,22 @@ def test_generator_keeps_the_image_shape(shape):
     assert y.shape == x.shape and y.abs().max() <= 1
 
 
+def test_a_generator_with_3x3_edges_keeps_the_shape_and_round_trips_and_old_files_keep_7x7(tmp_path):
+    small = ResnetGenerator(filters=4, n_blocks=1, residual_output=True, edge_kernel=3).eval()
+    assert small.body[1].kernel_size == (3, 3) and small.head[1].kernel_size == (3, 3)
+    x = torch.rand(2, 1, 36, 44) * 2 - 1
+    with torch.no_grad():
+        assert small(x).shape == x.shape
+    save_generator(small, tmp_path / "small.safetensors")
+    assert load_generator(tmp_path / "small.safetensors").config.edge_kernel == 3
+    # files written before the option existed have no edge_kernel in their config: the reference's 7
+    from unetgan.registry import load_adapter
+    shipped = load_adapter("adapter-siemens")
+    assert "edge_kernel" not in shipped.metadata["config"] and shipped.head[1].kernel_size == (7, 7)
+    with pytest.raises(ValueError, match="odd"):
+        ResnetGenerator(filters=4, n_blocks=1, edge_kernel=4)
+
+
 def test_generator_has_no_transposed_convolutions_and_rejects_odd_sizes():
     generator = ResnetGenerator(filters=4, n_blocks=2)
     assert not any(isinstance(m, (nn.ConvTranspose2d, nn.ConvTranspose1d, nn.ConvTranspose3d)) for m in generator.modules())

@@ -298,7 +298,8 @@ def _distill_adapter(args) -> int:
              + _image_paths(args, args.target_vendor, args.target_split, args.target_dir))
     slices = unlabelled_slices(paths, histogram_reference=reference) * 2 - 1
     config = DistillConfig(**{k: v for k, v in {"filters": args.filters, "n_blocks": args.blocks, "steps": args.steps,
-                                                "batch": args.batch, "seed": args.seed}.items() if v is not None})
+                                                "batch": args.batch, "seed": args.seed,
+                                                "edge_kernel": args.edge_kernel}.items() if v is not None})
     result = distill_adapter(teacher, slices, config, Path(args.output), entry.name, entry.sha256,
                              log=lambda message: print(message, flush=True))
     print(json.dumps(result))
@@ -312,6 +313,7 @@ def _add_distill_adapter(sub):
     p.add_argument("-o", "--output", required=True, help="student adapter file (.safetensors); its checkpoint goes beside it")
     p.add_argument("--filters", type=int, help="student filters (default 8)")
     p.add_argument("--blocks", type=int, help="student residual blocks (default 4)")
+    p.add_argument("--edge-kernel", type=int, help="kernel of the student's first and last convolutions (default 3)")
     p.add_argument("--steps", type=int)
     p.add_argument("--batch", type=int)
     p.add_argument("--seed", type=int)
