@@ -24,6 +24,7 @@ from unetgan.phantom import make_study, write_study
 from unetgan.registry import find_model, load_adapter, paired_segmenter
 
 SIEMENS_SEGMENTER = paired_segmenter(load_adapter("Siemens"))
+SIEMENS_ADAPTER = find_model("Siemens", "adapter").name  # the registry's first Siemens adapter
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -67,14 +68,14 @@ def test_outputs_and_what_is_printed(run):
     assert sorted(p.name for p in out.iterdir()) == OUTPUTS
     assert re.search(r"^series: series 1 'SA cine bSSFP \(phantom\)' \(3 phases x 3 slices, UID [\d.]+\): several slice "
                      r"positions and phases, a short-axis description; passed over", result.stdout, re.M)
-    assert "adapter: adapter adapter-siemens: Manufacturer 'SIEMENS' is Siemens" in result.stdout
+    assert f"adapter: adapter {SIEMENS_ADAPTER}: Manufacturer 'SIEMENS' is Siemens" in result.stdout
     assert "UserWarning" not in result.stderr and "Traceback" not in result.stderr, result.stderr  # no library noise
     shared = "the cine's images carry 9 different FrameOfReferenceUIDs (an anonymiser's doing?); the DICOM SEG and SR use"
     assert f"WARNING: {shared}" in result.stderr
     measurements = json.loads((out / "measurements.json").read_text())
     assert any(w.startswith(shared) for w in measurements["warnings"])
     # the LV-Unet is the one the shipped Siemens adapter names (trained against)
-    assert measurements["adapter"] == "adapter-siemens" and measurements["segmenter"] == SIEMENS_SEGMENTER
+    assert measurements["adapter"] == SIEMENS_ADAPTER and measurements["segmenter"] == SIEMENS_SEGMENTER
 
 
 def test_seg_reads_back_to_the_labelmap_on_the_source_instances(run, study_dir):
@@ -97,7 +98,7 @@ def test_seg_reads_back_to_the_labelmap_on_the_source_instances(run, study_dir):
     identification = described[1].SegmentationAlgorithmIdentificationSequence[0]
     assert identification.AlgorithmName == "UnetGANSlicer" and identification.AlgorithmVersion
     shown = str(identification.AlgorithmParameters)
-    for name in (SIEMENS_SEGMENTER, "adapter-siemens"):
+    for name in (SIEMENS_SEGMENTER, SIEMENS_ADAPTER):
         assert f"sha256:{find_model(name, 'segmenter' if name.startswith('lvunet') else 'adapter').sha256}" in shown
 
 
