@@ -104,8 +104,9 @@ def heart_box(network_labels: np.ndarray) -> HeartBox | None:
 
 def box_batch(batch: int, box: HeartBox | None) -> int:
     """Slices per network call in a box: as many as `batch` whole fields hold (the same memory per call). A
-    frame's slices then go in one call: split between the ONNX Runtime sessions of the cores, 4 heart boxes
-    per session ran at 4.6 ms each, 6 or more at 2.7-2.9 ms (two cores, int8 LV-Unet, 96 x 96)."""
+    frame's slices then go in one call, split between the ONNX Runtime sessions of the cores: with 2 heart
+    boxes per session a box took 4.6 ms, with 4 3.1 ms, with 6 or more 2.7-2.9 ms (two cores, int8 LV-Unet,
+    96 x 96; a 12-slice frame in calls of 8 had sessions of 4 and 2)."""
     if box is None:
         return batch
     return max(batch, batch * CROP_SIZE * CROP_SIZE // ((box.r1 - box.r0) * (box.c1 - box.c0)))
