@@ -150,6 +150,31 @@ def test_the_generator_pads_its_8_bit_tensors_and_gives_the_same_output(int8_cac
     assert np.abs(outputs[0]).max() > 0 and np.array_equal(*outputs)
 
 
+def test_a_constant_pad_stays_on_the_float_tensor(int8_cache):
+    """A constant pad's fill value is in float units: only copying pads (reflect, edge) move to 8 bits."""
+    import io
+    import warnings
+
+    import onnx
+
+    from unetgan import quantize
+
+    network = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.ConstantPad2d(2, 0.5),
+                                  torch.nn.Conv2d(4, 4, 3), torch.nn.ReLU(), torch.nn.ReflectionPad2d(1),
+                                  torch.nn.Conv2d(4, 1, 3)).eval()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():  # the exporter's deprecation notices
+        warnings.simplefilter("ignore")
+        torch.onnx.export(network, torch.zeros(1, 1, 16, 16), buffer, input_names=["x"], output_names=["y"],
+                          opset_version=17, dynamo=False)
+    batches = [np.random.default_rng(i).uniform(0, 1, (1, 1, 16, 16)).astype(np.float32) for i in range(2)]
+    graph = onnx.load_from_string(quantize._quantize(buffer.getvalue(), batches)).graph
+    producer = {name: node.op_type for node in graph.node for name in node.output}
+    modes = {next((a.s.decode() for a in n.attribute if a.name == "mode"), "constant"): producer.get(n.input[0])
+             for n in graph.node if n.op_type == "Pad"}
+    assert modes == {"constant": "DequantizeLinear", "reflect": "QuantizeLinear"}
+
+
 def test_a_study_gets_nearly_the_same_masks_in_int8(int8_cache):
     """The Dice change on the real dev data is measured in docs/benchmarks.md; here on a phantom study
     of a vendor the adapter translates (the generator quantized too)."""

@@ -146,11 +146,16 @@ def _pad_quantized_tensors(model_bytes: bytes) -> bytes:
             consumers.setdefault(name, []).append(node)
 
     def same_parameters(a, b) -> bool:
-        return all(x in constants and y in constants and np.array_equal(constants[x], constants[y])
-                   for x, y in zip(a.input[1:3], b.input[1:3], strict=True)) and len(a.input) == len(b.input)
+        return len(a.input) == len(b.input) and all(
+            x in constants and y in constants and np.array_equal(constants[x], constants[y])
+            for x, y in zip(a.input[1:3], b.input[1:3], strict=True))
+
+    def copies_values(pad) -> bool:  # a constant pad's fill value is in float units: not for the 8-bit tensor
+        mode = next((a.s.decode() for a in pad.attribute if a.name == "mode"), "constant")
+        return mode in ("reflect", "edge")
 
     dropped = set()
-    for pad in [n for n in graph.node if n.op_type == "Pad"]:
+    for pad in [n for n in graph.node if n.op_type == "Pad" and copies_values(n)]:
         before, after = producer.get(pad.input[0]), consumers.get(pad.output[0], [])
         if (before is None or before.op_type != "DequantizeLinear" or len(after) != 1
                 or after[0].op_type != "QuantizeLinear" or not same_parameters(before, after[0])
