@@ -10,7 +10,7 @@ import torch
 
 from test_adaptation import phantom_slices
 from unetgan.networks.generator import ResnetGenerator, load_generator
-from unetgan.training.distill_adapter import DistillConfig, distill_adapter, fidelity, teacher_outputs
+from unetgan.training.distill_adapter import DistillConfig, distill_adapter, fidelity, generator_outputs
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +41,7 @@ CONFIG = DistillConfig(filters=8, n_blocks=1, steps=150, batch=4, lr=3e-3, warmu
 
 def test_the_student_learns_the_teachers_change_and_carries_its_inference_metadata(teacher, slices, tmp_path):
     out = tmp_path / "student.safetensors"
-    wanted = teacher_outputs(teacher, slices)
+    wanted = generator_outputs(teacher, slices)
     assert float((wanted - slices).abs().mean()) > 0.01  # the teacher changes the images
     untrained = ResnetGenerator(filters=8, n_blocks=1, residual_output=True)  # the identity
     assert fidelity(untrained, slices, wanted)["change_reproduced"] == pytest.approx(0.0, abs=1e-3)

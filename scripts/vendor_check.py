@@ -18,7 +18,7 @@ import torch
 
 from report_files import write_report
 from unetgan.histogram import load_reference, match_to_reference
-from unetgan.inference import adapter_input, translate_slices
+from unetgan.inference import adapter_slices, translate_slices
 from unetgan.io.images import read_image
 from unetgan.io.manifest import read_manifest
 from unetgan.methods import SOURCE_HISTOGRAM
@@ -61,7 +61,7 @@ def looks(adapters: list[str]) -> dict:
     for name in adapters:
         generator = load_adapter(name)
         out[f"{name} ({find_model(name, 'adapter').sha256[:8]})"] = (
-            lambda a, s, g=generator: translate_slices(g, prepare_volume(adapter_input(a, g), s)[0], "cpu"))
+            lambda a, s, g=generator: translate_slices(g, adapter_slices(a, s, g), "cpu"))
     return out
 
 

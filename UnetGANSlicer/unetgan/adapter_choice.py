@@ -81,8 +81,7 @@ def score_candidates(image: ImageData, candidates: list[ModelEntry | None], devi
     candidate that erases or inflates the heart, compared to the others, scores low."""
     import torch
 
-    from .inference import adapter_input, pick_device, translate_slices
-    from .preprocess import prepare_volume
+    from .inference import adapter_slices, pick_device, translate_slices
     from .registry import load_adapter, load_lvunet, paired_segmenter
     from .training.train_adapter import foreground_area, label_free_criterion
 
@@ -92,7 +91,7 @@ def score_candidates(image: ImageData, candidates: list[ModelEntry | None], devi
     for entry in candidates:
         generator = None if entry is None else load_adapter(entry.name).to(device)
         segmenter = load_lvunet(paired_segmenter(generator)).to(device)
-        slices, _ = prepare_volume(adapter_input(volume, generator), spacing)
+        slices = adapter_slices(volume, spacing, generator)
         if generator is not None:
             slices = translate_slices(generator, slices, device)
         with torch.inference_mode():

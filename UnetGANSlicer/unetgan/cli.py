@@ -283,20 +283,19 @@ def _add_train_adapter(sub):
 
 
 def _distill_adapter(args) -> int:
-    import numpy as np
+    import torch
 
+    from .inference import adapter_slices
     from .registry import find_model, load_adapter
-    from .training.datasets import unlabelled_slices
+    from .training.datasets import unlabelled_frames
     from .training.distill_adapter import DistillConfig, distill_adapter
 
     entry = find_model(args.teacher, "adapter")
     teacher = load_adapter(args.teacher)
-    reference = (teacher.metadata or {}).get("histogram_reference")
-    reference = None if reference is None else np.asarray(reference, dtype=np.float64)
-    # what the teacher sees at inference: its own histogram matching, then the network grid, in [-1, 1]
     paths = (_image_paths(args, args.source_vendor, args.source_split, args.source_dir)
              + _image_paths(args, args.target_vendor, args.target_split, args.target_dir))
-    slices = unlabelled_slices(paths, histogram_reference=reference) * 2 - 1
+    # what the teacher sees at inference, in the [-1, 1] it works in
+    slices = torch.cat([adapter_slices(frame, spacing, teacher) for frame, spacing in unlabelled_frames(paths)]) * 2 - 1
     config = DistillConfig(**{k: v for k, v in {"filters": args.filters, "n_blocks": args.blocks, "steps": args.steps,
                                                 "batch": args.batch, "seed": args.seed,
                                                 "edge_kernel": args.edge_kernel}.items() if v is not None})

@@ -210,6 +210,12 @@ def adapter_input(volume: np.ndarray, generator) -> np.ndarray:
     return volume if reference is None else match_to_reference(volume, np.asarray(reference, dtype=np.float64))
 
 
+def adapter_slices(volume: np.ndarray, spacing, generator) -> torch.Tensor:
+    """Network slices (N, 1, 192, 192) in [0, 1] of what the adapter translates: its input after its own
+    histogram matching (adapter_input), on the network grid."""
+    return prepare_volume(adapter_input(volume, generator), spacing)[0]
+
+
 def adapt_and_segment_frame(volume, spacing, model, generator, device="cpu", bf16=False, batch=BATCH, postprocess=True,
                             box: HeartBox | None = None, stopwatch=NO_STOPWATCH) -> FrameResult:
     """Translate (when a generator is given, always on the whole field) and segment one 3D volume.

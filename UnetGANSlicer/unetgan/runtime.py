@@ -136,10 +136,9 @@ def _lvunet_input(frame, spacing):
 
 def _generator_input(generator):
     def prepare(frame, spacing):
-        from .inference import adapter_input
-        from .preprocess import prepare_volume
+        from .inference import adapter_slices
 
-        return prepare_volume(adapter_input(frame, generator), spacing)[0] * 2 - 1  # the generator works in [-1, 1]
+        return adapter_slices(frame, spacing, generator) * 2 - 1  # the generator works in [-1, 1]
 
     return prepare
 

@@ -42,9 +42,9 @@ class DistillConfig:
 
 
 @torch.no_grad()
-def teacher_outputs(teacher: ResnetGenerator, slices: torch.Tensor, batch: int = 16) -> torch.Tensor:
-    teacher.eval()
-    return torch.cat([teacher(slices[i : i + batch]) for i in range(0, len(slices), batch)])
+def generator_outputs(generator: ResnetGenerator, slices: torch.Tensor, batch: int = 16) -> torch.Tensor:
+    generator.eval()
+    return torch.cat([generator(slices[i : i + batch]) for i in range(0, len(slices), batch)])
 
 
 def _batch_indices(n: int, config: DistillConfig, step: int) -> torch.Tensor:
@@ -59,12 +59,10 @@ def _learning_rate(config: DistillConfig, step: int) -> float:
     return float(config.lr * 0.5 * (1 + np.cos(np.pi * min(1.0, progress))))  # a float: the checkpoint loads with weights_only
 
 
-@torch.no_grad()
-def fidelity(student: ResnetGenerator, slices: torch.Tensor, wanted: torch.Tensor, batch: int = 16) -> dict:
+def fidelity(student: ResnetGenerator, slices: torch.Tensor, wanted: torch.Tensor) -> dict:
     """How closely the student follows the teacher on slices: mean |student - teacher| against the teacher's
     own mean change |teacher - input| (both in the networks' [-1, 1] units), and the change reproduced."""
-    student.eval()
-    got = torch.cat([student(slices[i : i + batch]) for i in range(0, len(slices), batch)])
+    got = generator_outputs(student, slices)
     error, change = float((got - wanted).abs().mean()), float((wanted - slices).abs().mean())
     return {"l1_to_teacher": error, "teacher_change_l1": change,
             "change_reproduced": 1.0 - error / change if change > 0 else float("nan")}
@@ -83,7 +81,7 @@ def distill_adapter(teacher: ResnetGenerator, slices: torch.Tensor, config: Dist
     n_held = max(1, int(round(config.held_out_fraction * len(slices))))
     held, train = torch.from_numpy(np.sort(order[:n_held])), torch.from_numpy(np.sort(order[n_held:]))
     log(f"teacher outputs for {len(slices)} slices ({n_held} held out)")
-    wanted = teacher_outputs(teacher, slices)
+    wanted = generator_outputs(teacher, slices)
 
     torch.manual_seed(config.seed)
     student = ResnetGenerator(teacher.config.in_channels, teacher.config.out_channels, config.filters,
