@@ -104,6 +104,49 @@ def test_resume_from_a_mid_epoch_checkpoint_is_exact(tmp_path, torch_threads):
     assert log[-1]["cpu_seconds"] >= log[0]["cpu_seconds"] > 0
 
 
+def test_weight_averaging_is_the_mean_of_the_sampled_weights_and_resumes_exactly(tmp_path, torch_threads):
+    """--average-every: average.safetensors holds the mean of the weights at every N-th step (its BatchNorm
+    statistics re-measured), and a run resumed mid-epoch ends with the same average as an uninterrupted one."""
+    import torch
+
+    from unetgan.weights import read_weights
+
+    volumes = ring_volumes(3)
+    config = UnetTrainConfig(widths=(8, 8, 16, 16), crop=48, batch=2, epochs=2, steps_per_epoch=4, lr=5e-3,
+                             val_subjects=1, schedule="constant", average_every=2, average_bn_batches=2)
+    straight, pieces = tmp_path / "straight", tmp_path / "pieces"
+    result = train_unet(volumes, config, straight, progress=False, log=lambda *_: None)
+    assert [e["averaged_weights"] for e in result["history"]] == [2, 4]
+    assert all(np.isfinite(e["average_val_dice"]) for e in result["history"])
+    # the mean of the weights after steps 2, 4, 6 and 8, replayed from the per-step checkpoints of a second run
+    sampled = []
+    for stop in (2, 4, 6, 8):
+        train_unet(volumes, config, pieces, progress=False, log=lambda *_: None, stop_after_step=stop)
+        state = torch.load(pieces / "training_state.pt", weights_only=True)
+        sampled.append(state["model"])
+    averaged, metadata = read_weights(straight / "average.safetensors")
+    assert metadata["averaged_weights"] == 4
+    last, _ = read_weights(straight / "last.safetensors")
+    name = "stem.0.weight"
+    assert name in averaged
+    expected = torch.stack([s[name] for s in sampled]).mean(0)
+    assert torch.allclose(averaged[name], expected, atol=1e-6)
+    assert not torch.allclose(averaged[name], last[name], atol=1e-4)  # an average, not the last weights
+    assert not torch.equal(averaged["stem.1.running_mean"], last["stem.1.running_mean"])  # re-measured
+    # resumed in pieces (stops at 2, 4, 6, 8 above): the same average as the uninterrupted run
+    a = torch.load(straight / "training_state.pt", weights_only=True)["average"]
+    b = torch.load(pieces / "training_state.pt", weights_only=True)["average"]
+    for key, tensor in a.items():
+        assert torch.equal(tensor, b[key]), key
+
+
+def test_resuming_an_unaveraged_run_with_averaging_is_refused(tmp_path, torch_threads):
+    config = UnetTrainConfig(widths=(8, 8, 16, 16), crop=48, batch=2, epochs=1, steps_per_epoch=2, val_subjects=1)
+    train_unet(ring_volumes(3), config, tmp_path, progress=False, log=lambda *_: None, stop_after_step=1)
+    with pytest.raises(InputError, match="without weight averaging"):
+        train_unet(ring_volumes(3), replace(config, average_every=1), tmp_path, progress=False, log=lambda *_: None)
+
+
 def test_target_histogram_augmentation_maps_onto_the_target_distribution():
     from unetgan.training.appearance import TargetHistograms, quantile_function_of
 

@@ -62,6 +62,10 @@ def _add_train_unet(sub):
     p.add_argument("--pseudo-manifest", help="self-training: manifest of pseudo-labelled target volumes (unetgan pseudo-label)")
     p.add_argument("--pseudo-fraction", dest="pseudo_fraction", type=float, help="share of each batch from them (default 0.5)")
     p.add_argument("--init-from", dest="init_from", help="start from these LV-Unet weights (.safetensors) instead of random")
+    p.add_argument("--schedule", choices=["onecycle", "constant"], help="learning-rate schedule (default onecycle)")
+    p.add_argument("--average-every", dest="average_every", type=int,
+                   help="weight averaging (SWA): every N steps the weights join a running average, written each epoch "
+                        "as average.safetensors (use with --schedule constant)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--steps-per-epoch", dest="steps_per_epoch", type=int)
     p.add_argument("--batch", type=int)

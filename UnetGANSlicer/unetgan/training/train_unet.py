@@ -22,6 +22,7 @@ from ..distributed import draw_share, join, mean_and_any, parallel
 from ..io.manifest import LabelledVolume
 from ..networks.lvunet import LVUnet, LVUnetConfig
 from ..weights import load_state, read_weights, write_weights
+from .weight_average import WeightAverage
 from .appearance import TargetHistograms, quantile_function_of, random_intensity_network
 from .augment import augmentation
 from .datasets import SliceSet, slices_of, split_subjects
@@ -56,6 +57,11 @@ class UnetTrainConfig:
     # self-training: share of each batch drawn from pseudo-labelled target volumes (when given)
     pseudo_fraction: float = 0.5
     init_from: str | None = None  # start from these weights (fine-tuning) instead of a random init
+    schedule: str = "onecycle"  # onecycle (warm-up then cosine decay to ~0) | constant (lr throughout: for averaging)
+    # weight averaging (training/weight_average.py): every N steps the weights join a running average, written
+    # each epoch as average.safetensors with its own validation Dice; 0: off
+    average_every: int = 0
+    average_bn_batches: int = 40  # training batches that re-estimate the averaged network's BatchNorm statistics
 
     @classmethod
     def fast(cls, **overrides) -> "UnetTrainConfig":
@@ -196,13 +202,14 @@ def train_unet(volumes: list[LabelledVolume], config: UnetTrainConfig, out_dir: 
     steps = config.steps_per_epoch or max(1, train_set.images.shape[0] // config.batch)
     total_steps = config.epochs * steps
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr, total_steps=total_steps, pct_start=0.1)
+    schedule = _schedule(optimiser, config, total_steps)
+    average = WeightAverage(model, config.average_every) if config.average_every else None
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, include_background=False)
     run = TrainingRun(out_dir, log, writes=where.is_main)
     metadata = {"architecture": "LVUnet", "config": config.network_config().to_dict(), "train_config": _jsonable(config),
                 "validation_subjects": val_ids}
     if resume and run.state_file.exists():
-        run.restore(model, optimiser, schedule)
+        run.restore(model, optimiser, schedule, average)
         log(f"resuming after epoch {run.step // steps}, step {run.step} of {total_steps} "
             f"(best validation Dice {run.best:.4f}, {run.cpu_hours:.2f} CPU hours so far)")
     pseudo_set = slices_of(pseudo_volumes) if pseudo_volumes else None
@@ -212,6 +219,9 @@ def train_unet(volumes: list[LabelledVolume], config: UnetTrainConfig, out_dir: 
     if config.batch % config.shards:
         raise ValueError(f"batch {config.batch} cannot be split into {config.shards} sub-batches")
     sampler = CropSampler(train_set, replace(config, batch=config.batch // config.shards), target_histograms, pseudo_set)
+
+    def bn_batches():  # fixed draws, far from any training step's: the same statistics whenever they are measured
+        return (sampler.batch_tensors(10**9 + i)[0] for i in range(config.average_bn_batches))
 
     last_step = total_steps
     if stop_after_epoch is not None:
@@ -236,22 +246,32 @@ def train_unet(volumes: list[LabelledVolume], config: UnetTrainConfig, out_dir: 
         out_of_time = time_limit_s is not None and time.time() - started_call >= time_limit_s
         step_loss, out_of_time = mean_and_any(loss.item(), out_of_time, where)  # all ranks stop at the same step
         run.step, run.epoch_losses = step + 1, run.epoch_losses + [step_loss]
+        if average is not None:
+            average.after_step(model, run.step)
         bar.set_postfix(loss=f"{np.mean(run.epoch_losses[-20:]):.3f}", epoch=f"{step // steps + 1}/{config.epochs}")
         if run.step % steps == 0 and where.is_main:
             model.eval()
             epoch = run.step // steps
             dice = validate(model, val_volumes, config.bf16, device) if val_volumes else float("nan")
             run.end_epoch(epoch, dice)
+            if average is not None and average.samples:
+                averaged = average.model(bn_batches, device)
+                average_dice = validate(averaged, val_volumes, config.bf16, device) if val_volumes else float("nan")
+                run.history[-1].update(average_val_dice=average_dice, averaged_weights=average.samples)
+                write_weights(averaged, out_dir / "average.safetensors",
+                              {**metadata, "epoch": epoch, "step": run.step, "val_dice": average_dice,
+                               "averaged_weights": average.samples, "average_every": config.average_every})
+                log(f"  average of {average.samples} weights: validation Dice {average_dice:.4f}")
             log(f"epoch {epoch}/{config.epochs}: loss {run.history[-1]['loss']:.4f}, validation Dice {dice:.4f}, "
                 f"{run.history[-1]['seconds']:.0f} s")
             write_weights(model, out_dir / "last.safetensors", {**metadata, "epoch": epoch, "step": run.step, "val_dice": dice})
             if dice > run.best:
                 run.best = dice
                 write_weights(model, out_dir / "best.safetensors", {**metadata, "epoch": epoch, "step": run.step, "val_dice": dice})
-            run.checkpoint(model, optimiser, schedule)
+            run.checkpoint(model, optimiser, schedule, average)
             model.train()
         elif out_of_time or run.due(config.checkpoint_minutes) or run.step == last_step:
-            run.checkpoint(model, optimiser, schedule)
+            run.checkpoint(model, optimiser, schedule, average)
         if out_of_time:
             log(f"time limit reached at step {run.step}; the next call resumes from here")
             break
@@ -278,9 +298,14 @@ class TrainingRun:
     def cpu_hours(self) -> float:
         return (self.cpu_seconds + time.process_time() - self._cpu_mark) / 3600
 
-    def restore(self, model, optimiser, schedule) -> None:
+    def restore(self, model, optimiser, schedule, average: WeightAverage | None = None) -> None:
         state = torch.load(self.state_file, weights_only=True, map_location="cpu")  # written on any device
         model.load_state_dict(state["model"])
+        if average is not None:
+            if "average" not in state:
+                raise InputError(f"{self.state_file} was written by a run without weight averaging: "
+                                 "resume it without --average-every, or start again with --restart")
+            average.load_state_dict(state["average"])
         optimiser.load_state_dict(state["optimiser"])
         schedule.load_state_dict(state["schedule"])
         self.step, self.best = int(state["step"]), float(state["best"])
@@ -304,7 +329,7 @@ class TrainingRun:
         self.wall_seconds += now_wall - self._wall_mark
         self._cpu_mark, self._wall_mark = now_cpu, now_wall
 
-    def checkpoint(self, model, optimiser, schedule) -> None:
+    def checkpoint(self, model, optimiser, schedule, average: WeightAverage | None = None) -> None:
         from ..outputs import atomic_path
 
         if not self.writes:
@@ -313,6 +338,8 @@ class TrainingRun:
         state = {"model": model.state_dict(), "optimiser": optimiser.state_dict(), "schedule": schedule.state_dict(),
                  "step": self.step, "best": self.best, "epoch_losses": self.epoch_losses,
                  "cpu_seconds": self.cpu_seconds, "wall_seconds": self.wall_seconds}
+        if average is not None:
+            state["average"] = average.state_dict()
         with atomic_path(self.state_file) as tmp:
             torch.save(state, tmp)
         with atomic_path(self.out_dir / "history.json") as tmp:
@@ -332,6 +359,14 @@ class TrainingRun:
                  "cpu_hours": round(self.cpu_seconds / 3600, 4), "wall_hours": round(self.wall_seconds / 3600, 4)}
         with open(self.out_dir / "run_log.jsonl", "a") as handle:
             handle.write(json.dumps(entry) + "\n")
+
+
+def _schedule(optimiser, config: UnetTrainConfig, total_steps: int):
+    if config.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr, total_steps=total_steps, pct_start=0.1)
+    if config.schedule == "constant":
+        return torch.optim.lr_scheduler.ConstantLR(optimiser, factor=1.0, total_iters=0)
+    raise InputError(f"unknown learning-rate schedule {config.schedule!r}: onecycle or constant")
 
 
 def _jsonable(config) -> dict:
