@@ -184,7 +184,9 @@ def test_report_says_how_the_masks_were_made(run):
 
     _, out = run
     measurements = json.loads((out / "measurements.json").read_text())
-    assert _processing(measurements) == f"flip averaging flip4, networks on {measurements['runtime']}"
+    from unetgan.tta import DEFAULT_TTA
+
+    assert _processing(measurements) == f"flip averaging {DEFAULT_TTA}, networks on {measurements['runtime']}"
     assert _processing({**measurements, "edited": True}).endswith(", masks edited by the user")
     assert _processing({}) == "-"
 

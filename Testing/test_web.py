@@ -38,6 +38,7 @@ import numpy as np
 import pytest
 
 from conftest import write_tiny_adapter, write_tiny_lvunet
+from unetgan.tta import DEFAULT_TTA
 
 pytestmark = pytest.mark.browser
 
@@ -266,7 +267,7 @@ def test_adapt_segment_edit_and_save(page, server):
     page.click("#ug-phantom")
     wait_state(page, "s('ug_has_input') && s('ug_is_cine')", timeout=90_000)
     assert state(page, "ug_n_frames") == N_PHASES
-    assert state(page, "ug_tta") == "flip4"  # the backend's default
+    assert state(page, "ug_tta") == DEFAULT_TTA  # the backend's default
     set_state(page, "ug_tta", "flip")  # the page's choice reaches the backend (the saved numbers say so)
 
     started = time.monotonic()

@@ -8,7 +8,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from .errors import Cancelled, InputError, user_error
-from .tta import DEFAULT_TTA, TTA_FLIPS
+from .tta import DEFAULT_TTA, TTA_SETTINGS
 
 EXIT_SOME_FAILED = 1  # `batch`: the other studies succeeded
 
@@ -100,9 +100,11 @@ RUNTIME_OPTIONS = {"default": "auto", "choices": ["auto", "torch", "onnx", "onnx
 
 
 TTA_ARGS = ("--tta",)
-TTA_OPTIONS = {"default": DEFAULT_TTA, "choices": list(TTA_FLIPS),
-               "help": "test-time augmentation of the LV-Unet: flip (its logits averaged with those of the left-right "
-                       "mirrored image: 2x its time), flip4 (four flips: 4x), none (default: %(default)s)"}
+TTA_OPTIONS = {"default": DEFAULT_TTA, "choices": list(TTA_SETTINGS),
+               "help": "test-time augmentation of the LV-Unet: flip4-ed-es (every frame once, then the end-diastolic "
+                       "and end-systolic frames, which give EDV, ESV, EF and mass, with their logits averaged over the "
+                       "four in-plane flips), flip4 (four flips on every frame: 4x the time), flip (the left-right "
+                       "mirror: 2x), none (default: %(default)s)"}
 
 
 def _segment(args) -> int:
