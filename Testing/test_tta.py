@@ -36,7 +36,7 @@ def test_tta_choices_and_default():
     with pytest.raises(InputError, match="unknown test-time augmentation"):
         with_tta(network, "rotate")
     assert set(TTA_FLIPS) == {"none", "flip", "flip4"}
-    assert DEFAULT_TTA == "flip4-ed-es" and set(TTA_SETTINGS) == {"flip4-ed-es", "flip4", "flip", "none"}
+    assert DEFAULT_TTA == "flip4" and set(TTA_SETTINGS) == {"flip4-ed-es", "flip4", "flip", "none"}
     every, key = tta_networks(network, "flip4-ed-es")
     assert every is network and isinstance(key, FlipAveraged) and key.flips == TTA_FLIPS["flip4"]
     every, key = tta_networks(network, "flip4")
@@ -94,8 +94,8 @@ def test_key_frames_are_refined_until_the_measured_ed_and_es_are():
 
 
 def test_flip4_ed_es_segments_ed_and_es_as_flip4_and_the_other_frames_once():
-    """The default: the frames the measurements use get the four-flip masks, every other frame the masks of
-    one pass (real networks on a phantom cine)."""
+    """--tta flip4-ed-es: the frames the measurements use get the four-flip masks, every other frame the masks
+    of one pass (real networks on a phantom cine)."""
     from unetgan.phantom import make_study
 
     study = make_study("Philips", seed=3, n_phases=5, n_slices=3, matrix=128)

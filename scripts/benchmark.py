@@ -36,6 +36,7 @@ from unetgan.inference import adapt_and_segment, pick_device
 from unetgan.networks.generator import GeneratorConfig, build_generator
 from unetgan.phantom import make_study, write_study
 from unetgan.pipeline import adapt_segment_file
+from unetgan.networks.lvunet import tta_networks
 from unetgan.registry import find_model, load_adapter, load_lvunet, paired_segmenter
 from unetgan.runtime import on_runtime, onnx_available
 from unetgan.timing import Stopwatch
@@ -157,6 +158,10 @@ UNOPTIMISED = "whole field, fp32, torch (unoptimised)"
 HEART_BOX = "heart box, fp32, torch"
 ONNX_FP32 = "heart box, fp32, ONNX Runtime"
 SHIPPED = "heart box, int8, ONNX Runtime (the shipped runtime on VNNI CPUs)"
+# test-time augmentation (tta.py) on the shipped runtime; the rows above run without it
+FLIP4 = "heart box, int8, ONNX Runtime, --tta flip4 (the default)"
+FLIP = "heart box, int8, ONNX Runtime, --tta flip"
+FLIP4_ED_ES = "heart box, int8, ONNX Runtime, --tta flip4-ed-es"
 
 
 def end_to_end(cine: Path, device, whole_field: bool, runtime: str = "auto") -> dict:
@@ -295,6 +300,9 @@ def dice_per_speedup(manifest: Path, device, bf16: bool) -> list[dict]:
     if device.type == "cpu" and onnx_available():
         variants[ONNX_FP32] = {"whole_field": False, "runtime": "onnx"}
         variants[SHIPPED] = {"whole_field": False, "runtime": "onnx-int8"}
+        variants[FLIP4] = {"whole_field": False, "runtime": "onnx-int8", "tta": "flip4"}
+        variants[FLIP] = {"whole_field": False, "runtime": "onnx-int8", "tta": "flip"}
+        variants[FLIP4_ED_ES] = {"whole_field": False, "runtime": "onnx-int8", "tta": "flip4-ed-es"}
     if bf16:
         variants["whole field, bf16 autocast"] = {"whole_field": True, "bf16": True}
     rows = []
@@ -304,11 +312,12 @@ def dice_per_speedup(manifest: Path, device, bf16: bool) -> list[dict]:
         studies = [realistic_cine(item) for item in read_manifest(manifest, [vendor], ["dev_labelled"], require_labels=True)]
         for name, options in variants.items():
             started, per_volume = time.perf_counter(), []
-            runtime = options.get("runtime", "torch")
-            options = {k: v for k, v in options.items() if k != "runtime"}
-            networks = on_runtime(network, runtime), on_runtime(generator, runtime)
+            runtime, tta = options.get("runtime", "torch"), options.get("tta", "none")
+            options = {k: v for k, v in options.items() if k not in ("runtime", "tta")}
+            every_frame, key_frames = tta_networks(on_runtime(network, runtime), tta)
+            networks = every_frame, on_runtime(generator, runtime)
             for frames, geometry, scored in studies:
-                result = adapt_and_segment(frames, geometry, *networks, device, **options)
+                result = adapt_and_segment(frames, geometry, *networks, device, key_frame_model=key_frames, **options)
                 per_volume += [score_volume(volume, result.labels[t]) for t, volume in scored]
             summary = summarise(per_volume)[vendor]
             rows.append({"vendor": vendor, "variant": name, "mean_dice": summary["mean"]["mean"],
@@ -431,7 +440,10 @@ def targets(r: dict) -> list[str]:
         if base is not None and box is not None:
             rows.append((f"Dice change of the heart box, {vendor}", f"{box - base:+.4f}", abs(box - base) <= 0.005,
                          "within 0.005 (issue #17; 0.01 in issue #7)"))
-        for name, after, before in (("ONNX Runtime", fp32, box), ("int8 (against fp32 ONNX Runtime)", int8, fp32)):
+        flip4, flip, ed_es = (dice.get((vendor, v)) for v in (FLIP4, FLIP, FLIP4_ED_ES))
+        for name, after, before in (("ONNX Runtime", fp32, box), ("int8 (against fp32 ONNX Runtime)", int8, fp32),
+                                    ("--tta flip (against flip4)", flip, flip4),
+                                    ("--tta flip4-ed-es (against flip4)", ed_es, flip4)):
             if after is not None and before is not None:
                 rows.append((f"Dice change of {name} (issue #17), {vendor}", f"{after - before:+.4f}",
                              abs(after - before) <= 0.005, "within 0.005"))

@@ -101,10 +101,10 @@ RUNTIME_OPTIONS = {"default": "auto", "choices": ["auto", "torch", "onnx", "onnx
 
 TTA_ARGS = ("--tta",)
 TTA_OPTIONS = {"default": DEFAULT_TTA, "choices": list(TTA_SETTINGS),
-               "help": "test-time augmentation of the LV-Unet: flip4-ed-es (every frame once, then the end-diastolic "
-                       "and end-systolic frames, which give EDV, ESV, EF and mass, with their logits averaged over the "
-                       "four in-plane flips), flip4 (four flips on every frame: 4x the time), flip (the left-right "
-                       "mirror: 2x), none (default: %(default)s)"}
+               "help": "test-time augmentation of the LV-Unet: flip4 (its logits averaged over the four in-plane "
+                       "flips: 4x its time), flip (the left-right mirror: 2x), flip4-ed-es (every frame once, then the "
+                       "end-diastolic and end-systolic frames, which give EDV, ESV, EF and mass, with four flips), "
+                       "none (default: %(default)s)"}
 
 
 def _segment(args) -> int:
