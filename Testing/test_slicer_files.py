@@ -262,13 +262,13 @@ def test_ui_has_the_sections_and_parameter_bindings():
     fields = {n.target.id for n in wrapper.body if isinstance(n, ast.AnnAssign)}
     assert set(bindings) <= fields, set(bindings) - fields
     # the flip-averaging choice offers the backend's settings, its default first and selected
-    from unetgan.tta import DEFAULT_TTA, TTA_SETTINGS
+    from unetgan.tta import DEFAULT_TTA, TTA_FLIPS
 
     assert bindings["testTimeAugmentation"][1] == "QComboBox"
     tta = next(n for n in wrapper.body if isinstance(n, ast.AnnAssign) and n.target.id == "testTimeAugmentation")
     choice = next(n for n in ast.walk(tta.annotation) if isinstance(n, ast.Call) and ast.unparse(n.func) == "Choice")
     offered = ast.literal_eval(choice.args[0])
-    assert set(offered) == set(TTA_SETTINGS) and offered[0] == DEFAULT_TTA == ast.literal_eval(tta.value)
+    assert set(offered) == set(TTA_FLIPS) and offered[0] == DEFAULT_TTA == ast.literal_eval(tta.value)
     classes = {w.get("class") for w in root.iter("widget")}
     assert {"qMRMLNodeComboBox", "ctkPathLineEdit", "QProgressBar", "qMRMLTableView", "QPushButton"} <= classes
     declared = {c.find("class").text for c in root.iter("customwidget")}

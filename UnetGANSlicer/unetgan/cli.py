@@ -8,7 +8,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from .errors import Cancelled, InputError, user_error
-from .tta import DEFAULT_TTA, TTA_SETTINGS
+from .tta import DEFAULT_TTA, TTA_FLIPS
 
 EXIT_SOME_FAILED = 1  # `batch`: the other studies succeeded
 
@@ -100,11 +100,10 @@ RUNTIME_OPTIONS = {"default": "auto", "choices": ["auto", "torch", "onnx", "onnx
 
 
 TTA_ARGS = ("--tta",)
-TTA_OPTIONS = {"default": DEFAULT_TTA, "choices": list(TTA_SETTINGS),
-               "help": "test-time augmentation of the LV-Unet: flip4 (its logits averaged over the four in-plane "
-                       "flips: 4x its time), flip (the left-right mirror: 2x), flip4-ed-es (every frame once, then the "
-                       "end-diastolic and end-systolic frames, which give EDV, ESV, EF and mass, with four flips), "
-                       "none (default: %(default)s)"}
+TTA_OPTIONS = {"default": DEFAULT_TTA, "choices": list(TTA_FLIPS),
+               "help": "test-time augmentation of the LV-Unet: rot180 (its logits averaged with those of the image "
+                       "turned by half a turn: 2x its time), flip4 (the four in-plane flips: 4x, the most accurate), "
+                       "flip (the left-right mirror: 2x), none (default: %(default)s)"}
 
 
 def _segment(args) -> int:

@@ -16,7 +16,6 @@ import torch
 from .errors import Cancelled, InputError
 from .io.images import Geometry
 from .histogram import match_to_reference
-from .measurements import ed_es_frames
 from .postprocess import clean_frame, keep_largest_component
 from .preprocess import CROP_SIZE, PERCENTILES, normalise_intensity, prepare_volume, prepare_volume_keeping_input
 from .timing import NO_STOPWATCH
@@ -285,34 +284,25 @@ class CineResult:
     labels: np.ndarray  # (T, Z, Y, X) uint8
     translated: np.ndarray  # (T, Z, Y, X) in the input's type (integer inputs stay integer), else float32
     confidence: list[float] = field(default_factory=list)
-    key_frames: list[int] = field(default_factory=list)  # segmented again with the key-frame model
 
 
 def adapt_and_segment(frames: np.ndarray, geometry: Geometry, model, generator=None, device="cpu", bf16=False,
                       batch=BATCH, progress: Callable[[int, int], None] | None = None,
                       cancel: Callable[[], bool] | None = None, whole_field: bool = False,
-                      stopwatch=NO_STOPWATCH, key_frame_model=None) -> CineResult:
+                      stopwatch=NO_STOPWATCH) -> CineResult:
     """Translate (when a generator is given) and segment every frame of a cine (T, Z, Y, X).
 
     The heart does not move across the frames of a cine (same slices, same grid), so once the LV has
     been found on the whole field of the first frame, the later frames run the LV-Unet only in a box
     around it (about a quarter of the field); `whole_field` turns this off. The translation always
-    covers the whole field (one continuous image to compare with the original).
-
-    key_frame_model: the end-diastolic and end-systolic frames, whose masks give the clinical numbers, are
-    segmented again with it (tta.py: `flip4-ed-es`); a one-frame study is segmented with it alone."""
+    covers the whole field (one continuous image to compare with the original)."""
     if frames.ndim != 4:
         raise InputError(f"expected frames (T, Z, Y, X), got shape {frames.shape}")
-    if key_frame_model is not None and frames.shape[0] == 1:  # its only frame is both
-        model, key_frame_model = key_frame_model, None
-    if model is None:
-        key_frame_model = None
-    steps = frames.shape[0] + (2 if key_frame_model is not None else 0)
     device = pick_device(device) if isinstance(device, str) else device
     labels = np.zeros(frames.shape, np.uint8)
     # the translated cine in the input's own type: an integer study stays integer (half the memory of float32)
     translated = np.zeros(frames.shape, frames.dtype if np.issubdtype(frames.dtype, np.integer) else np.float32)
-    confidence, key_frames = [], []
+    confidence = []
     spacing, box = geometry.spacing, None
     for t in range(frames.shape[0]):
         if cancel is not None and cancel():
@@ -324,37 +314,5 @@ def adapt_and_segment(frames: np.ndarray, geometry: Geometry, model, generator=N
         labels[t], translated[t] = frame.labels, _as_type(frame.translated, translated.dtype)
         confidence.append(frame.confidence)
         if progress is not None:
-            progress(t + 1, steps)
-    if key_frame_model is not None:
-        done = frames.shape[0]
-
-        def segment_again(t):
-            nonlocal done
-            if cancel is not None and cancel():
-                raise Cancelled("cancelled by the user")
-            # where the first pass ran: the first frame on the whole field (it found the box), the others in the box
-            again = adapt_and_segment_frame(frames[t], spacing, key_frame_model, generator, device, bf16, batch,
-                                            box=box if t else None, stopwatch=stopwatch)
-            labels[t], confidence[t] = again.labels, again.confidence
-            done += 1
-            if progress is not None:
-                progress(min(done, steps), steps)
-
-        key_frames = refine_key_frames(labels, segment_again)
-        if progress is not None and done < steps:  # ED and ES were one frame
-            progress(steps, steps)
-    return CineResult(labels, translated, confidence, key_frames)
-
-
-def refine_key_frames(labels: np.ndarray, segment_again: Callable[[int], None]) -> list[int]:
-    """Segment the end-diastolic and end-systolic frames again (`segment_again(t)` updates labels[t]), until
-    the frames the measurements pick (measurements.ed_es_frames) are all segmented again: a new mask can
-    make another frame the largest or smallest. Returns the frames segmented again, in order."""
-    refined: list[int] = []
-    while True:
-        wanted = sorted(set(ed_es_frames(labels)) - set(refined))
-        if not wanted:
-            return refined
-        for t in wanted:
-            segment_again(t)
-        refined += wanted
+            progress(t + 1, frames.shape[0])
+    return CineResult(labels, translated, confidence)

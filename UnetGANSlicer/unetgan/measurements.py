@@ -21,13 +21,6 @@ def frame_measurements(labels: np.ndarray, voxel_volume_ml: float) -> dict:
             "myocardial_mass_g": round(myo * MYOCARDIAL_DENSITY_G_PER_ML, 3)}
 
 
-def ed_es_frames(labels: np.ndarray) -> tuple[int, int]:
-    """The end-diastolic and end-systolic frames of a cine's labels (T, Z, Y, X): the largest and the smallest
-    blood pool (the first of equals)."""
-    blood = (labels == BLOOD_POOL).reshape(labels.shape[0], -1).sum(axis=1)
-    return int(blood.argmax()), int(blood.argmin())
-
-
 def ejection_fraction(edv: float, esv: float) -> float | None:
     return None if edv <= 0 else 100.0 * (edv - esv) / edv
 
@@ -40,7 +33,7 @@ def cine_measurements(labels: np.ndarray, voxel_volume_ml: float) -> dict:
               "ed_frame": None, "es_frame": None, "myocardial_mass_ed_g": None}
     if len(per_frame) > 1:
         volumes = np.array([f["blood_pool_ml"] for f in per_frame])
-        ed, es = ed_es_frames(frames)
+        ed, es = int(volumes.argmax()), int(volumes.argmin())
         edv, esv = float(volumes[ed]), float(volumes[es])
         ef = ejection_fraction(edv, esv)
         result.update(edv_ml=round(edv, 2), esv_ml=round(esv, 2), sv_ml=round(edv - esv, 2),

@@ -20,7 +20,7 @@ from .histogram import load_reference, match_to_reference
 from .inference import CineResult, FrameResult, adapt_and_segment
 from .io.geometry import Geometry
 from .registry import MODELS_DIR, ModelCache, find_model, paired_segmenter
-from .networks.lvunet import tta_networks
+from .networks.lvunet import with_tta
 from .tta import DEFAULT_TTA
 from .runtime import resolve_runtime
 
@@ -37,7 +37,6 @@ class Segmenter:
     generator: object = None
     reference: np.ndarray | None = None
     device: str = "cpu"
-    key_frame_model: object = None  # the ED and ES frames' (tta.py)
 
     def __call__(self, volume: np.ndarray, spacing) -> FrameResult:
         """One 3D volume (Z, Y, X), run as a one-frame study."""
@@ -48,8 +47,7 @@ class Segmenter:
         """A whole study (T, Z, Y, X), as the command line runs it."""
         if self.reference is not None:  # per frame, as an adapter's histogram matching is done
             frames = np.stack([match_to_reference(frame, self.reference) for frame in frames])
-        return adapt_and_segment(frames, geometry, self.model, self.generator, self.device,
-                                 key_frame_model=self.key_frame_model)
+        return adapt_and_segment(frames, geometry, self.model, self.generator, self.device)
 
 
 def segmenter_name(method: str, model=None, paired: str | None = None) -> str | None:
@@ -83,20 +81,23 @@ def make_segmenter(method: str, model=None, adapter=None, histogram=None, device
     runtime = resolve_runtime(runtime, device)
     cache = ModelCache()
 
-    def segmenter(name, **kwargs):
-        network, key_frame_network = tta_networks(cache.lvunet(name, runtime), tta)
-        return Segmenter(method, network, device=device, key_frame_model=key_frame_network, **kwargs)
+    def lvunet(name):
+        return with_tta(cache.lvunet(name, runtime), tta)
 
     if method == "unetgan":
         if adapter is None:
             raise InputError("--method unetgan needs --adapter (a target vendor name or an adapter file)")
         generator = cache.adapter(adapter, runtime)
-        return segmenter(segmenter_name(method, model, paired_segmenter(generator)), generator=generator)
+        network = lvunet(segmenter_name(method, model, paired_segmenter(generator)))
+        return Segmenter(method, network, generator=generator, device=device)
+    network = lvunet(segmenter_name(method, model))
+    if method == "default":
+        return Segmenter(method, network, device=device)
     if method == "histmatch":
         path = histogram or SOURCE_HISTOGRAM
         try:
             reference = load_reference(path)
         except (OSError, ValueError, KeyError) as err:
             raise InputError(f"cannot read the source histogram {path}: {err}") from None
-        return segmenter(segmenter_name(method, model), reference=reference)
-    return segmenter(segmenter_name(method, model))
+        return Segmenter(method, network, reference=reference, device=device)
+    return Segmenter(method, network, device=device)

@@ -17,7 +17,7 @@ from . import postprocess
 from .outputs import refuse_existing, staged_outputs
 from .quality import study_warnings
 from .registry import ModelCache, paired_segmenter
-from .networks.lvunet import tta_networks
+from .networks.lvunet import with_tta
 from .tta import DEFAULT_TTA
 from .runtime import resolve_runtime
 from .timing import NO_STOPWATCH
@@ -62,15 +62,12 @@ def run_study(input_path, adapter=None, model=None, device="auto", bf16=False,
     runtime = resolve_runtime(runtime, device)
     models = models or ModelCache()  # a fresh one: this call's models only
     generator = models.adapter(adapter, runtime) if adapter not in (None, "none") else None
-    network, key_frame_network = tta_networks(models.lvunet(model or paired_segmenter(generator), runtime), tta)
+    network = with_tta(models.lvunet(model or paired_segmenter(generator), runtime), tta)
     network.to(device)
-    if key_frame_network is not None:
-        key_frame_network.to(device)
     if generator is not None:
         generator.to(device)
     result = adapt_and_segment(image.frames, image.geometry, network, generator, device, bf16,
-                               progress=progress, cancel=cancel, whole_field=whole_field, stopwatch=stopwatch,
-                               key_frame_model=key_frame_network)
+                               progress=progress, cancel=cancel, whole_field=whole_field, stopwatch=stopwatch)
     with stopwatch.stage("measure"):
         measurements = cine_measurements(result.labels, image.geometry.voxel_volume_ml)
         measurements["warnings"] = image.meta.get("warnings", []) + study_warnings(  # reading's warnings first
@@ -78,8 +75,6 @@ def run_study(input_path, adapter=None, model=None, device="auto", bf16=False,
     measurements["adapter"] = None if generator is None else str(adapter)
     measurements["segmenter"] = model or paired_segmenter(generator)  # None: the registry's default
     measurements["test_time_augmentation"], measurements["runtime"] = tta, runtime  # how the masks were made
-    if result.key_frames and image.is_cine:
-        measurements["frames_segmented_again"] = result.key_frames  # with the key-frame flips (tta.py)
     measurements["postprocessing"] = postprocess.description()
     measurements["input"] = {"series": image.meta.get("series", {}).get("reason"),
                              "adapter_choice": None if choice is None else choice.reason}

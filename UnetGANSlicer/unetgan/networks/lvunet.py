@@ -15,7 +15,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from ..tta import TTA_FLIPS, TTA_SETTINGS, check_tta
+from ..tta import TTA_FLIPS, check_tta
 from ..errors import ModelError
 from ..weights import load_state, read_weights
 
@@ -130,24 +130,14 @@ def load_lvunet_file(path) -> LVUnet:
 
 
 
-def with_tta(network: nn.Module, flips: str) -> nn.Module:
-    """The network with its logits averaged over `flips` (a key of TTA_FLIPS)."""
-    if flips not in TTA_FLIPS:
-        check_tta(flips)  # says which settings there are
-        raise ValueError(f"{flips!r} is a test-time augmentation setting: use tta_networks")
-    return network if flips == "none" else FlipAveraged(network, TTA_FLIPS[flips])
-
-
-def tta_networks(network: nn.Module, tta: str) -> tuple[nn.Module, nn.Module | None]:
-    """The networks of test-time augmentation setting `tta` (a key of TTA_SETTINGS): the one for every frame,
-    and the one for the end-diastolic and end-systolic frames (None when it is the same)."""
-    every_frame, key_frames = TTA_SETTINGS[check_tta(tta)]
-    return with_tta(network, every_frame), None if key_frames == every_frame else with_tta(network, key_frames)
+def with_tta(network: nn.Module, tta: str) -> nn.Module:
+    """The network with test-time augmentation `tta` (a key of TTA_FLIPS)."""
+    return network if check_tta(tta) == "none" else FlipAveraged(network, TTA_FLIPS[tta])
 
 
 class FlipAveraged(nn.Module):
-    """Test-time augmentation: the network's logits averaged over in-plane flips (the four by default: 4x
-    the work; `flips=TTA_FLIPS["flip"]`: the left-right mirror, 2x)."""
+    """Test-time augmentation: the network's logits averaged over in-plane flips (the four unless `flips`
+    says otherwise, e.g. TTA_FLIPS["rot180"]: the image and its half-turn, 2x the work)."""
 
     FLIPS = TTA_FLIPS["flip4"]
 
