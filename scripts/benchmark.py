@@ -159,8 +159,8 @@ HEART_BOX = "heart box, fp32, torch"
 ONNX_FP32 = "heart box, fp32, ONNX Runtime"
 SHIPPED = "heart box, int8, ONNX Runtime (the shipped runtime on VNNI CPUs)"
 # test-time augmentation (tta.py) on the shipped runtime; the rows above run without it
-FLIP4 = "heart box, int8, ONNX Runtime, --tta flip4"
-ROT180 = "heart box, int8, ONNX Runtime, --tta rot180 (the default)"
+FLIP4 = "heart box, int8, ONNX Runtime, --tta flip4 (the default)"
+ROT180 = "heart box, int8, ONNX Runtime, --tta rot180"
 
 
 def end_to_end(cine: Path, device, whole_field: bool, runtime: str = "auto") -> dict:
@@ -439,7 +439,7 @@ def targets(r: dict) -> list[str]:
                          "within 0.005 (issue #17; 0.01 in issue #7)"))
         flip4, rot180 = dice.get((vendor, FLIP4)), dice.get((vendor, ROT180))
         for name, after, before in (("ONNX Runtime", fp32, box), ("int8 (against fp32 ONNX Runtime)", int8, fp32),
-                                    ("--tta rot180, the default (against flip4, the default before)", rot180, flip4)):
+                                    ("--tta rot180 (against flip4, the default)", rot180, flip4)):
             if after is not None and before is not None:
                 rows.append((f"Dice change of {name} (issue #17), {vendor}", f"{after - before:+.4f}",
                              abs(after - before) <= 0.005, "within 0.005"))

@@ -83,7 +83,7 @@ def clicks(path: Path, adapter: str, device: str, count: int) -> tuple[list[dict
         runner.stop_all()  # the first click starts the worker, as a click right after opening Slicer would
         rows = [click(loaded.volume, adapter, device, images, number) for number in range(1, count + 1)]
         rows.append(click(loaded.volume, adapter, device, images, "later, --tta none", tta="none"))
-        rows.append(click(loaded.volume, adapter, device, images, "later, --tta flip4", tta="flip4"))
+        rows.append(click(loaded.volume, adapter, device, images, "later, --tta rot180", tta="rot180"))
         runner.stop_all()
         ready = worker_ready_s(runner.start_worker())
         ahead = click(loaded.volume, adapter, device, images, "first, worker started ahead")

@@ -101,9 +101,9 @@ RUNTIME_OPTIONS = {"default": "auto", "choices": ["auto", "torch", "onnx", "onnx
 
 TTA_ARGS = ("--tta",)
 TTA_OPTIONS = {"default": DEFAULT_TTA, "choices": list(TTA_FLIPS),
-               "help": "test-time augmentation of the LV-Unet: rot180 (its logits averaged with those of the image "
-                       "turned by half a turn: 2x its time), flip4 (the four in-plane flips: 4x, the most accurate), "
-                       "flip (the left-right mirror: 2x), none (default: %(default)s)"}
+               "help": "test-time augmentation of the LV-Unet: flip4 (its logits averaged over the four in-plane "
+                       "flips: 4x its time, the most accurate), rot180 (the image and its half-turn: 2x), flip (the "
+                       "left-right mirror: 2x), none (default: %(default)s)"}
 
 
 def _segment(args) -> int:
