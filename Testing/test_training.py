@@ -147,6 +147,45 @@ def test_resuming_an_unaveraged_run_with_averaging_is_refused(tmp_path, torch_th
         train_unet(ring_volumes(3), replace(config, average_every=1), tmp_path, progress=False, log=lambda *_: None)
 
 
+def test_tta_distillation_moves_the_student_toward_the_teachers_flip_averaged_output(tmp_path, torch_threads):
+    """--distill-from: trained with the distillation term, the student's one-pass probabilities are closer to
+    the teacher's four-flip average than those of the same run without it."""
+    import torch
+    import torch.nn.functional as F
+
+    from unetgan.networks.lvunet import LVUnet, LVUnetConfig, with_tta
+    from unetgan.training.datasets import slices_of
+    from unetgan.weights import read_weights
+
+    volumes = ring_volumes(3)
+    config = UnetTrainConfig(widths=(8, 8, 16, 16), crop=48, batch=4, epochs=1, steps_per_epoch=20, lr=5e-3,
+                             val_subjects=1, seed=1)
+    train_unet(volumes, config, tmp_path / "teacher", progress=False, log=lambda *_: None)
+    teacher_file = str(tmp_path / "teacher" / "last.safetensors")
+    for name, weight in (("plain", 0.0), ("distilled", 20.0)):
+        student = replace(config, steps_per_epoch=15, init_from=teacher_file, distill_from=teacher_file,
+                          distill_weight=weight)
+        train_unet(volumes, student, tmp_path / name, progress=False, log=lambda *_: None)
+
+    def network(path):
+        tensors, metadata = read_weights(path)
+        net = LVUnet(LVUnetConfig.from_dict(metadata["config"]))
+        net.load_state_dict(tensors)
+        return net.eval()
+
+    x = slices_of(volumes).images[::3]
+    with torch.no_grad():
+        target = torch.softmax(with_tta(network(teacher_file), "flip4")(x), 1)
+
+        def divergence(folder):
+            return float(F.kl_div(F.log_softmax(network(tmp_path / folder / "last.safetensors")(x), 1), target,
+                                  reduction="batchmean"))
+
+        plain, distilled = divergence("plain"), divergence("distilled")
+    assert distilled < 0.7 * plain, (plain, distilled)
+    assert read_weights(tmp_path / "distilled" / "last.safetensors")[1]["train_config"]["distill_from"] == teacher_file
+
+
 def test_target_histogram_augmentation_maps_onto_the_target_distribution():
     from unetgan.training.appearance import TargetHistograms, quantile_function_of
 

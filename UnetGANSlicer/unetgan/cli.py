@@ -63,6 +63,11 @@ def _add_train_unet(sub):
     p.add_argument("--pseudo-fraction", dest="pseudo_fraction", type=float, help="share of each batch from them (default 0.5)")
     p.add_argument("--init-from", dest="init_from", help="start from these LV-Unet weights (.safetensors) instead of random")
     p.add_argument("--schedule", choices=["onecycle", "constant"], help="learning-rate schedule (default onecycle)")
+    p.add_argument("--distill-from", dest="distill_from",
+                   help="TTA distillation: also learn this LV-Unet's (.safetensors) class probabilities averaged over "
+                        "the four flips, so one pass gives what four gave")
+    p.add_argument("--distill-weight", dest="distill_weight", type=float,
+                   help="weight of the distillation term against the labels' Dice + cross-entropy (default 1)")
     p.add_argument("--average-every", dest="average_every", type=int,
                    help="weight averaging (SWA): every N steps the weights join a running average, written each epoch "
                         "as average.safetensors (use with --schedule constant)")

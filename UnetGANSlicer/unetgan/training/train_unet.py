@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from monai.losses import DiceCELoss
 from tqdm import tqdm
 
@@ -62,6 +63,10 @@ class UnetTrainConfig:
     # each epoch as average.safetensors with its own validation Dice; 0: off
     average_every: int = 0
     average_bn_batches: int = 40  # training batches that re-estimate the averaged network's BatchNorm statistics
+    # distillation of test-time augmentation: the student learns, in one pass, the class probabilities a
+    # teacher LV-Unet gives averaged over the four flips (tta.py), besides the labels; None: off
+    distill_from: str | None = None
+    distill_weight: float = 1.0  # of the KL divergence to the teacher's flip-averaged probabilities
 
     @classmethod
     def fast(cls, **overrides) -> "UnetTrainConfig":
@@ -205,6 +210,7 @@ def train_unet(volumes: list[LabelledVolume], config: UnetTrainConfig, out_dir: 
     schedule = _schedule(optimiser, config, total_steps)
     average = WeightAverage(model, config.average_every) if config.average_every else None
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, include_background=False)
+    teacher = _flip_averaged_teacher(config.distill_from, device) if config.distill_from else None
     run = TrainingRun(out_dir, log, writes=where.is_main)
     metadata = {"architecture": "LVUnet", "config": config.network_config().to_dict(), "train_config": _jsonable(config),
                 "validation_subjects": val_ids}
@@ -239,6 +245,11 @@ def train_unet(volumes: list[LabelledVolume], config: UnetTrainConfig, out_dir: 
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
             logits = trained(images)
         loss = loss_fn(logits.float(), labels)
+        if teacher is not None:
+            with torch.no_grad():
+                target = torch.softmax(teacher(images).float(), 1)
+            loss = loss + config.distill_weight * F.kl_div(F.log_softmax(logits.float(), 1), target,
+                                                           reduction="batchmean") / (images.shape[-1] * images.shape[-2])
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
@@ -359,6 +370,20 @@ class TrainingRun:
                  "cpu_hours": round(self.cpu_seconds / 3600, 4), "wall_hours": round(self.wall_seconds / 3600, 4)}
         with open(self.out_dir / "run_log.jsonl", "a") as handle:
             handle.write(json.dumps(entry) + "\n")
+
+
+def _flip_averaged_teacher(path: str, device) -> torch.nn.Module:
+    """The teacher of TTA distillation: an LV-Unet from `path` with its logits averaged over the four flips,
+    frozen, with its own BatchNorm statistics (eval mode)."""
+    from ..networks.lvunet import with_tta
+
+    tensors, metadata = read_weights(Path(path))
+    network = LVUnet(LVUnetConfig.from_dict(metadata["config"]))
+    load_state(network, tensors, Path(path).name)
+    teacher = with_tta(network, "flip4").to(device).eval()
+    for parameter in teacher.parameters():
+        parameter.requires_grad_(False)
+    return teacher
 
 
 def _schedule(optimiser, config: UnetTrainConfig, total_steps: int):
