@@ -4,12 +4,13 @@
 # scripts/adapter_robust_runs.sh (histogram matching first, the LV-Unet's features in the loss and in the
 # label-free checkpoint criterion, 500 iterations, seed 0). An adapter is tied to the LV-Unet whose features
 # guided it, so a new default segmenter needs its own GE adapters (issue #12).
-# Usage: scripts/ge_adapters_for_segmenter.sh LVUNET   (a registry name). Resumable: rerun to continue.
+# Usage: scripts/ge_adapters_for_segmenter.sh LVUNET   (a registry name or a .safetensors file).
+# Resumable: rerun to continue.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LVUNET=${1:?usage: scripts/ge_adapters_for_segmenter.sh LVUNET}
 ITERATIONS=${ITERATIONS:-500}
-DIR="runs/ge_adapters_${LVUNET}"
+DIR="runs/ge_adapters_$(echo "${LVUNET%.safetensors}" | tr '/.' '__')"
 mkdir -p "$DIR"
 train() {  # name extra-args...
   local name=$1; shift
