@@ -11,5 +11,5 @@ OMP_NUM_THREADS=1 .venv/bin/unetgan train-unet --manifest ../shared/data/manifes
   --histogram-target-vendor Siemens --histogram-target-split train_unlabelled \
   --init-from UnetGANSlicer/Resources/Models/lvunet_robust.safetensors \
   --distill-from UnetGANSlicer/Resources/Models/lvunet_robust.safetensors --distill-weight 10 \
-  --config fast --epochs 16 --steps-per-epoch 250 --batch 8 --crop 112 --lr 0.001 --val-subjects 10 --seed 0 \
+  --config fast --epochs 8 --steps-per-epoch 250 --batch 8 --crop 112 --lr 0.001 --val-subjects 10 --seed 0 \
   --checkpoint-minutes 3 "$@"
