@@ -23,10 +23,10 @@ from ..distributed import draw_share, join, mean_and_any, parallel
 from ..io.manifest import LabelledVolume
 from ..networks.lvunet import LVUnet, LVUnetConfig
 from ..weights import load_state, read_weights, write_weights
-from .weight_average import WeightAverage
 from .appearance import TargetHistograms, quantile_function_of, random_intensity_network
 from .augment import augmentation
 from .datasets import SliceSet, slices_of, split_subjects
+from .weight_average import WeightAverage
 
 
 @dataclass
