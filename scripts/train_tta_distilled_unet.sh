@@ -2,14 +2,24 @@
 # TTA distillation (issues #12 and #17): lvunet-robust learns, in one pass, what it gives averaged over the four
 # flips (--tta flip4, 4x its time, two thirds of a click), besides the labels: from its own weights, the same
 # recipe, split and seed (the seed also draws the 10 validation subjects, which must stay the ones it never
-# saw). If the one-pass student matches the four-flip teacher on the dev data, a click needs a quarter of the
-# segmenter's time. Resumable: rerun the same command after an interruption.
+# saw). Variants (docs/models.md), chosen by VARIANT=:
+#   (unset)  the robust recipe, peak lr 0.001                       -> runs/unet_tta_distilled
+#   generic  no Siemens target histograms (MRI artefacts and GIN)   -> runs/unet_tta_distilled_generic
+#   gentle   peak lr 0.0003, staying nearer lvunet-robust           -> runs/unet_tta_distilled_gentle
+# Resumable: rerun the same command after an interruption.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+HISTOGRAMS=(--target-histograms 0.3 --histogram-target-vendor Siemens --histogram-target-split train_unlabelled)
+LR=0.001
+case "${VARIANT:-}" in
+  "") OUT=runs/unet_tta_distilled ;;
+  generic) OUT=runs/unet_tta_distilled_generic; HISTOGRAMS=() ;;
+  gentle) OUT=runs/unet_tta_distilled_gentle; LR=0.0003 ;;
+  *) echo "unknown VARIANT $VARIANT (generic or gentle)" >&2; exit 2 ;;
+esac
 OMP_NUM_THREADS=1 .venv/bin/unetgan train-unet --manifest ../shared/data/manifest.csv --vendor Philips \
-  --split train_labelled -o runs/unet_tta_distilled --method robust --gin 0.3 --target-histograms 0.3 \
-  --histogram-target-vendor Siemens --histogram-target-split train_unlabelled \
+  --split train_labelled -o "$OUT" --method robust --gin 0.3 "${HISTOGRAMS[@]}" \
   --init-from UnetGANSlicer/Resources/Models/lvunet_robust.safetensors \
   --distill-from UnetGANSlicer/Resources/Models/lvunet_robust.safetensors --distill-weight 10 \
-  --config fast --epochs 8 --steps-per-epoch 250 --batch 8 --crop 112 --lr 0.001 --val-subjects 10 --seed 0 \
+  --config fast --epochs 8 --steps-per-epoch 250 --batch 8 --crop 112 --lr "$LR" --val-subjects 10 --seed 0 \
   --checkpoint-minutes 3 "$@"
