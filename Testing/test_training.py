@@ -153,7 +153,7 @@ def test_tta_distillation_moves_the_student_toward_the_teachers_flip_averaged_ou
     import torch
     import torch.nn.functional as F
 
-    from unetgan.networks.lvunet import LVUnet, LVUnetConfig, with_tta
+    from unetgan.networks.lvunet import load_lvunet_file, with_tta
     from unetgan.training.datasets import slices_of
     from unetgan.weights import read_weights
 
@@ -167,18 +167,12 @@ def test_tta_distillation_moves_the_student_toward_the_teachers_flip_averaged_ou
                           distill_weight=weight)
         train_unet(volumes, student, tmp_path / name, progress=False, log=lambda *_: None)
 
-    def network(path):
-        tensors, metadata = read_weights(path)
-        net = LVUnet(LVUnetConfig.from_dict(metadata["config"]))
-        net.load_state_dict(tensors)
-        return net.eval()
-
     x = slices_of(volumes).images[::3]
     with torch.no_grad():
-        target = torch.softmax(with_tta(network(teacher_file), "flip4")(x), 1)
+        target = torch.softmax(with_tta(load_lvunet_file(teacher_file), "flip4")(x), 1)
 
         def divergence(folder):
-            return float(F.kl_div(F.log_softmax(network(tmp_path / folder / "last.safetensors")(x), 1), target,
+            return float(F.kl_div(F.log_softmax(load_lvunet_file(tmp_path / folder / "last.safetensors")(x), 1), target,
                                   reduction="batchmean"))
 
         plain, distilled = divergence("plain"), divergence("distilled")

@@ -19,7 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "UnetGANSlicer"))
 
-from unetgan.networks.lvunet import LVUnet, LVUnetConfig  # noqa: E402
+from unetgan.networks.lvunet import load_lvunet_file  # noqa: E402
 from unetgan.weights import load_state, read_weights, write_weights  # noqa: E402
 
 
@@ -52,8 +52,7 @@ def main() -> int:
     share = args.share_first
     mixed = {k: (share * v.double() + (1 - share) * second[k].double()).to(v.dtype) if v.is_floating_point() else v
              for k, v in first.items()}
-    model = LVUnet(LVUnetConfig.from_dict(metadata["config"]))
-    load_state(model, mixed, "the mix")
+    model = load_state(load_lvunet_file(args.first), mixed, "the mix")
     if args.remeasure_bn:
         from torch.optim.swa_utils import update_bn
 

@@ -375,12 +375,9 @@ class TrainingRun:
 def _flip_averaged_teacher(path: str, device) -> torch.nn.Module:
     """The teacher of TTA distillation: an LV-Unet from `path` with its logits averaged over the four flips,
     frozen, with its own BatchNorm statistics (eval mode)."""
-    from ..networks.lvunet import with_tta
+    from ..networks.lvunet import load_lvunet_file, with_tta
 
-    tensors, metadata = read_weights(Path(path))
-    network = LVUnet(LVUnetConfig.from_dict(metadata["config"]))
-    load_state(network, tensors, Path(path).name)
-    teacher = with_tta(network, "flip4").to(device).eval()
+    teacher = with_tta(load_lvunet_file(path), "flip4").to(device).eval()
     for parameter in teacher.parameters():
         parameter.requires_grad_(False)
     return teacher
