@@ -6,20 +6,24 @@
 #   (unset)  the robust recipe, peak lr 0.001                       -> runs/unet_tta_distilled
 #   generic  no Siemens target histograms (MRI artefacts and GIN)   -> runs/unet_tta_distilled_generic
 #   gentle   peak lr 0.0003, staying nearer lvunet-robust           -> runs/unet_tta_distilled_gentle
+#   soup     generic, from and towards the 0.5 soup of session 7     -> runs/unet_tta_distilled_soup
+#            (runs/candidates/soup50.safetensors: scripts/soup_lvunet.py --share-first 0.5
+#            runs/candidates/average_e5.safetensors UnetGANSlicer/Resources/Models/lvunet_robust.safetensors)
 # Resumable: rerun the same command after an interruption.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HISTOGRAMS=(--target-histograms 0.3 --histogram-target-vendor Siemens --histogram-target-split train_unlabelled)
 LR=0.001
+TEACHER=UnetGANSlicer/Resources/Models/lvunet_robust.safetensors
 case "${VARIANT:-}" in
   "") OUT=runs/unet_tta_distilled ;;
   generic) OUT=runs/unet_tta_distilled_generic; HISTOGRAMS=() ;;
   gentle) OUT=runs/unet_tta_distilled_gentle; LR=0.0003 ;;
-  *) echo "unknown VARIANT $VARIANT (generic or gentle)" >&2; exit 2 ;;
+  soup) OUT=runs/unet_tta_distilled_soup; HISTOGRAMS=(); TEACHER=runs/candidates/soup50.safetensors ;;
+  *) echo "unknown VARIANT $VARIANT (generic, gentle or soup)" >&2; exit 2 ;;
 esac
 OMP_NUM_THREADS=1 .venv/bin/unetgan train-unet --manifest ../shared/data/manifest.csv --vendor Philips \
   --split train_labelled -o "$OUT" --method robust --gin 0.3 "${HISTOGRAMS[@]}" \
-  --init-from UnetGANSlicer/Resources/Models/lvunet_robust.safetensors \
-  --distill-from UnetGANSlicer/Resources/Models/lvunet_robust.safetensors --distill-weight 10 \
+  --init-from "$TEACHER" --distill-from "$TEACHER" --distill-weight 10 \
   --config fast --epochs 8 --steps-per-epoch 250 --batch 8 --crop 112 --lr "$LR" --val-subjects 10 --seed 0 \
   --checkpoint-minutes 3 "$@"
