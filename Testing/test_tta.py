@@ -32,7 +32,7 @@ def test_tta_choices_and_default():
     assert isinstance(wrapped, FlipAveraged) and wrapped.metadata == network.metadata
     with pytest.raises(InputError, match="unknown test-time augmentation"):
         with_tta(network, "rotate")
-    assert DEFAULT_TTA == "flip4" and set(TTA_FLIPS) == {"rot180", "flip4", "flip", "none"}
+    assert DEFAULT_TTA == "none" and set(TTA_FLIPS) == {"rot180", "flip4", "flip", "none"}
     assert list(TTA_FLIPS)[0] == DEFAULT_TTA  # the front ends offer them in this order, the default first
     parser = build_parser()
     for command in (["segment", "x.nrrd", "-o", "y.nrrd"], ["adapt-segment", "x.nrrd", "-o", "out"],

@@ -83,7 +83,7 @@ class UnetGANSlicerParameterNode:
         a file path, or "none".
     model - registry name, file path, or "" (the segmenter the adapter was trained with).
     device - auto, CPU or GPU.
-    testTimeAugmentation - the segmenter's flip averaging: flip4 (the backend's default), rot180, flip or none
+    testTimeAugmentation - the segmenter's flip averaging: none (the backend's default), flip4, rot180 or flip
         (unetgan.tta.TTA_LABELS says what each costs).
     trainingFolder, sourceFolder, trainingVendor, iterations - adapter training inputs (new-vendor and
         source-vendor image folders, the new vendor's name).
@@ -97,7 +97,7 @@ class UnetGANSlicerParameterNode:
     model: str = ""
     device: Annotated[str, Choice(["auto", "CPU", "GPU"])] = "auto"
     # unetgan.tta.TTA_FLIPS, first the default (the backend is not importable before its dependencies are)
-    testTimeAugmentation: Annotated[str, Choice(["flip4", "rot180", "flip", "none"])] = "flip4"
+    testTimeAugmentation: Annotated[str, Choice(["none", "flip4", "rot180", "flip"])] = "none"
     trainingFolder: pathlib.Path
     sourceFolder: pathlib.Path
     trainingVendor: str = ""

@@ -1,17 +1,19 @@
-"""Interpolate the weights of two LV-Unets of one training lineage (a "model soup", Wortsman et al., ICML 2022)
-and write the mix as a .safetensors file (issue #12, docs/models.md: tried, not shipped).
+"""Average the weights of LV-Unets of one training lineage (a "model soup", Wortsman et al., ICML 2022) and
+write the mix as a .safetensors file (issues #12 and #17, docs/models.md).
 
-    python scripts/soup_lvunet.py --share-first 0.75 FIRST.safetensors SECOND.safetensors -o MIX.safetensors \
+    python scripts/soup_lvunet.py A.safetensors[:WEIGHT] B.safetensors[:WEIGHT] ... -o MIX.safetensors \
         [--remeasure-bn --manifest ../shared/data/manifest.csv]
 
-Every floating-point tensor is share * FIRST + (1 - share) * SECOND, BatchNorm statistics included; with
+Every floating-point tensor is the weighted mean of the ingredients' (weights default to 1 and are
+normalised to sum to 1: `A:0.75 B:0.25` is three quarters A), BatchNorm statistics included; with
 --remeasure-bn the BatchNorm statistics are measured again on 100 training batches of the robust recipe (the
 Philips training subjects outside the validation ones, Siemens target histograms), as the weight averaging of
-`train-unet --average-every` does. The metadata is FIRST's, plus what was mixed.
+`train-unet --average-every` does. The metadata is the first ingredient's, plus what was mixed.
 """
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -37,29 +39,41 @@ def robust_recipe_batches(manifest: str, validation: list[str], count: int):
     return (sampler.batch_tensors(10**9 + i)[0] for i in range(count))
 
 
+def ingredient(text: str) -> tuple[str, float]:
+    """`FILE` or `FILE:WEIGHT`."""
+    path, colon, weight = text.rpartition(":")
+    if not colon or not re.fullmatch(r"\d+(\.\d*)?", weight):
+        return text, 1.0
+    if float(weight) == 0:
+        raise argparse.ArgumentTypeError(f"the weight of {path} must be positive")
+    return path, float(weight)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("first")
-    parser.add_argument("second")
-    parser.add_argument("--share-first", type=float, required=True)
+    parser.add_argument("ingredients", nargs="+", type=ingredient, metavar="FILE[:WEIGHT]")
     parser.add_argument("-o", "--output", required=True)
     parser.add_argument("--remeasure-bn", action="store_true")
     parser.add_argument("--manifest", help="for --remeasure-bn")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    first, metadata = read_weights(Path(args.first))
-    second, _ = read_weights(Path(args.second))
-    share = args.share_first
-    mixed = {k: (share * v.double() + (1 - share) * second[k].double()).to(v.dtype) if v.is_floating_point() else v
-             for k, v in first.items()}
-    model = load_state(load_lvunet_file(args.first), mixed, "the mix")
+    total = sum(weight for _, weight in args.ingredients)
+    shares = [(path, weight / total) for path, weight in args.ingredients]
+    states = [read_weights(Path(path))[0] for path, _ in shares]
+    first_path, metadata = shares[0][0], read_weights(Path(shares[0][0]))[1]
+    mixed = {k: sum(share * state[k].double() for (_, share), state in zip(shares, states)).to(v.dtype)
+             if v.is_floating_point() else v for k, v in states[0].items()}
+    model = load_state(load_lvunet_file(first_path), mixed, "the mix")
     if args.remeasure_bn:
         from torch.optim.swa_utils import update_bn
 
         update_bn(robust_recipe_batches(args.manifest, metadata["validation_subjects"], 100), model.train())
     model.eval()
-    note = f"{share} x {args.first} + {1 - share} x {args.second}" + (", BatchNorm re-measured" if args.remeasure_bn else "")
-    write_weights(model, Path(args.output), {**metadata, "soup": note})
+    note = " + ".join(f"{share:.4g} x {path}" for path, share in shares) + (
+        ", BatchNorm re-measured" if args.remeasure_bn else "")
+    # the first ingredient's architecture, split and recipe hold for the mix; its own step and score do not
+    kept = {k: v for k, v in metadata.items() if k not in ("val_dice", "epoch", "step")}
+    write_weights(model, Path(args.output), {**kept, "soup": note})
     print(f"wrote {args.output}: {note}")
     return 0
 

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# lvunet-robust-long with weight averaging (issue #12): from its weights, 2500 more steps of the same recipe at a
-# constant learning rate, the weights averaged every 25 steps (SWA/SWAD: training/weight_average.py). Averaging
+# lvunet-robust trained further (runs/unet_robust2/last.safetensors, SHA256 6d4f5d25...: scripts/
+# train_robust_unet_continued.sh) with weight averaging (issue #12): from its weights, 2500 more steps of the
+# same recipe at a constant learning rate, the weights averaged every 25 steps (SWA/SWAD: training/weight_average.py). Averaging
 # along a constant-rate trajectory finds a flatter minimum, which SWAD found to generalise better to unseen
 # domains. Seed 0 as before: the seed also draws the 10 validation subjects, which must stay the ones the
-# starting weights never saw. Resumable: rerun the same command after an interruption.
+# starting weights never saw. Resumable: rerun the same command after an interruption. The constant rate
+# makes the first N epochs of a longer run those of `--epochs N`: lvunet-soup's ingredient is `--epochs 5`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OMP_NUM_THREADS=1 .venv/bin/unetgan train-unet --manifest ../shared/data/manifest.csv --vendor Philips \
   --split train_labelled -o runs/unet_robust_averaged --method robust --gin 0.3 --target-histograms 0.3 \
   --histogram-target-vendor Siemens --histogram-target-split train_unlabelled \
-  --init-from UnetGANSlicer/Resources/Models/lvunet_robust_long.safetensors \
+  --init-from runs/unet_robust2/last.safetensors \
   --schedule constant --lr 0.0005 --average-every 25 \
   --config fast --epochs 10 --steps-per-epoch 250 --batch 8 --crop 112 --val-subjects 10 --seed 0 \
   --checkpoint-minutes 3 "$@"

@@ -1,24 +1,23 @@
 """Test-time augmentation of the LV-Unet: which in-plane flips have their logits averaged (no torch here:
 the command line's options import it at start-up).
 
-The default is the four flips (`flip4`, 4x the LV-Unet's time). `rot180` averages the image's logits with
-those of the image turned by half a turn (both axes flipped): 2x. Against the four flips, on the real dev
-data with the shipped models (docs/models.md), the two-pass settings measured:
+The default is none: one pass. The default segmenter, `lvunet-soup` (docs/models.md), is a weight average of
+continuations of `lvunet-robust` that include two trained to give in one pass what four flips give; in one
+pass it matches `lvunet-robust` with four flips, the previous default, at a quarter of the segmenter's time
+(issue #17). On the real dev data (`unetgan evaluate`, int8, end-slice clean-up; docs/results.md):
 
-| mean Dice (myocardium) | Philips, `segment` | Siemens, `--adapter Siemens` | GE, `--adapter GE` |
-|---|---|---|---|
-| flip4 | 0.8940 | 0.8718 | 0.8419 (0.7562) |
-| rot180 | 0.8931 | 0.8688 | 0.8386 (0.7528) |
-| flip (left-right) | 0.8902 | 0.8768 | 0.8373 (0.7495) |
-| up-down (not offered) | - | - | 0.8356 (0.7496) |
+| mean Dice (myocardium) | Philips, `segment` | Siemens, `--adapter Siemens` | GE, `--adapter GE` | GE, held-out adapters |
+|---|---|---|---|---|
+| `lvunet-soup`, none (default) | 0.8934 (0.8642) | 0.8707 (0.8350) | 0.8530 (0.7726) | 0.8489 (0.7672) |
+| `lvunet-robust`, flip4 (the default until session 8) | 0.8940 (0.8650) | 0.8718 (0.8363) | 0.8419 (0.7562) | 0.8399 (0.7545) |
+| `lvunet-robust`, none | 0.8870 | 0.8721 (0.8350) | 0.8283 (0.7371) | - |
 
-rot180 is the best two-pass setting there, for half the segmenter's time (a click on a 300-image cine about
-2 s shorter); it is not the default because `make results` measured it 0.0068 below flip4 on GE with the
-adapters that never saw the patient (myocardium 0.746, under issue #12's 0.75) and 0.012 below on GE
-without an adapter. `none` is the fastest (0.006-0.012 below flip4)."""
+The other settings stay for any segmenter: `flip4` (the four flips, 4x the segmenter's time), `rot180` (the
+image and its half-turn, 2x), `flip` (the left-right mirror, 2x). With `lvunet-robust`, rot180 measured 0.0009
+(Philips) to 0.0068 (GE, held-out adapters) below flip4, flip 0.0038 below on Philips."""
 
-TTA_FLIPS = {"flip4": ((), (-1,), (-2,), (-2, -1)), "rot180": ((), (-2, -1)), "flip": ((), (-1,)), "none": ((),)}
-DEFAULT_TTA = "flip4"
+TTA_FLIPS = {"none": ((),), "flip4": ((), (-1,), (-2,), (-2, -1)), "rot180": ((), (-2, -1)), "flip": ((), (-1,))}
+DEFAULT_TTA = "none"
 
 
 def check_tta(name: str) -> str:
@@ -30,6 +29,6 @@ def check_tta(name: str) -> str:
     return name
 
 # what the Slicer panel and the web page offer (the command line's --tta help says the same), the default first
-TTA_LABELS = {"flip4": "Four flips (most accurate, 4x the segmenter's time)",
-              "rot180": "Half turn (the image and its 180-degree rotation, 2x)", "flip": "Left-right flip (2x)",
-              "none": "None (fastest)"}
+TTA_LABELS = {"none": "None (one pass: the default segmenter learnt the four flips)",
+              "flip4": "Four flips (4x the segmenter's time)",
+              "rot180": "Half turn (the image and its 180-degree rotation, 2x)", "flip": "Left-right flip (2x)"}
