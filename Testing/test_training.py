@@ -242,3 +242,60 @@ def test_self_training_keeps_plausible_pseudo_labels_and_trains_on_them(trained,
     assert any("self-training: 2 pseudo-labelled volumes" in m for m in messages)
     assert not set(result["validation_subjects"]) & {"t0", "t1"}
     assert result["history"][0]["val_dice"] > 0.7  # started from the trained weights, not from scratch
+
+
+def test_a_soup_is_the_weighted_mean_of_its_ingredients_written_reproducibly(tmp_path):
+    """scripts/soup_lvunet.py (how the default segmenter, lvunet-soup, was made): `A:3 B:1` is 0.75 A + 0.25 B
+    in every floating-point tensor, BatchNorm statistics included, the first's batch counters; the same mix
+    written twice is the same file, byte for byte (its SHA256 is what the registry records)."""
+    import subprocess
+    import sys
+
+    import torch
+
+    from conftest import MODULE_DIR
+    from unetgan.networks.lvunet import LVUnet, LVUnetConfig, load_lvunet_file
+    from unetgan.weights import read_weights, sha256_of, write_weights
+
+    files = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        network = LVUnet(LVUnetConfig(widths=(4, 8, 8, 8)))
+        for module in network.modules():  # distinct BatchNorm statistics, so that they are mixed too
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-1, 1)
+        files.append(tmp_path / f"ingredient{seed}.safetensors")
+        write_weights(network, files[-1], {"config": {"widths": [4, 8, 8, 8]}, "architecture": "LVUnet",
+                                           "validation_subjects": ["s0"], "val_dice": 0.5, "step": seed})
+    outputs = [tmp_path / "soup1.safetensors", tmp_path / "soup2.safetensors"]
+    for out in outputs:
+        done = subprocess.run([sys.executable, str(MODULE_DIR.parent / "scripts" / "soup_lvunet.py"), f"{files[0]}:3",
+                               f"{files[1]}:1", "-o", str(out)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    assert sha256_of(outputs[0]) == sha256_of(outputs[1])
+    (a, _), (b, _), (mix, metadata) = read_weights(files[0]), read_weights(files[1]), read_weights(outputs[0])
+    for key, tensor in mix.items():
+        if tensor.is_floating_point():
+            assert torch.allclose(tensor, 0.75 * a[key] + 0.25 * b[key], atol=1e-6), key
+        else:
+            assert torch.equal(tensor, a[key]), key
+    assert not torch.allclose(mix["stem.1.running_mean"], a["stem.1.running_mean"])
+    assert "0.75 x" in metadata["soup"] and "step" not in metadata and "val_dice" not in metadata
+    assert isinstance(load_lvunet_file(outputs[0]), LVUnet)
+    refused = subprocess.run([sys.executable, str(MODULE_DIR.parent / "scripts" / "soup_lvunet.py"), f"{files[0]}:0",
+                              str(files[1]), "-o", str(tmp_path / "bad.safetensors")], capture_output=True, text=True)
+    assert refused.returncode != 0 and "must be positive" in refused.stderr
+
+
+def test_the_same_weights_written_twice_are_the_same_bytes(tmp_path):
+    """safetensors orders the metadata at random (a Rust HashMap): weights.write_weights sorts it, so a file's
+    SHA256 depends only on its tensors and metadata."""
+    import torch
+
+    from unetgan.weights import read_weights, sha256_of, write_weights
+
+    network = torch.nn.Linear(3, 2)
+    metadata = {name: index for index, name in enumerate("abcdefgh")}
+    hashes = {write_weights(network, tmp_path / f"copy{i}.safetensors", metadata) for i in range(5)}
+    assert len(hashes) == 1 and hashes == {sha256_of(tmp_path / "copy0.safetensors")}
+    assert read_weights(tmp_path / "copy0.safetensors")[1] == metadata

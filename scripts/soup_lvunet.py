@@ -22,6 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "UnetGANSlicer"))
 
 from unetgan.networks.lvunet import load_lvunet_file  # noqa: E402
+from unetgan.training.weight_average import soup  # noqa: E402
 from unetgan.weights import load_state, read_weights, write_weights  # noqa: E402
 
 
@@ -61,8 +62,7 @@ def main() -> int:
     shares = [(path, weight / total) for path, weight in args.ingredients]
     states = [read_weights(Path(path))[0] for path, _ in shares]
     first_path, metadata = shares[0][0], read_weights(Path(shares[0][0]))[1]
-    mixed = {k: sum(share * state[k].double() for (_, share), state in zip(shares, states)).to(v.dtype)
-             if v.is_floating_point() else v for k, v in states[0].items()}
+    mixed = soup(states, [share for _, share in shares])
     model = load_state(load_lvunet_file(first_path), mixed, "the mix")
     if args.remeasure_bn:
         from torch.optim.swa_utils import update_bn

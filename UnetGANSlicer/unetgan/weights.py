@@ -56,7 +56,30 @@ def write_weights(module: torch.nn.Module, path: Path, metadata: dict) -> str:
     state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
     with atomic_path(Path(path)) as tmp:
         save_file(state, str(tmp), metadata={k: json.dumps(v) for k, v in metadata.items()})
+        sort_metadata(tmp)
     return sha256_of(path)
+
+
+def sort_metadata(path: Path) -> None:
+    """Rewrite a safetensors header with its metadata keys sorted, in place.
+
+    safetensors writes the metadata in a Rust HashMap's random order, so the same weights written twice differ
+    in bytes and a shipped file's SHA256 could not be reproduced by the command that made it. Only the order
+    changes (same length, same tensors); a header this encoder would not write byte for byte is left alone."""
+    with open(path, "r+b") as handle:
+        length = int.from_bytes(handle.read(8), "little")
+        raw = handle.read(length)
+        body = raw.rstrip(b" ")
+        header = json.loads(body)
+
+        def encoded(value: dict) -> bytes:
+            return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+        if "__metadata__" not in header or encoded(header) != body:
+            return
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+        handle.seek(8)
+        handle.write(encoded(header))
 
 
 def load_state(module: torch.nn.Module, tensors: dict[str, torch.Tensor], name: str) -> torch.nn.Module:

@@ -1,6 +1,8 @@
 """Weight averaging along a training run: stochastic weight averaging (Izmailov et al., 2018), dense as in
 SWAD (Cha et al., 2021), which found that averaging many points of a constant-rate trajectory lands in a flatter
-minimum that generalises better to unseen domains: here, unseen scanner vendors.
+minimum that generalises better to unseen domains: here, unseen scanner vendors. And across runs: a "model
+soup" (Wortsman et al., ICML 2022), the mean of networks fine-tuned from one start (`soup`, which made the
+default segmenter, lvunet-soup).
 
 torch.optim.swa_utils does the averaging and re-estimates the BatchNorm statistics of the averaged weights
 (those of the running model belong to other weights)."""
@@ -45,3 +47,14 @@ class WeightAverage:
 
     def load_state_dict(self, state: dict) -> None:
         self.averaged.load_state_dict(state)
+
+
+def soup(states: list[dict[str, torch.Tensor]], shares: list[float]) -> dict[str, torch.Tensor]:
+    """The weighted mean of state dicts of one architecture (shares normalised to sum to 1), BatchNorm
+    statistics included; integer tensors (BatchNorm's batch counters) are the first network's. Sums in float64
+    so that the order of the ingredients does not change the result beyond float32 rounding."""
+    if len(states) != len(shares) or not states or min(shares) <= 0:
+        raise ValueError("a soup needs one positive share per network")
+    total = sum(shares)
+    return {key: (sum(share / total * state[key].double() for share, state in zip(shares, states)).to(value.dtype)
+                  if value.is_floating_point() else value) for key, value in states[0].items()}
