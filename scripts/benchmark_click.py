@@ -82,8 +82,8 @@ def clicks(path: Path, adapter: str, device: str, count: int) -> tuple[list[dict
         images = loaded.n_frames * loaded.volume.GetImageData().GetDimensions()[2]
         runner.stop_all()  # the first click starts the worker, as a click right after opening Slicer would
         rows = [click(loaded.volume, adapter, device, images, number) for number in range(1, count + 1)]
-        rows.append(click(loaded.volume, adapter, device, images, "later, --tta none", tta="none"))
-        rows.append(click(loaded.volume, adapter, device, images, "later, --tta rot180", tta="rot180"))
+        # the four flips: the default until session 8, an option since (4x the segmenter's time)
+        rows.append(click(loaded.volume, adapter, device, images, "later, --tta flip4", tta="flip4"))
         runner.stop_all()
         ready = worker_ready_s(runner.start_worker())
         ahead = click(loaded.volume, adapter, device, images, "first, worker started ahead")
@@ -157,7 +157,7 @@ def measure(name: str, path: Path, adapter: str, device: str, count: int, refere
 
 
 def later_clicks(clicks: list[dict]) -> list[dict]:
-    """The numbered clicks after the first, with the default settings (the named ones, e.g. `--tta none`, aside)."""
+    """The numbered clicks after the first, with the default settings (the named ones, e.g. `--tta flip4`, aside)."""
     return [c for c in clicks[1:] if isinstance(c["click"], int)]
 
 
