@@ -141,7 +141,9 @@ def main() -> int:
     validation = load_lvunet("lvunet-clean").metadata["validation_subjects"]
     results, started = {}, time.time()
     if args.reuse and (out / "results.json").exists():
-        results = json.loads((out / "results.json").read_text())
+        listed = columns(args)  # a column no longer listed is dropped, not carried along unseen
+        results = {vendor: {name: report for name, report in row.items() if name in listed}
+                   for vendor, row in json.loads((out / "results.json").read_text()).items()}
     for vendor in args.vendors:
         subjects = validation if vendor == "Philips" else None
         for name, spec in columns(args).items():  # noqa: PLR1702
