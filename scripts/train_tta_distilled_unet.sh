@@ -7,8 +7,8 @@
 #   generic  no Siemens target histograms (MRI artefacts and GIN)   -> runs/unet_tta_distilled_generic
 #   gentle   peak lr 0.0003, staying nearer lvunet-robust           -> runs/unet_tta_distilled_gentle
 #   soup     generic, from and towards the 0.5 soup of session 7     -> runs/unet_tta_distilled_soup
-#            (runs/candidates/soup50.safetensors: scripts/soup_lvunet.py --share-first 0.5
-#            runs/candidates/average_e5.safetensors UnetGANSlicer/Resources/Models/lvunet_robust.safetensors)
+#            (runs/candidates/soup50.safetensors: scripts/soup_lvunet.py
+#            runs/candidates/average_e5.safetensors UnetGANSlicer/Resources/Models/lvunet_robust.safetensors -o ...)
 # Resumable: rerun the same command after an interruption.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -10,7 +10,7 @@ pass it matches `lvunet-robust` with four flips, the previous default, at a quar
 |---|---|---|---|---|
 | `lvunet-soup`, none (default) | 0.8934 (0.8642) | 0.8707 (0.8350) | 0.8530 (0.7726) | 0.8489 (0.7672) |
 | `lvunet-robust`, flip4 (the default until session 8) | 0.8940 (0.8650) | 0.8718 (0.8363) | 0.8419 (0.7562) | 0.8399 (0.7545) |
-| `lvunet-robust`, none | 0.8870 | 0.8721 (0.8350) | 0.8283 (0.7371) | - |
+| `lvunet-robust`, none | 0.8872 (0.8581) | 0.8721 (0.8350) | 0.8283 (0.7371) | - |
 
 The other settings stay for any segmenter: `flip4` (the four flips, 4x the segmenter's time), `rot180` (the
 image and its half-turn, 2x), `flip` (the left-right mirror, 2x). With `lvunet-robust`, rot180 measured 0.0009
