@@ -65,26 +65,40 @@ def _free(port: int) -> bool:
 
 
 class MemorySampler(threading.Thread):
-    """Peak total RSS of a process and its descendants, sampled until stopped."""
+    """Peak total RSS of a process and its descendants, sampled until stopped; at that peak, also their PSS
+    (shared pages, e.g. the libraries every process maps, divided among the processes that share them: the
+    physical memory they take together, which the RSS sum overstates) and each process's RSS, by kind."""
 
     def __init__(self, pid: int, every_s: float = 0.5):
         super().__init__(daemon=True)
         self.root, self.every_s, self.peak, self.samples = psutil.Process(pid), every_s, 0, 0
+        self.peak_pss, self.peak_processes = 0, []
         self._done = threading.Event()
 
     def run(self):
         while not self._done.is_set():
-            total = 0
+            total, pss, processes = 0, 0, []
             with contextlib.suppress(psutil.Error):
                 for process in [self.root, *self.root.children(recursive=True)]:
                     with contextlib.suppress(psutil.Error):
-                        total += process.memory_info().rss
-            self.peak, self.samples = max(self.peak, total), self.samples + 1
+                        memory = process.memory_full_info()
+                        total, pss = total + memory.rss, pss + memory.pss
+                        processes.append((process_kind(process), memory.rss))
+            if total > self.peak:
+                self.peak, self.peak_pss, self.peak_processes = total, pss, processes
+            self.samples += 1
             self._done.wait(self.every_s)
 
     def stop(self):
         self._done.set()
         self.join()
+
+
+def process_kind(process: psutil.Process) -> str:
+    """launcher, session (a trame-slicer page) or backend worker, from its command line."""
+    command = " ".join(process.cmdline())
+    return ("backend worker" if "worker" in command and "unetgan" in command else
+            "session" if "--session-id" in command else "launcher" if "web" in command else process.name())
 
 
 def _session_processes(launcher_pid: int) -> list:
@@ -224,6 +238,8 @@ def main(argv=None) -> int:
             os.killpg(launcher.pid, signal.SIGKILL)
         log.close()
     report["peak_rss_gb_all_processes"] = round(sampler.peak / 2**30, 2)
+    report["at_the_peak_pss_gb_all_processes"] = round(sampler.peak_pss / 2**30, 2)
+    report["at_the_peak_rss_gb_by_process"] = [[kind, round(rss / 2**30, 2)] for kind, rss in sampler.peak_processes]
     report["memory_bound_gb"] = bound_gb
     report["within_memory_bound"] = sampler.peak / 2**30 <= bound_gb
     args.out.parent.mkdir(parents=True, exist_ok=True)
