@@ -8,8 +8,9 @@
 #   3. TTA distillation of lvunet-robust, no Siemens histograms       runs/unet_tta_distilled_generic/last.safetensors
 #   4. TTA distillation of lvunet-robust, peak lr 0.0003              runs/unet_tta_distilled_gentle/last.safetensors
 #   5. the mean of 2, 3 and 4                                          runs/lvunet_soup.safetensors
-# About 4.5 CPU hours in all on one core. Every step is resumable and a finished one returns at once: rerun the
-# same command after an interruption. Then `unetgan register --first --name lvunet-soup ...` (docs/models.md).
+# 3.6 CPU hours on one core from lvunet-robust (4.9 with its own 1.35; run logs in docs/runs/). Every step
+# is resumable and a finished one returns at once: rerun the same command after an interruption. Then
+# `python scripts/register_lvunet_soup.py` (docs/models.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/train_robust_unet_continued.sh

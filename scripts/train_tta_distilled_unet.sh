@@ -9,6 +9,7 @@
 #   soup     generic, from and towards the 0.5 soup of session 7     -> runs/unet_tta_distilled_soup
 #            (runs/candidates/soup50.safetensors: scripts/soup_lvunet.py
 #            runs/candidates/average_e5.safetensors UnetGANSlicer/Resources/Models/lvunet_robust.safetensors -o ...)
+#   second   generic, lr 0.0003, from and towards lvunet-soup (flip4 on it: Philips 0.896) -> runs/unet_tta_distilled_second
 # Resumable: rerun the same command after an interruption.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +21,9 @@ case "${VARIANT:-}" in
   generic) OUT=runs/unet_tta_distilled_generic; HISTOGRAMS=() ;;
   gentle) OUT=runs/unet_tta_distilled_gentle; LR=0.0003 ;;
   soup) OUT=runs/unet_tta_distilled_soup; HISTOGRAMS=(); TEACHER=runs/candidates/soup50.safetensors ;;
-  *) echo "unknown VARIANT $VARIANT (generic, gentle or soup)" >&2; exit 2 ;;
+  second) OUT=runs/unet_tta_distilled_second; HISTOGRAMS=(); LR=0.0003
+          TEACHER=UnetGANSlicer/Resources/Models/lvunet_soup.safetensors ;;
+  *) echo "unknown VARIANT $VARIANT (generic, gentle, soup or second)" >&2; exit 2 ;;
 esac
 OMP_NUM_THREADS=1 .venv/bin/unetgan train-unet --manifest ../shared/data/manifest.csv --vendor Philips \
   --split train_labelled -o "$OUT" --method robust --gin 0.3 "${HISTOGRAMS[@]}" \
