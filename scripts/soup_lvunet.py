@@ -62,7 +62,7 @@ def main() -> int:
     shares = [(path, weight / total) for path, weight in args.ingredients]
     states = [read_weights(Path(path))[0] for path, _ in shares]
     first_path, metadata = shares[0][0], read_weights(Path(shares[0][0]))[1]
-    mixed = soup(states, [share for _, share in shares])
+    mixed = soup(states, [weight for _, weight in args.ingredients])
     model = load_state(load_lvunet_file(first_path), mixed, "the mix")
     if args.remeasure_bn:
         from torch.optim.swa_utils import update_bn
