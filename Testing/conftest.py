@@ -15,13 +15,17 @@ MODULE_DIR = Path(__file__).resolve().parent.parent / "UnetGANSlicer"
 if str(MODULE_DIR) not in sys.path:
     sys.path.insert(0, str(MODULE_DIR))
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-# the int8 models and their calibration images (unetgan/quantize.py): this run's own, never the user's cache
-if "UNETGAN_CACHE" not in os.environ:
-    os.environ["UNETGAN_CACHE"] = tempfile.mkdtemp(prefix="unetgan-test-cache-")
-    atexit.register(shutil.rmtree, os.environ["UNETGAN_CACHE"], ignore_errors=True)
-
 pytest_plugins = ["no_skips"]  # any skipped test fails the suite
+
+
+def pytest_configure(config):
+    """The test run's environment, set when pytest starts (not on import: scripts such as
+    scripts/benchmark_web.py import helpers from here and must keep the product's settings)."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # the int8 models and their calibration images (unetgan/quantize.py): this run's own, never the user's cache
+    if "UNETGAN_CACHE" not in os.environ:
+        os.environ["UNETGAN_CACHE"] = tempfile.mkdtemp(prefix="unetgan-test-cache-")
+        atexit.register(shutil.rmtree, os.environ["UNETGAN_CACHE"], ignore_errors=True)
 
 
 def process_ended(pid: int, timeout: float = 10.0) -> bool:

@@ -38,14 +38,12 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "UnetGANSlicer"), str(ROOT / "Testing")]
 
-from unetgan.quantize import cache_folder  # noqa: E402
-
-# The product's int8 cache (unetgan/quantize.py), as a user's sessions find it: not the test suite's throw-away
-# one, which importing test_web's browser helpers (and their conftest) would set. Until session 8 it did: every
-# session's worker quantized the models itself (1.3 GB and about 25 s each), which is a first use, not a click.
-os.environ.setdefault("UNETGAN_CACHE", str(cache_folder()))
-
+# test_web's browser helpers; importing them leaves the environment as it is (the test run's own int8 cache is
+# set by conftest's pytest_configure), so the sessions use the product's cache as a user's would. Until session 8
+# the import pointed it at an empty folder and every session's worker quantized the models itself (1.3 GB and
+# about 25 s each), which is a first use, not a click.
 from test_web import browser_pages, open_page, state, wait_state  # noqa: E402
+from unetgan.quantize import cache_folder  # noqa: E402
 
 MAX_SESSIONS = 8
 TOKEN = "benchmark-" + os.urandom(8).hex()
@@ -155,7 +153,7 @@ def main(argv=None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="unetgan-web-bench-"))
     output = work / "out"
-    progress(f"a command-line run first, so that the int8 cache ({os.environ['UNETGAN_CACHE']}) holds the models")
+    progress(f"a command-line run first, so that the int8 cache ({cache_folder()}) holds the models")
     reference_labels(args.phases, args.slices, work / "warm-up")
     port = free_port_block(held)
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1",

@@ -16,6 +16,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "UnetGANSlicer"))
+
+from unetgan.weights import sha256_of  # noqa: E402
+
 UNETGAN = str(ROOT / ".venv" / "bin" / "unetgan")
 REGISTRY = ROOT / "UnetGANSlicer" / "Resources" / "Models" / "models.json"
 SOUP = "runs/lvunet_soup.safetensors"
@@ -37,7 +41,7 @@ def main() -> int:
         "the uniform weight average of three continuations of lvunet-robust, made by VARIANT=generic "
         "scripts/train_tta_distilled_unet.sh, VARIANT=gentle scripts/train_tta_distilled_unet.sh and "
         "scripts/train_robust_unet_averaged.sh --epochs 5 after scripts/train_robust_unet_continued.sh; "
-        "ingredient SHA256 1fc6bc7d..., 989046f7..., 4ce39da2...)",
+        "ingredient SHA256 " + ", ".join(sha256_of(ROOT / path) for path in INGREDIENTS) + ")",
         "--description", "Soup LV-Unet: the weight average of three continuations of lvunet-robust (two taught its "
         "four-flip output, one weight-averaged); in one pass as good as lvunet-robust with four flips")
     entries = {m["name"]: m for m in json.loads(REGISTRY.read_text())["models"]}

@@ -58,18 +58,16 @@ def main() -> int:
     parser.add_argument("--manifest", help="for --remeasure-bn")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    total = sum(weight for _, weight in args.ingredients)
-    shares = [(path, weight / total) for path, weight in args.ingredients]
-    states = [read_weights(Path(path))[0] for path, _ in shares]
-    first_path, metadata = shares[0][0], read_weights(Path(shares[0][0]))[1]
-    mixed = soup(states, [weight for _, weight in args.ingredients])
-    model = load_state(load_lvunet_file(first_path), mixed, "the mix")
+    paths, weights = zip(*args.ingredients)
+    read = [read_weights(Path(path)) for path in paths]
+    metadata = read[0][1]
+    model = load_state(load_lvunet_file(paths[0]), soup([state for state, _ in read], list(weights)), "the mix")
     if args.remeasure_bn:
         from torch.optim.swa_utils import update_bn
 
         update_bn(robust_recipe_batches(args.manifest, metadata["validation_subjects"], 100), model.train())
     model.eval()
-    note = " + ".join(f"{share:.4g} x {path}" for path, share in shares) + (
+    note = " + ".join(f"{weight / sum(weights):.4g} x {path}" for path, weight in args.ingredients) + (
         ", BatchNorm re-measured" if args.remeasure_bn else "")
     # the first ingredient's architecture, split and recipe hold for the mix; its own step and score do not
     kept = {k: v for k, v in metadata.items() if k not in ("val_dice", "epoch", "step")}
