@@ -5,18 +5,19 @@ import numpy as np
 import pytest
 
 from unetgan import postprocess
-from unetgan.postprocess import clean_frame, drop_open_end_slices, keep_largest_component, myocardial_coverage
+from unetgan.postprocess import clean_frame, trim_end_slices, keep_largest_component, myocardial_coverage
 
 
-def lv_slice(size=64, open_degrees=0.0, blood_pool=True):
-    """A blood pool disc inside a myocardial ring with a gap of open_degrees (centred on the right)."""
+def lv_slice(size=64, open_degrees=0.0, blood_pool=True, radius_px=10):
+    """A blood pool disc of radius_px inside a 5-pixel myocardial ring with a gap of open_degrees (centred on
+    the right)."""
     yy, xx = np.mgrid[0:size, 0:size] - size / 2 + 0.5
     radius, angle = np.hypot(yy, xx), np.degrees(np.arctan2(yy, xx))
     labels = np.zeros((size, size), np.uint8)
-    ring = (radius >= 10) & (radius < 15) & (np.abs(angle) >= open_degrees / 2)
+    ring = (radius >= radius_px) & (radius < radius_px + 5) & (np.abs(angle) >= open_degrees / 2)
     labels[ring] = 2
     if blood_pool:
-        labels[radius < 10] = 1
+        labels[radius < radius_px] = 1
     return labels
 
 
@@ -33,30 +34,57 @@ def test_open_basal_slices_are_dropped_from_the_ends_only():
     apex = lv_slice(blood_pool=False)
     # base: two crescents above the valve plane; a crescent in the middle of the stack (an artefact) stays
     stack = np.stack([crescent, crescent, closed, closed, crescent, closed, closed, apex])
-    cleaned = drop_open_end_slices(stack)
+    cleaned = trim_end_slices(stack)
     assert not cleaned[:2].any()
     np.testing.assert_array_equal(cleaned[2:], stack[2:])
     assert stack[0].any()  # the input is not changed
     # the other end, if open, is dropped too; an apex of myocardium only is not a slice to judge
-    np.testing.assert_array_equal(drop_open_end_slices(stack[::-1])[::-1], cleaned)
+    np.testing.assert_array_equal(trim_end_slices(stack[::-1])[::-1], cleaned)
 
 
 def test_short_stacks_and_all_open_stacks_keep_their_middle():
     crescent = lv_slice(open_degrees=200)
     single = crescent[None]
-    assert drop_open_end_slices(single) is single  # a single image has no ends to judge
+    assert trim_end_slices(single) is single  # a single image has no ends to judge
     pair = np.stack([crescent, crescent])
-    assert drop_open_end_slices(pair) is pair
+    assert trim_end_slices(pair) is pair
     five = np.stack([crescent] * 5)
-    kept = drop_open_end_slices(five)
+    kept = trim_end_slices(five)
     assert [bool(s.any()) for s in kept] == [False, False, True, False, False]
 
 
 def test_the_rule_follows_the_threshold():
     stack = np.stack([lv_slice(open_degrees=90), lv_slice(), lv_slice(), lv_slice()])  # coverage 0.75
-    assert drop_open_end_slices(stack, 0.70) is stack
-    assert not drop_open_end_slices(stack, 0.80)[0].any()
-    assert postprocess.MIN_END_SLICE_COVERAGE == 0.70  # chosen on Philips training subjects (docs/end_slices.md)
+    assert trim_end_slices(stack, 0.70) is stack
+    assert not trim_end_slices(stack, 0.80)[0].any()
+    # chosen on Philips training subjects (docs/end_slices.md)
+    assert (postprocess.MIN_END_SLICE_COVERAGE, postprocess.MIN_BASAL_AREA_RATIO) == (0.65, 0.65)
+
+
+def cone(radii):
+    """A closed LV per slice, blood pool radius from the list: narrow at the apex, wide at the base."""
+    return np.stack([lv_slice(radius_px=r) for r in radii])
+
+
+def test_the_basal_end_is_the_wider_one():
+    areas = [int((s == 1).sum()) for s in cone([4, 6, 8, 10, 11, 12])]
+    assert postprocess.basal_end(areas) == 1
+    assert postprocess.basal_end(areas[::-1]) == 0
+    assert postprocess.basal_end([5, 9, 5]) is None  # a tie has no basal end
+
+
+def test_a_shrinking_basal_slice_is_dropped_and_an_apical_one_kept():
+    # base at the end: the last ring is closed but holds (7/12)^2 = 0.34 of its neighbour's blood pool
+    stack = cone([4, 6, 8, 10, 12, 7])
+    cleaned = trim_end_slices(stack, 0.70, 0.65)
+    assert not cleaned[-1].any()
+    np.testing.assert_array_equal(cleaned[:-1], stack[:-1])
+    np.testing.assert_array_equal(trim_end_slices(stack[::-1], 0.70, 0.65)[::-1], cleaned)  # either slice order
+    # the apical end shrinks by nature ((4/6)^2 = 0.44) and is kept; so is a basal slice above the ratio
+    assert trim_end_slices(stack, 0.70, 0.30) is stack
+    gentle = cone([4, 6, 8, 10, 12, 11])  # 0.84 of its neighbour
+    assert trim_end_slices(gentle, 0.70, 0.65) is gentle
+    assert trim_end_slices(stack, 0.70, 0.0) is stack  # 0 turns the rule off
 
 
 def test_clean_frame_keeps_one_lv_then_trims_its_ends():

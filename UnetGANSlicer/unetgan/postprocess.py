@@ -8,6 +8,12 @@
    dropped from each end of the stack inwards, while the end slice's myocardium covers less than
    MIN_END_SLICE_COVERAGE of the directions around its blood pool. Slices between two kept ones are
    never touched, nor are apical slices of myocardium only (no blood pool to surround).
+3. At the base the ring can look closed one slice past the expert's last one (the outflow tract, the
+   atrial wall); what gives it away is through-plane: its blood pool shrinks against the next slice
+   inwards, where a true basal LV slice holds most of its neighbour's. So the basal end slice is also
+   dropped while its blood pool is under MIN_BASAL_AREA_RATIO of the next slice's. The basal end is the
+   one whose three outer slices hold more blood pool (the LV narrows to the apex); a tie has no basal
+   end. The ratio is 0 where the end slice's neighbour has no blood pool.
 """
 from __future__ import annotations
 
@@ -18,7 +24,9 @@ from .measurements import BLOOD_POOL, MYOCARDIUM
 
 # chosen on the Philips training subjects only (scripts/end_slice_threshold.py; docs/models.md), never on
 # the validation or dev subjects the results report
-MIN_END_SLICE_COVERAGE = 0.70
+MIN_END_SLICE_COVERAGE = 0.65
+MIN_BASAL_AREA_RATIO = 0.65
+BASE_SLICES = 3  # outer slices whose blood pool tells the basal end from the apical one
 COVERAGE_SECTORS = 36  # 10-degree sectors around the blood pool's centre
 
 
@@ -46,21 +54,35 @@ def myocardial_coverage(labels: np.ndarray) -> float | None:
     return np.unique(sectors).size / COVERAGE_SECTORS
 
 
-def drop_open_end_slices(labels: np.ndarray, min_coverage: float = MIN_END_SLICE_COVERAGE) -> np.ndarray:
-    """labels (Z, Y, X) without the end slices whose myocardium does not enclose their blood pool (a copy
-    when any is dropped). A stack of fewer than three LV slices is left as it is (a single image has no
-    ends to judge), and the middle slice of the stack is always kept."""
+def basal_end(blood_pool_areas: list[int]) -> int | None:
+    """Which end of a stack of LV slices is basal: 0 the first, 1 the last, None for a tie."""
+    first, last = sum(blood_pool_areas[:BASE_SLICES]), sum(blood_pool_areas[-BASE_SLICES:])
+    return None if first == last else int(last > first)
+
+
+def trim_end_slices(labels: np.ndarray, min_coverage: float = MIN_END_SLICE_COVERAGE,
+                    min_basal_ratio: float = MIN_BASAL_AREA_RATIO) -> np.ndarray:
+    """labels (Z, Y, X) without the end slices an expert would not contour (a copy when any is dropped):
+    open rings at either end, and a shrinking blood pool at the basal end (module docstring). A stack of fewer
+    than three LV slices is left as it is (a single image has no ends to judge), and the middle slice of the
+    stack is always kept."""
     occupied = [z for z in range(labels.shape[0]) if labels[z].any()]
     if len(occupied) < 3:
         return labels
     half = len(occupied) // 2
+    areas = [int((labels[z] == BLOOD_POOL).sum()) for z in occupied]
+    base = basal_end(areas)
     dropped = []
-    for end in (occupied[:half], occupied[::-1][:half]):  # each end inwards, never past the middle
-        for z in end:
-            coverage = myocardial_coverage(labels[z])
-            if coverage is None or coverage >= min_coverage:
+    for side, order in ((0, range(half)), (1, range(len(occupied) - 1, len(occupied) - 1 - half, -1))):
+        step = 1 if side == 0 else -1  # each end inwards, never past the middle
+        for i in order:
+            coverage = myocardial_coverage(labels[occupied[i]])
+            if coverage is None:
                 break
-            dropped.append(z)
+            shrinking = side == base and areas[i] < min_basal_ratio * areas[i + step]
+            if coverage >= min_coverage and not shrinking:
+                break
+            dropped.append(occupied[i])
     if not dropped:
         return labels
     kept = labels.copy()
@@ -70,10 +92,13 @@ def drop_open_end_slices(labels: np.ndarray, min_coverage: float = MIN_END_SLICE
 
 def description() -> str:
     """What clean_frame does, for the measurements a result carries."""
-    return (f"largest 3D LV component kept; end slices whose myocardium covers less than "
+    text = (f"largest 3D LV component kept; end slices whose myocardium covers less than "
             f"{MIN_END_SLICE_COVERAGE:.2f} of the directions around the blood pool dropped")
+    if MIN_BASAL_AREA_RATIO > 0:
+        text += f", and basal end slices whose blood pool is under {MIN_BASAL_AREA_RATIO:.2f} of the next slice's"
+    return text
 
 
 def clean_frame(labels: np.ndarray) -> np.ndarray:
-    """Both steps, in order (the threshold read when called: scripts/end_slice_threshold.py varies it)."""
-    return drop_open_end_slices(keep_largest_component(labels), MIN_END_SLICE_COVERAGE)
+    """Both steps, in order (the thresholds read when called: scripts/end_slice_threshold.py varies them)."""
+    return trim_end_slices(keep_largest_component(labels), MIN_END_SLICE_COVERAGE, MIN_BASAL_AREA_RATIO)
