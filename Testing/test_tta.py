@@ -65,4 +65,8 @@ def test_the_measurements_say_how_the_masks_were_made(tmp_path):
     adapt_segment_file(path, tmp_path / "out", "Siemens", device="cpu", tta="flip", runtime="torch")
     measurements = json.loads((tmp_path / "out" / "measurements.json").read_text())
     assert measurements["test_time_augmentation"] == "flip" and measurements["runtime"] == "torch"
-    assert "0.70" in measurements["postprocessing"] and "end slices" in measurements["postprocessing"]
+    from unetgan import postprocess
+
+    assert measurements["postprocessing"] == postprocess.description()
+    assert f"{postprocess.MIN_END_SLICE_COVERAGE:.2f}" in measurements["postprocessing"]
+    assert f"under {postprocess.MIN_BASAL_AREA_RATIO:.2f} of the next slice's" in measurements["postprocessing"]
