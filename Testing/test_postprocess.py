@@ -51,6 +51,8 @@ def test_short_stacks_and_all_open_stacks_keep_their_middle():
     five = np.stack([crescent] * 5)
     kept = trim_end_slices(five)
     assert [bool(s.any()) for s in kept] == [False, False, True, False, False]
+    four = np.stack([crescent] * 4)  # an even stack keeps both middle slices
+    assert [bool(s.any()) for s in trim_end_slices(four)] == [False, True, True, False]
 
 
 def test_the_rule_follows_the_threshold():

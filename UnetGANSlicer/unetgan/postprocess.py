@@ -65,11 +65,11 @@ def trim_end_slices(labels: np.ndarray, min_coverage: float = MIN_END_SLICE_COVE
     """labels (Z, Y, X) without the end slices an expert would not contour (a copy when any is dropped):
     open rings at either end, and a shrinking blood pool at the basal end (module docstring). A stack of fewer
     than three LV slices is left as it is (a single image has no ends to judge), and the middle slice of the
-    stack is always kept."""
+    stack (both middle ones of an even stack) is always kept."""
     occupied = [z for z in range(labels.shape[0]) if labels[z].any()]
     if len(occupied) < 3:
         return labels
-    half = len(occupied) // 2
+    half = (len(occupied) - 1) // 2  # slices each end may lose: an even stack keeps its two middle ones
     areas = [int((labels[z] == BLOOD_POOL).sum()) for z in occupied]
     base = basal_end(areas)
     dropped = []
