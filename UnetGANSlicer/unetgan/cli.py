@@ -63,6 +63,9 @@ def _add_train_unet(sub):
     p.add_argument("--pseudo-fraction", dest="pseudo_fraction", type=float, help="share of each batch from them (default 0.5)")
     p.add_argument("--init-from", dest="init_from", help="start from these LV-Unet weights (.safetensors) instead of random")
     p.add_argument("--schedule", choices=["onecycle", "constant"], help="learning-rate schedule (default onecycle)")
+    p.add_argument("--context-slices", dest="context_slices", type=int,
+                   help="through-plane context: neighbour slices on either side the network also sees (default 0; "
+                        "--init-from a one-slice network widens it, starting from what it computed)")
     p.add_argument("--distill-from", dest="distill_from",
                    help="TTA distillation: also learn this LV-Unet's (.safetensors) class probabilities averaged over "
                         "the four flips, so one pass gives what four gave")

@@ -17,7 +17,8 @@ from .errors import Cancelled, InputError
 from .io.images import Geometry
 from .histogram import match_to_reference
 from .postprocess import clean_frame, keep_largest_component
-from .preprocess import CROP_SIZE, PERCENTILES, normalise_intensity, prepare_volume, prepare_volume_keeping_input
+from .preprocess import (CROP_SIZE, PERCENTILES, normalise_intensity, prepare_volume, prepare_volume_keeping_input,
+                         with_neighbours)
 from .timing import NO_STOPWATCH
 
 BACKGROUND_FILL = (1.0, 0.0, 0.0)  # class probabilities outside the network's crop
@@ -134,13 +135,20 @@ class FrameResult:
     heart_box: HeartBox | None = None  # where the LV is, for the next frames of a cine (whole-field runs only)
 
 
+def context_slices(model) -> int:
+    """Neighbour slices on either side an LV-Unet sees as input channels (any wrapper of one: its config)."""
+    config = getattr(model, "config", None)
+    return (config.in_channels - 1) // 2 if config is not None else 0
+
+
 def _probabilities(model, slices, device, bf16, batch, box: HeartBox | None, stopwatch) -> torch.Tensor | None:
     """Class probabilities from the LV-Unet: (N, 3, 192, 192), or with a box those of the box only (the
     network sees only the box; the rest is background). None when the box holds no LV or the LV reaches
     its edge (the heart may have left the box: the caller then runs the whole field)."""
     window = (slice(None), slice(None)) + (box.window if box is not None else (slice(None), slice(None)))
     with stopwatch.stage("segment"):
-        logits = _run_batched(model, slices[window], device, bf16, box_batch(batch, box))
+        logits = _run_batched(model, with_neighbours(slices, context_slices(model))[window], device, bf16,
+                              box_batch(batch, box))
     with stopwatch.stage("restore"):
         probabilities = torch.softmax(logits, 1)
         if box is None:

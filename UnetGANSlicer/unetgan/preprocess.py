@@ -197,6 +197,17 @@ def prepare_volume_keeping_input(volume: np.ndarray, spacing) -> tuple[torch.Ten
     return grid.forward(torch.from_numpy(normalised)[:, None]).clamp_(0.0, 1.0), grid, normalised
 
 
+def with_neighbours(slices: torch.Tensor, context: int) -> torch.Tensor:
+    """Network slices of one volume (Z, 1, H, W) -> (Z, 1 + 2 context, H, W): each slice with the `context`
+    slices on either side as channels, in stack order (channel `context` is the slice itself); the end slices
+    repeat themselves where the stack stops, so an end slice is not told apart by a blank neighbour."""
+    if context <= 0:
+        return slices
+    index = torch.arange(slices.shape[0])
+    taps = [index.add(offset).clamp_(0, slices.shape[0] - 1) for offset in range(-context, context + 1)]
+    return torch.cat([slices[tap] for tap in taps], dim=1)
+
+
 def prepare_labels(labels: np.ndarray, grid: SliceGrid, n_classes: int = 3) -> torch.Tensor:
     """Labels (Z, Y, X) -> (Z, 192, 192) int64, resampled as one-hot maps then argmax (smooth edges)."""
     onehot = F.one_hot(torch.from_numpy(labels.astype(np.int64)).clamp_(0, n_classes - 1), n_classes)

@@ -128,10 +128,13 @@ class _Convolutions(nn.Module):
         return self.head(self.body(x))
 
 
-def _lvunet_input(frame, spacing):
-    from .preprocess import prepare_volume
+def _lvunet_input(network):
+    def prepare(frame, spacing):
+        from .preprocess import prepare_volume, with_neighbours
 
-    return prepare_volume(frame, spacing)[0]
+        return with_neighbours(prepare_volume(frame, spacing)[0], (network.config.in_channels - 1) // 2)
+
+    return prepare
 
 
 def _generator_input(generator):
@@ -155,7 +158,7 @@ class _OnnxNetwork(nn.Module):
 
 class OnnxLVUnet(_OnnxNetwork):
     def __init__(self, network: nn.Module, int8: bool = False):
-        super().__init__(network, network, calibration=_lvunet_input if int8 else None)
+        super().__init__(network, network, network.config.in_channels, _lvunet_input(network) if int8 else None)
 
     def forward(self, x):
         return self.onnx(x)

@@ -75,6 +75,12 @@ class LVUnet(nn.Module):
             self.decoder.append(ResidualBlock(cfg.widths[level] + cfg.widths[level - 1], cfg.widths[level - 1]))
         self.head = nn.Conv2d(cfg.widths[0], cfg.n_classes, 1)
 
+    @property
+    def context_slices(self) -> int:
+        """Through-plane neighbours on either side the network sees as extra input channels (preprocess.
+        with_neighbours); 0 for a 2D network of one slice."""
+        return (self.config.in_channels - 1) // 2
+
     def _encode(self, x, taps=()):
         skips, tapped, number = [], [], 0
         x = self.stem(x)
@@ -116,6 +122,20 @@ class LVUnet(nn.Module):
         return self._encode(x, taps=set(self.config.feature_taps))[1]
 
 
+def widen_to_context(tensors: dict[str, torch.Tensor], in_channels: int) -> dict[str, torch.Tensor]:
+    """A one-slice LV-Unet's weights for a network that also sees neighbour slices (in_channels = 1 + 2 context):
+    the stem's kernel goes to the centre channel and the neighbours' kernels start at zero, so the wider
+    network starts out computing exactly what the one-slice network did."""
+    stem = tensors["stem.0.weight"]
+    if stem.shape[1] == in_channels:
+        return tensors
+    if stem.shape[1] != 1 or in_channels % 2 == 0:
+        raise ModelError(f"cannot widen a stem of {stem.shape[1]} input channels to {in_channels}")
+    wide = stem.new_zeros(stem.shape[0], in_channels, *stem.shape[2:])
+    wide[:, in_channels // 2] = stem[:, 0]
+    return {**tensors, "stem.0.weight": wide}
+
+
 def load_lvunet_file(path) -> LVUnet:
     """The LV-Unet a weights file describes (architecture and config from its metadata), loaded strictly,
     in eval mode, with its metadata on `model.metadata`."""
@@ -144,7 +164,7 @@ class FlipAveraged(nn.Module):
     def __init__(self, network: nn.Module, flips=FLIPS):
         super().__init__()
         self.network, self.flips = network, tuple(flips)
-        self.metadata = getattr(network, "metadata", None)
+        self.config, self.metadata = getattr(network, "config", None), getattr(network, "metadata", None)
 
     def forward(self, x):
         total = None

@@ -25,9 +25,10 @@ GIN_KERNELS = (1, 3)
 
 
 def random_intensity_network(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """GIN on one image (1, H, W) in [0, 1]: a random shallow conv net, blended by a random weight,
-    rescaled to the input's range."""
-    x = image[None]
+    """GIN on one image (C, H, W) in [0, 1]: a random shallow conv net, blended by a random weight,
+    rescaled to the input's range. Channels (a slice and its neighbours) all go through the same network,
+    as one scanner's contrast applies to the whole stack."""
+    x = image[:, None]
     layers = int(torch.randint(GIN_LAYERS[0], GIN_LAYERS[1] + 1, (1,), generator=generator))
     channels_in = 1
     for layer in range(layers):
@@ -39,7 +40,7 @@ def random_intensity_network(image: torch.Tensor, generator: torch.Generator) ->
         if layer < layers - 1:
             x = F.leaky_relu(x, 0.2)
         channels_in = channels_out
-    x = x[0]
+    x = x[:, 0]
     low, high = x.amin(), x.amax()
     if float(high - low) < 1e-6:
         return image

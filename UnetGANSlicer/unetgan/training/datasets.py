@@ -11,12 +11,12 @@ from tqdm import tqdm
 from ..errors import InputError
 from ..io.images import IMAGE_SUFFIXES, read_image
 from ..io.manifest import LabelledVolume, load_item, read_manifest
-from ..preprocess import prepare_labels, prepare_volume
+from ..preprocess import prepare_labels, prepare_volume, with_neighbours
 
 
 @dataclass
 class SliceSet:
-    images: torch.Tensor  # (N, 1, 192, 192) float32 in [0, 1]
+    images: torch.Tensor  # (N, 1 + 2 context, 192, 192) float32 in [0, 1] (preprocess.with_neighbours)
     labels: torch.Tensor | None  # (N, 192, 192) int64
     subjects: list[str]
 
@@ -29,11 +29,11 @@ def labelled_volumes(manifest, vendors=None, splits=None, convention="mnms", pro
     return volumes
 
 
-def slices_of(volumes: list[LabelledVolume], with_labels: bool = True) -> SliceSet:
+def slices_of(volumes: list[LabelledVolume], with_labels: bool = True, context: int = 0) -> SliceSet:
     images, labels, subjects = [], [], []
     for volume in volumes:
         slices, grid = prepare_volume(volume.image.array, volume.image.geometry.spacing)
-        images.append(slices)
+        images.append(with_neighbours(slices, context))
         subjects += [volume.subject] * slices.shape[0]
         if with_labels:
             if volume.labels is None:

@@ -42,6 +42,7 @@ from scipy import ndimage
 from torch import nn
 
 from ..distributed import SINGLE, Ranks, join, mean_and_any, parallel
+from ..errors import InputError
 from ..losses.adversarial import ImagePool, discriminator_loss, generator_adversarial_loss
 from ..losses.ssim import ssim, ssim_loss
 from ..losses.unet_features import UnetFeatureLoss, to_unit_range
@@ -533,6 +534,10 @@ class _AdapterTraining:
     def __init__(self, source: np.ndarray, target: np.ndarray, lvunet: nn.Module, config: AdapterConfig,
                  where: Ranks = SINGLE):
         self.config, self.where = config, where
+        if getattr(getattr(lvunet, "config", None), "in_channels", 1) != 1:
+            # the feature loss and the label-free criterion feed it single translated slices
+            raise InputError("an adapter is trained against a one-slice LV-Unet; this one also sees neighbour "
+                             "slices (--context-slices): train against the one-slice network it was widened from")
         self.device = where.device(config.device) if where.distributed else _pick_device(config.device)
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         rng = np.random.default_rng(config.seed)

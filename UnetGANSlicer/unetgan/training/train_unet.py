@@ -21,7 +21,7 @@ from ..errors import InputError
 from ..evaluation import dice_per_structure
 from ..distributed import draw_share, join, mean_and_any, parallel
 from ..io.manifest import LabelledVolume
-from ..networks.lvunet import LVUnet, LVUnetConfig
+from ..networks.lvunet import LVUnet, LVUnetConfig, widen_to_context
 from ..weights import load_state, read_weights, write_weights
 from .appearance import TargetHistograms, quantile_function_of, random_intensity_network
 from .augment import augmentation
@@ -58,6 +58,9 @@ class UnetTrainConfig:
     # self-training: share of each batch drawn from pseudo-labelled target volumes (when given)
     pseudo_fraction: float = 0.5
     init_from: str | None = None  # start from these weights (fine-tuning) instead of a random init
+    # through-plane context: the network also sees this many neighbour slices on either side as input channels
+    # (a basal slice past the valve is told by its neighbours); from a one-slice network, widened at zero
+    context_slices: int = 0
     schedule: str = "onecycle"  # onecycle (warm-up then cosine decay to ~0) | constant (lr throughout: for averaging)
     # weight averaging (training/weight_average.py): every N steps the weights join a running average, written
     # each epoch as average.safetensors with its own validation Dice; 0: off
@@ -79,7 +82,8 @@ class UnetTrainConfig:
                            lr=1e-4, bf16=False), **overrides)
 
     def network_config(self) -> LVUnetConfig:
-        return LVUnetConfig(widths=tuple(self.widths), blocks=tuple(self.blocks), feature_taps=tuple(self.feature_taps))
+        return LVUnetConfig(in_channels=1 + 2 * self.context_slices, widths=tuple(self.widths), blocks=tuple(self.blocks),
+                            feature_taps=tuple(self.feature_taps))
 
 
 def _crop_centres(labels: torch.Tensor) -> np.ndarray:
@@ -191,7 +195,7 @@ def train_unet(volumes: list[LabelledVolume], config: UnetTrainConfig, out_dir: 
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
     train_ids, val_ids = split_subjects([v.subject for v in volumes], config.val_subjects, config.seed)
-    train_set = slices_of([v for v in volumes if v.subject in train_ids])
+    train_set = slices_of([v for v in volumes if v.subject in train_ids], context=config.context_slices)
     val_volumes = [v for v in volumes if v.subject in val_ids]
     log(f"{len(train_ids)} training subjects ({train_set.images.shape[0]} slices), {len(val_ids)} validation subjects: {', '.join(val_ids)}")
 
@@ -199,6 +203,7 @@ def train_unet(volumes: list[LabelledVolume], config: UnetTrainConfig, out_dir: 
     if config.init_from:
         tensors, init_metadata = read_weights(Path(config.init_from))
         _check_no_leak(init_metadata, val_ids, config.init_from)
+        tensors = widen_to_context(tensors, model.config.in_channels)
         load_state(model, tensors, Path(config.init_from).name).train()
         log(f"starting from the weights of {config.init_from}")
     if config.channels_last:
@@ -211,6 +216,10 @@ def train_unet(volumes: list[LabelledVolume], config: UnetTrainConfig, out_dir: 
     average = WeightAverage(model, config.average_every) if config.average_every else None
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, include_background=False)
     teacher = _flip_averaged_teacher(config.distill_from, device) if config.distill_from else None
+    if teacher is not None and teacher.network.config.in_channels != model.config.in_channels:
+        raise InputError(f"the distillation teacher {Path(config.distill_from).name} sees "
+                         f"{teacher.network.config.in_channels} input channel(s), this network "
+                         f"{model.config.in_channels}: distil from a teacher with the same --context-slices")
     run = TrainingRun(out_dir, log, writes=where.is_main)
     metadata = {"architecture": "LVUnet", "config": config.network_config().to_dict(), "train_config": _jsonable(config),
                 "validation_subjects": val_ids}
@@ -218,7 +227,7 @@ def train_unet(volumes: list[LabelledVolume], config: UnetTrainConfig, out_dir: 
         run.restore(model, optimiser, schedule, average)
         log(f"resuming after epoch {run.step // steps}, step {run.step} of {total_steps} "
             f"(best validation Dice {run.best:.4f}, {run.cpu_hours:.2f} CPU hours so far)")
-    pseudo_set = slices_of(pseudo_volumes) if pseudo_volumes else None
+    pseudo_set = slices_of(pseudo_volumes, context=config.context_slices) if pseudo_volumes else None
     if pseudo_set is not None:
         log(f"self-training: {len(pseudo_volumes)} pseudo-labelled volumes ({pseudo_set.images.shape[0]} slices), "
             f"{config.pseudo_fraction:.0%} of each batch")
