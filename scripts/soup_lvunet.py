@@ -5,7 +5,9 @@ write the mix as a .safetensors file (issues #12 and #17, docs/models.md).
         [--remeasure-bn --manifest ../shared/data/manifest.csv]
 
 Every floating-point tensor is the weighted mean of the ingredients' (weights default to 1 and are
-normalised to sum to 1: `A:0.75 B:0.25` is three quarters A), BatchNorm statistics included; with
+normalised to sum to 1: `A:0.75 B:0.25` is three quarters A), BatchNorm statistics included; the first
+ingredient's architecture holds, and a one-slice ingredient of a context network's mix (`--context-slices`) is
+widened first, its neighbour kernels at zero; with
 --remeasure-bn the BatchNorm statistics are measured again on 100 training batches of the robust recipe (the
 Philips training subjects outside the validation ones, Siemens target histograms), as the weight averaging of
 `train-unet --average-every` does. The metadata is the first ingredient's, plus what was mixed.
@@ -21,7 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "UnetGANSlicer"))
 
-from unetgan.networks.lvunet import load_lvunet_file  # noqa: E402
+from unetgan.networks.lvunet import load_lvunet_file, widen_to_context  # noqa: E402
 from unetgan.training.weight_average import soup  # noqa: E402
 from unetgan.weights import load_state, read_weights, write_weights  # noqa: E402
 
@@ -61,7 +63,10 @@ def main() -> int:
     paths, weights = zip(*args.ingredients)
     read = [read_weights(Path(path)) for path in paths]
     metadata = read[0][1]
-    model = load_state(load_lvunet_file(paths[0]), soup([state for state, _ in read], list(weights)), "the mix")
+    model = load_lvunet_file(paths[0])
+    # a one-slice ingredient joins a context network's mix widened (its neighbour kernels at zero)
+    states = [widen_to_context(state, model.config.in_channels) for state, _ in read]
+    model = load_state(model, soup(states, list(weights)), "the mix")
     if args.remeasure_bn:
         from torch.optim.swa_utils import update_bn
 
