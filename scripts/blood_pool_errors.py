@@ -1,7 +1,7 @@
 """Where the default segmenter's blood-pool errors lie on Philips: whole end slices (labelled where the expert
 has no LV, or missed where the expert has one) against in-plane boundary errors (issue #12).
 
-    python scripts/blood_pool_errors.py --manifest ../shared/data/manifest.csv [--subjects validation|training]
+    python scripts/blood_pool_errors.py --manifest ../shared/data/manifest.csv [--subjects validation|training] [--model M]
 
 Voxel counts summed over the volumes, each also as a share of the expert's blood-pool voxels. The validation
 subjects are the 10 the LV-Unets never trained on (their metadata's list); read their figures, never tune on them.
@@ -26,11 +26,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--subjects", choices=["validation", "training"], default="validation")
+    parser.add_argument("--model", help="an LV-Unet (registry name or .safetensors file) instead of the default one")
     args = parser.parse_args()
     validation = set(load_lvunet("lvunet-clean").metadata["validation_subjects"])
     items = [item for item in read_manifest(args.manifest, ["Philips"], ["train_labelled"], require_labels=True)
              if (item.subject in validation) == (args.subjects == "validation")]
-    segmenter = make_segmenter("default", device=pick_device("auto"))
+    segmenter = make_segmenter("default", model=args.model, device=pick_device("auto"))
     blood = STRUCTURES["blood_pool"]
     counts = dict.fromkeys(("extra end slices", "missed end slices", "in-plane over", "in-plane under", "expert"), 0)
     volumes = 0
@@ -46,7 +47,7 @@ def main() -> int:
                     counts["in-plane over"] += int((predicted & ~expert).sum())
                     counts["in-plane under"] += int((expert & ~predicted).sum())
                 counts["expert"] += int(expert.sum())
-    print(f"{args.subjects} subjects, {volumes} volumes, default segmenter and settings:")
+    print(f"{args.subjects} subjects, {volumes} volumes, {args.model or 'default segmenter'}, default settings:")
     for name, count in counts.items():
         print(f"  {name:18} {count:8d} voxels  {100 * count / counts['expert']:5.1f}% of the expert's blood pool")
     return 0
