@@ -50,7 +50,7 @@ def widened(model: LVUnet) -> LVUnet:
 def test_a_widened_network_starts_as_the_one_slice_network():
     narrow = small_lvunet()
     wide = widened(narrow)
-    assert context_slices(narrow) == 0 and context_slices(wide) == 1 == wide.context_slices
+    assert context_slices(narrow) == 0 and context_slices(wide) == 1 == wide.config.context_slices
     slices = torch.rand(5, 1, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(wide(with_neighbours(slices, 1)), narrow(slices), rtol=0, atol=1e-5)

@@ -138,7 +138,7 @@ class FrameResult:
 def context_slices(model) -> int:
     """Neighbour slices on either side an LV-Unet sees as input channels (any wrapper of one: its config)."""
     config = getattr(model, "config", None)
-    return (config.in_channels - 1) // 2 if config is not None else 0
+    return config.context_slices if config is not None else 0
 
 
 def _probabilities(model, slices, device, bf16, batch, box: HeartBox | None, stopwatch) -> torch.Tensor | None:

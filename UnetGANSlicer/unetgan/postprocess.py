@@ -13,7 +13,7 @@
    inwards, where a true basal LV slice holds most of its neighbour's. So the basal end slice is also
    dropped while its blood pool is under MIN_BASAL_AREA_RATIO of the next slice's. The basal end is the
    one whose three outer slices hold more blood pool (the LV narrows to the apex); a tie has no basal
-   end. The ratio is 0 where the end slice's neighbour has no blood pool.
+   end. An end slice whose neighbour has no blood pool is not judged by area.
 """
 from __future__ import annotations
 

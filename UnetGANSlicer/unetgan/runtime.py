@@ -132,7 +132,7 @@ def _lvunet_input(network):
     def prepare(frame, spacing):
         from .preprocess import prepare_volume, with_neighbours
 
-        return with_neighbours(prepare_volume(frame, spacing)[0], (network.config.in_channels - 1) // 2)
+        return with_neighbours(prepare_volume(frame, spacing)[0], network.config.context_slices)
 
     return prepare
 

@@ -28,6 +28,12 @@ class LVUnetConfig:
     blocks: tuple[int, ...] = (1, 2, 3, 3)
     feature_taps: tuple[int, ...] = (7, 9)
 
+    @property
+    def context_slices(self) -> int:
+        """Through-plane neighbours on either side the network sees as extra input channels (preprocess.
+        with_neighbours); 0 for a network of one slice."""
+        return (self.in_channels - 1) // 2
+
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
@@ -74,12 +80,6 @@ class LVUnet(nn.Module):
         for level in range(len(cfg.widths) - 1, 0, -1):
             self.decoder.append(ResidualBlock(cfg.widths[level] + cfg.widths[level - 1], cfg.widths[level - 1]))
         self.head = nn.Conv2d(cfg.widths[0], cfg.n_classes, 1)
-
-    @property
-    def context_slices(self) -> int:
-        """Through-plane neighbours on either side the network sees as extra input channels (preprocess.
-        with_neighbours); 0 for a 2D network of one slice."""
-        return (self.config.in_channels - 1) // 2
 
     def _encode(self, x, taps=()):
         skips, tapped, number = [], [], 0
