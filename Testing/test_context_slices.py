@@ -110,10 +110,18 @@ def test_training_widens_a_one_slice_network_and_learns(tmp_path, torch_threads)
     model = load_lvunet(tmp_path / "wide" / "last.safetensors")
     assert model.config.in_channels == 3 and model.metadata["train_config"]["context_slices"] == 1
     assert result["best_val_dice"] > 0.7 and start["best_val_dice"] > 0.7
-    # a one-slice teacher cannot teach a network that sees three
-    with pytest.raises(InputError, match="same --context-slices"):
-        train_unet(ring_volumes(4), replace(context, distill_from=str(tmp_path / "narrow" / "last.safetensors")),
-                   tmp_path / "taught", progress=False, log=lambda *_: None)
+    # a one-slice teacher teaches a network that sees three: widened, it answers from the centre slice
+    from unetgan.training.train_unet import _flip_averaged_teacher
+
+    teacher_file = str(tmp_path / "narrow" / "last.safetensors")
+    teacher = _flip_averaged_teacher(teacher_file, "cpu", 3)
+    slices = torch.rand(3, 1, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(teacher(with_neighbours(slices, 1)),
+                                   _flip_averaged_teacher(teacher_file, "cpu")(slices), rtol=0, atol=1e-5)
+    taught = train_unet(ring_volumes(4), replace(context, distill_from=teacher_file, epochs=1, steps_per_epoch=2),
+                        tmp_path / "taught", progress=False, log=lambda *_: None)
+    assert taught["validation_subjects"] == result["validation_subjects"]
 
 
 def test_an_adapter_is_not_trained_against_a_context_network():

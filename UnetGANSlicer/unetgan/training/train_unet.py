@@ -215,11 +215,8 @@ def train_unet(volumes: list[LabelledVolume], config: UnetTrainConfig, out_dir: 
     schedule = _schedule(optimiser, config, total_steps)
     average = WeightAverage(model, config.average_every) if config.average_every else None
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, include_background=False)
-    teacher = _flip_averaged_teacher(config.distill_from, device) if config.distill_from else None
-    if teacher is not None and teacher.network.config.in_channels != model.config.in_channels:
-        raise InputError(f"the distillation teacher {Path(config.distill_from).name} sees "
-                         f"{teacher.network.config.in_channels} input channel(s), this network "
-                         f"{model.config.in_channels}: distil from a teacher with the same --context-slices")
+    teacher = (_flip_averaged_teacher(config.distill_from, device, model.config.in_channels) if config.distill_from
+               else None)
     run = TrainingRun(out_dir, log, writes=where.is_main)
     metadata = {"architecture": "LVUnet", "config": config.network_config().to_dict(), "train_config": _jsonable(config),
                 "validation_subjects": val_ids}
@@ -381,12 +378,17 @@ class TrainingRun:
             handle.write(json.dumps(entry) + "\n")
 
 
-def _flip_averaged_teacher(path: str, device) -> torch.nn.Module:
+def _flip_averaged_teacher(path: str, device, in_channels: int = 1) -> torch.nn.Module:
     """The teacher of TTA distillation: an LV-Unet from `path` with its logits averaged over the four flips,
-    frozen, with its own BatchNorm statistics (eval mode)."""
+    frozen, with its own BatchNorm statistics (eval mode). A one-slice teacher of a student that sees
+    neighbour slices is widened at zero: it answers from the centre slice, as it always did."""
     from ..networks.lvunet import load_lvunet_file, with_tta
 
-    teacher = with_tta(load_lvunet_file(path), "flip4").to(device).eval()
+    network = load_lvunet_file(path)
+    if network.config.in_channels != in_channels:
+        wide = LVUnet(replace(network.config, in_channels=in_channels))
+        network = load_state(wide, widen_to_context(network.state_dict(), in_channels), Path(path).name)
+    teacher = with_tta(network, "flip4").to(device).eval()
     for parameter in teacher.parameters():
         parameter.requires_grad_(False)
     return teacher
