@@ -12,9 +12,16 @@ cd "$(dirname "$0")/.."
 CONTEXT=${CONTEXT:-1}
 OUT=runs/unet_context
 if [ "$CONTEXT" = 0 ]; then OUT=runs/unet_context_control; fi
+# VARIANT=distilled: also taught lvunet-soup's four-flip output (widened, it answers from the centre slice), to
+# keep the soup's in-plane masks (and with them GE's myocardium) while the labels teach the end slices; 1000 steps
+EXTRA=(--epochs 8)
+if [ "${VARIANT:-}" = distilled ]; then
+  OUT=runs/unet_context_distilled
+  EXTRA=(--epochs 4 --distill-from UnetGANSlicer/Resources/Models/lvunet_soup.safetensors --distill-weight 1)
+fi
 OMP_NUM_THREADS=1 .venv/bin/unetgan train-unet --manifest ../shared/data/manifest.csv --vendor Philips \
   --split train_labelled -o "$OUT" --method robust --gin 0.3 \
   --target-histograms 0.3 --histogram-target-vendor Siemens --histogram-target-split train_unlabelled \
   --init-from UnetGANSlicer/Resources/Models/lvunet_soup.safetensors --context-slices "$CONTEXT" \
-  --config fast --epochs 8 --steps-per-epoch 250 --batch 8 --crop 112 --lr 0.0003 --val-subjects 10 --seed 0 \
+  --config fast "${EXTRA[@]}" --steps-per-epoch 250 --batch 8 --crop 112 --lr 0.0003 --val-subjects 10 --seed 0 \
   --checkpoint-minutes 3 "$@"
