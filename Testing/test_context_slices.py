@@ -12,13 +12,12 @@ from conftest import ring_study
 from test_training import ring_volumes
 from unetgan.errors import InputError
 from unetgan.inference import context_slices, segment
-from unetgan.networks.lvunet import LVUnet, LVUnetConfig, widen_to_context, with_tta
+from unetgan.networks.lvunet import LVUnet, LVUnetConfig, widen_network, widen_to_context, with_tta
 from unetgan.preprocess import prepare_volume, with_neighbours
 from unetgan.registry import load_lvunet
 from unetgan.runtime import on_runtime
 from unetgan.training.appearance import random_intensity_network
 from unetgan.training.train_unet import UnetTrainConfig, train_unet
-from unetgan.weights import load_state
 
 
 def test_each_slice_gets_its_neighbours_as_channels():
@@ -43,8 +42,7 @@ def small_lvunet(in_channels=1, seed=0) -> LVUnet:
 
 
 def widened(model: LVUnet) -> LVUnet:
-    wide = LVUnet(replace(model.config, in_channels=3))
-    return load_state(wide, widen_to_context(model.state_dict(), 3), "test")
+    return widen_network(model, 3)
 
 
 def test_a_widened_network_starts_as_the_one_slice_network():

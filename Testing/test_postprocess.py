@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from unetgan import postprocess
-from unetgan.postprocess import clean_frame, trim_end_slices, keep_largest_component, myocardial_coverage
+from unetgan.postprocess import clean_frame, keep_largest_component, myocardial_coverage, trim_end_slices
 
 
 def lv_slice(size=64, open_degrees=0.0, blood_pool=True, radius_px=10):

@@ -7,7 +7,7 @@ get the capacity. Blocks are numbered from 1 over the encoder, as the paper coun
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -134,6 +134,16 @@ def widen_to_context(tensors: dict[str, torch.Tensor], in_channels: int) -> dict
     wide = stem.new_zeros(stem.shape[0], in_channels, *stem.shape[2:])
     wide[:, in_channels // 2] = stem[:, 0]
     return {**tensors, "stem.0.weight": wide}
+
+
+def widen_network(network: LVUnet, in_channels: int) -> LVUnet:
+    """The network as one that also sees neighbour slices (widen_to_context): a new LV-Unet, in eval mode,
+    computing what `network` computes from the centre slice; `network` itself when it already fits."""
+    if network.config.in_channels == in_channels:
+        return network
+    wide = LVUnet(replace(network.config, in_channels=in_channels))
+    wide.metadata = getattr(network, "metadata", None)
+    return load_state(wide, widen_to_context(network.state_dict(), in_channels), "the widened network")
 
 
 def load_lvunet_file(path) -> LVUnet:

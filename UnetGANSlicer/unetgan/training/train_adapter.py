@@ -43,6 +43,7 @@ from torch import nn
 
 from ..distributed import SINGLE, Ranks, join, mean_and_any, parallel
 from ..errors import InputError
+from ..inference import context_slices
 from ..losses.adversarial import ImagePool, discriminator_loss, generator_adversarial_loss
 from ..losses.ssim import ssim, ssim_loss
 from ..losses.unet_features import UnetFeatureLoss, to_unit_range
@@ -534,7 +535,7 @@ class _AdapterTraining:
     def __init__(self, source: np.ndarray, target: np.ndarray, lvunet: nn.Module, config: AdapterConfig,
                  where: Ranks = SINGLE):
         self.config, self.where = config, where
-        if getattr(getattr(lvunet, "config", None), "in_channels", 1) != 1:
+        if context_slices(lvunet):
             # the feature loss and the label-free criterion feed it single translated slices
             raise InputError("an adapter is trained against a one-slice LV-Unet; this one also sees neighbour "
                              "slices (--context-slices): train against the one-slice network it was widened from")

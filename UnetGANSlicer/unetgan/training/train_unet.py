@@ -382,13 +382,9 @@ def _flip_averaged_teacher(path: str, device, in_channels: int = 1) -> torch.nn.
     """The teacher of TTA distillation: an LV-Unet from `path` with its logits averaged over the four flips,
     frozen, with its own BatchNorm statistics (eval mode). A one-slice teacher of a student that sees
     neighbour slices is widened at zero: it answers from the centre slice, as it always did."""
-    from ..networks.lvunet import load_lvunet_file, with_tta
+    from ..networks.lvunet import load_lvunet_file, widen_network, with_tta
 
-    network = load_lvunet_file(path)
-    if network.config.in_channels != in_channels:
-        wide = LVUnet(replace(network.config, in_channels=in_channels))
-        network = load_state(wide, widen_to_context(network.state_dict(), in_channels), Path(path).name)
-    teacher = with_tta(network, "flip4").to(device).eval()
+    teacher = with_tta(widen_network(load_lvunet_file(path), in_channels), "flip4").to(device).eval()
     for parameter in teacher.parameters():
         parameter.requires_grad_(False)
     return teacher
