@@ -28,7 +28,7 @@ browser:
 	  echo "WARNING: could not install chromium: the browser tests will fail"; }
 
 test: $(STAMP) browser
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q --durations=15
 
 web: $(STAMP)
 	$(VENV)/bin/unetgan web

@@ -192,6 +192,43 @@ def test_target_histogram_augmentation_maps_onto_the_target_distribution():
     assert np.array_equal(np.argsort(matched, axis=None), np.argsort(source, axis=None))  # order (anatomy) kept
 
 
+def test_rematching_restores_the_original_histogram_and_keeps_the_augmented_order():
+    import torch
+
+    from unetgan.training.appearance import match_histogram_of, quantile_function_of, random_intensity_network
+
+    original = torch.rand(1, 64, 64) ** 2
+    augmented = random_intensity_network(original, torch.Generator().manual_seed(1))
+    matched = match_histogram_of(augmented, original)
+    assert np.abs(quantile_function_of(augmented.numpy()) - quantile_function_of(original.numpy())).max() > 0.05
+    assert np.abs(quantile_function_of(matched.numpy()) - quantile_function_of(original.numpy())).max() < 1e-3
+    order = np.argsort(augmented.numpy(), axis=None, kind="stable")  # what GIN made brighter stays brighter
+    assert np.all(np.diff(matched.numpy().ravel()[order]) >= -1e-6)
+
+
+def test_the_sampler_rematches_gin_samples_onto_the_source_distribution():
+    import torch
+
+    from unetgan.training.appearance import quantile_function_of
+    from unetgan.training.datasets import SliceSet
+    from unetgan.training.train_unet import CropSampler
+
+    # every slice uniform noise: any crop's quantile function is the identity, whatever GIN makes of it
+    images = torch.rand(6, 1, 96, 96, generator=torch.Generator().manual_seed(0))
+    labels = torch.zeros(6, 96, 96, dtype=torch.int64)
+    labels[:, 40:56, 40:56] = 1
+    data = SliceSet(images, labels, [f"s{i}" for i in range(6)])
+    identity = np.linspace(0, 1, 257)
+
+    def worst_deviation(rematch: float) -> float:
+        config = UnetTrainConfig(crop=64, batch=8, gin=1.0, rematch=rematch, method="noisy")
+        batch, _ = CropSampler(data, config).batch_tensors(0)
+        return max(np.abs(quantile_function_of(b.numpy()) - identity).max() for b in batch)
+
+    # the noisy recipe's noise and affine padding stay after rematching, GIN's changes do not
+    assert worst_deviation(0.0) > 0.2 and worst_deviation(1.0) < 0.1
+
+
 def test_random_intensity_network_keeps_range_and_is_seeded():
     import torch
 

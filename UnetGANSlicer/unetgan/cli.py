@@ -54,6 +54,9 @@ def _add_train_unet(sub):
     p.add_argument("--gin", type=float, help="probability of random-convolution (GIN) appearance augmentation per sample")
     p.add_argument("--target-histograms", dest="target_histograms", type=float,
                    help="probability of matching a sample to a random target-vendor volume's histogram")
+    p.add_argument("--rematch", type=float,
+                   help="probability of mapping an augmented sample back onto its own original histogram, as inference "
+                        "maps other vendors onto the source histogram (default 0)")
     p.add_argument("--histogram-target-vendor", help="unlabelled target vendor whose histograms --target-histograms uses")
     p.add_argument("--histogram-target-split", action="append", help="manifest split(s) of those target volumes")
     p.add_argument("--widths", type=lambda v: tuple(int(x) for x in v.split(",")), help="channels per level, e.g. 16,32,64,128")

@@ -7,6 +7,10 @@ Two augmentations no PyPI package offers for 2D MRI slices, written here:
   Texture and contrast change, shapes stay.
 - `TargetHistograms`: a source slice's intensities mapped onto the quantile function of a random
   *unlabelled* target-vendor volume, so the network sees target intensity distributions in training.
+- `match_histogram_of`: an augmented sample mapped back onto its own original histogram, quantile to quantile
+  as histogram.py maps every other vendor's volume onto the source histogram at inference: what stays is what
+  histogram matching cannot undo (which tissue is brighter than which, texture), which is what the LV-Unet
+  meets on an adapted image.
 
 Every random draw comes from a generator the caller seeds, so a training step is reproducible
 from (seed, step) alone.
@@ -53,6 +57,13 @@ def quantile_function_of(slices: np.ndarray) -> np.ndarray:
     """Quantiles (at histogram.QUANTILES) of normalised network slices, strictly increasing for np.interp."""
     values = np.quantile(np.asarray(slices, dtype=np.float32), QUANTILES)
     return np.maximum.accumulate(values + np.arange(values.size) * 1e-7)
+
+
+def match_histogram_of(image: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """image (C, H, W) with its intensities mapped, order kept, onto reference's quantile function."""
+    values = image.numpy()
+    matched = np.interp(values, quantile_function_of(values), quantile_function_of(reference.numpy()))
+    return torch.from_numpy(matched.astype(np.float32))
 
 
 class TargetHistograms:

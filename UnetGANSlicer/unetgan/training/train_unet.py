@@ -23,7 +23,7 @@ from ..distributed import draw_share, join, mean_and_any, parallel
 from ..io.manifest import LabelledVolume
 from ..networks.lvunet import LVUnet, LVUnetConfig, widen_to_context
 from ..weights import load_state, read_weights, write_weights
-from .appearance import TargetHistograms, quantile_function_of, random_intensity_network
+from .appearance import TargetHistograms, match_histogram_of, quantile_function_of, random_intensity_network
 from .augment import augmentation
 from .datasets import SliceSet, slices_of, split_subjects
 from .weight_average import WeightAverage
@@ -50,6 +50,9 @@ class UnetTrainConfig:
     # appearance augmentation on top of `method` (training/appearance.py): probability per sample
     gin: float = 0.0
     target_histograms: float = 0.0  # needs target quantile functions (unlabelled target volumes)
+    # after all appearance changes, map the sample back onto its own crop's histogram, as inference maps
+    # every other vendor's volume onto the source histogram (appearance.match_histogram_of)
+    rematch: float = 0.0
     checkpoint_minutes: float = 3.0  # mid-epoch checkpoints; resume is exact from any of them
     # seeded sub-batches per process and step: N torchrun processes with batch B see exactly what one process
     # with batch N*B and shards N sees (distributed.shares)
@@ -138,12 +141,16 @@ class CropSampler:
             which = int(len(self.sets) > 1 and rng.random() < self.config.pseudo_fraction)
             index = int(rng.integers(0, self.sets[which][0].images.shape[0]))
             image, label = self._crop(which, index, rng)
+            original = image
             if which == 0 and rng.random() < self.config.target_histograms:
                 image = torch.from_numpy(self.target_histograms.match(image.numpy(), self.source_quantiles[index], rng))
             sample = self.augment({"image": image.clone(), "label": label.clone()})
             image = torch.as_tensor(sample["image"]).float()
             if rng.random() < self.config.gin:
                 image = random_intensity_network(image, torch_rng)
+            # drawn only when asked for, so the recipes without it keep their exact random stream
+            if self.config.rematch > 0 and rng.random() < self.config.rematch:
+                image = match_histogram_of(image, original)
             images.append(image.clamp(0, 1.5))
             labels.append(torch.as_tensor(sample["label"]).long())
         return torch.stack(images), torch.stack(labels)
