@@ -1,0 +1,49 @@
+"""Make an LV-Unet the default segmenter and pair the shipped adapters with it (issues #12 and #17).
+
+    python scripts/register_default_segmenter.py     # not run directly: scripts/register_lvunet_soup*.py call it
+
+Registers the file first among the segmenters, then, for every adapter that the product or docs/results.md
+uses, writes a copy whose translations the new segmenter segments (`unetgan pair-adapter`: the same generator
+weights, the old pairing kept on record) and registers it under the same name, so every default and every
+results column keeps its place. Then `python Testing/test_slicer_files.py --write` and
+`python scripts/models_table.py`.
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "UnetGANSlicer"))
+
+UNETGAN = str(ROOT / ".venv" / "bin" / "unetgan")
+REGISTRY = ROOT / "UnetGANSlicer" / "Resources" / "Models" / "models.json"
+ADAPTERS = ("adapter-siemens-small", "adapter-siemens", "adapter-ge", "adapter-ge-without-SCD0000101",
+            "adapter-ge-without-SCD0000201", "adapter-ge-without-SCD0000301", "adapter-siemens-no-feature-loss",
+            "adapter-siemens-l1-cycle")
+# the pairing an adapter's description already names, replaced by the new one
+PAIRED = re.compile(r"; segmenter \S+ \(paired in session \d+\)$")
+
+
+def run(*command: str) -> None:
+    subprocess.run(command, check=True, cwd=ROOT)
+
+
+def register_default(name: str, path: str, made_by: str, description: str, script: str, session: int) -> None:
+    run(UNETGAN, "register", path, "--first", "--name", name, "--kind", "segmenter", "--source-vendor", "Philips",
+        "--made-by", made_by, "--description", description)
+    entries = {m["name"]: m for m in json.loads(REGISTRY.read_text())["models"]}
+    for adapter in ADAPTERS:
+        entry = entries[adapter]
+        out = f"runs/paired/{entry['file']}"
+        run(UNETGAN, "pair-adapter", adapter, "--segmenter", name, "-o", out)
+        vendors = [a for flag, key in (("--source-vendor", "source_vendor"), ("--target-vendor", "target_vendor"))
+                   if entry.get(key) for a in (flag, entry[key])]
+        trained = PAIRED.sub("", entry["description"].replace("segmenter lvunet-robust", "trained against lvunet-robust"))
+        run(UNETGAN, "register", out, "--name", adapter, "--kind", "adapter", *vendors, "--made-by",
+            f"unetgan pair-adapter {adapter} --segmenter {name} -o {out} ({script}: the same weights, segmented by "
+            f"{name}) of the file made by: {entry['command']}",
+            "--description", f"{trained}; segmenter {name} (paired in session {session})")
