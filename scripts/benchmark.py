@@ -160,7 +160,7 @@ ONNX_FP32 = "heart box, fp32, ONNX Runtime"
 SHIPPED = "heart box, int8, ONNX Runtime (the shipped runtime on VNNI CPUs; one pass, the default)"
 # test-time augmentation (tta.py) on the shipped runtime; the rows above run without it
 FLIP4 = "heart box, int8, ONNX Runtime, --tta flip4"
-# the default until session 8: lvunet-robust with the four flips, which lvunet-soup gives in one pass (4x faster)
+# the default until session 8: lvunet-robust with the four flips, which the soups since give in one pass (4x faster)
 ROBUST_FLIP4 = "lvunet-robust, heart box, int8, ONNX Runtime, --tta flip4 (default until session 8)"
 
 
@@ -446,7 +446,7 @@ def targets(r: dict) -> list[str]:
         # not a numerical shortcut but another network, one pass instead of four: it may gain, it must not lose
         before_session_8 = dice.get((vendor, ROBUST_FLIP4))
         if int8 is not None and before_session_8 is not None:
-            rows.append((f"Dice change of lvunet-soup's one pass against lvunet-robust's four flips (the default "
+            rows.append((f"Dice change of the default segmenter's one pass against lvunet-robust's four flips (the default "
                          f"until session 8; issue #17), {vendor}", f"{int8 - before_session_8:+.4f}",
                          int8 - before_session_8 >= -0.005, "no loss over 0.005"))
     return ["| target | measured | goal | met |", "|---|---|---|---|"] + [

@@ -1,8 +1,8 @@
 """Weight averaging along a training run: stochastic weight averaging (Izmailov et al., 2018), dense as in
 SWAD (Cha et al., 2021), which found that averaging many points of a constant-rate trajectory lands in a flatter
 minimum that generalises better to unseen domains: here, unseen scanner vendors. And across runs: a "model
-soup" (Wortsman et al., ICML 2022), the mean of networks fine-tuned from one start (`soup`, which made the
-default segmenter, lvunet-soup).
+soup" (Wortsman et al., ICML 2022), the mean of networks fine-tuned from one start (`soup`, which made
+lvunet-soup and the default segmenter, lvunet-soup2).
 
 torch.optim.swa_utils does the averaging and re-estimates the BatchNorm statistics of the averaged weights
 (those of the running model belong to other weights)."""
