@@ -19,6 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "UnetGANSlicer"))
 
+from unetgan.weights import sha256_of  # noqa: E402
+
 UNETGAN = str(ROOT / ".venv" / "bin" / "unetgan")
 REGISTRY = ROOT / "UnetGANSlicer" / "Resources" / "Models" / "models.json"
 ADAPTERS = ("adapter-siemens-small", "adapter-siemens", "adapter-ge", "adapter-ge-without-SCD0000101",
@@ -47,3 +49,13 @@ def register_default(name: str, path: str, made_by: str, description: str, scrip
             f"unetgan pair-adapter {adapter} --segmenter {name} -o {out} ({script}: the same weights, segmented by "
             f"{name}) of the file made by: {entry['command']}",
             "--description", f"{trained}; segmenter {name} (paired in session {session})")
+
+
+def register_soup(name: str, soup: str, ingredients: tuple[str, ...], made_by: str, recipe: str, description: str,
+                  script: str, session: int) -> None:
+    """register_default for a soup made by scripts/soup_lvunet.py, its ingredients' SHA256 on record."""
+    register_default(
+        name, soup,
+        f"{made_by} (= python scripts/soup_lvunet.py {' '.join(ingredients)} -o {soup}: {recipe}; ingredient SHA256 "
+        + ", ".join(sha256_of(ROOT / path) for path in ingredients) + ")",
+        description, script, session)

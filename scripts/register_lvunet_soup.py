@@ -5,31 +5,17 @@
 Registers runs/lvunet_soup.safetensors first among the segmenters and pairs every adapter the product or
 docs/results.md uses with it (scripts/register_default_segmenter.py).
 """
-from __future__ import annotations
+from register_default_segmenter import register_soup
 
-import sys
-
-from register_default_segmenter import ROOT, register_default
-from unetgan.weights import sha256_of
-
-SOUP = "runs/lvunet_soup.safetensors"
-INGREDIENTS = ("runs/unet_tta_distilled_generic/last.safetensors", "runs/unet_tta_distilled_gentle/last.safetensors",
-               "runs/unet_robust_averaged/average.safetensors")
-
-
-def main() -> int:
-    register_default(
-        "lvunet-soup", SOUP,
-        "scripts/make_lvunet_soup.sh (= python scripts/soup_lvunet.py " + " ".join(INGREDIENTS) + f" -o {SOUP}: "
+if __name__ == "__main__":
+    register_soup(
+        "lvunet-soup", "runs/lvunet_soup.safetensors",
+        ("runs/unet_tta_distilled_generic/last.safetensors", "runs/unet_tta_distilled_gentle/last.safetensors",
+         "runs/unet_robust_averaged/average.safetensors"),
+        "scripts/make_lvunet_soup.sh",
         "the uniform weight average of three continuations of lvunet-robust, made by VARIANT=generic "
         "scripts/train_tta_distilled_unet.sh, VARIANT=gentle scripts/train_tta_distilled_unet.sh and "
-        "scripts/train_robust_unet_averaged.sh --epochs 5 after scripts/train_robust_unet_continued.sh; "
-        "ingredient SHA256 " + ", ".join(sha256_of(ROOT / path) for path in INGREDIENTS) + ")",
+        "scripts/train_robust_unet_averaged.sh --epochs 5 after scripts/train_robust_unet_continued.sh",
         "Soup LV-Unet: the weight average of three continuations of lvunet-robust (two taught its "
         "four-flip output, one weight-averaged); in one pass as good as lvunet-robust with four flips",
         "scripts/register_lvunet_soup.py", 8)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
