@@ -192,7 +192,9 @@ def write_markdown(results: dict, path: Path, args) -> None:
              "Regenerate with `make results` (= `python scripts/results.py --manifest ../shared/data/manifest.csv --out docs`;",
              "the held-out GE and ablation columns appear once the adapters of `scripts/adapter_ablation_runs.sh` are",
              "registered, docs/models.md). This page was made by",
-             f"`python {' '.join(sys.argv)}`.",
+             f"`python {' '.join(sys.argv)}`" + (" (`--reuse`: the cells already in results.json were kept, as the "
+                                                 "full command last computed them; only this text was written again)."
+                                                 if args.reuse else "."),
              "3D Dice per volume (subject x phase), mean ± sd over volumes. Philips: the LV-Unet's 10 validation",
              "subjects (never trained on). Siemens: `dev_labelled` (10 subjects, ED + ES). GE: the 3 Sunnybrook",
              "patients, contoured slices only (myocardium only on slices with both contours).",
@@ -208,8 +210,8 @@ def write_markdown(results: dict, path: Path, args) -> None:
              "(4x the segmenter's time) would add, and the two `until session 8` columns the previous defaults",
              "(`lvunet-robust` with four flips, the same adapters) measured in the same run.",
              f"**Clean-up after the network** (every column, as the product does it): {postprocess.description()}",
-             "(unetgan/postprocess.py; the threshold was chosen on Philips training subjects, docs/end_slices.md;",
-             "it raised the shipped pipeline's mean Dice by 0.007 on Philips and 0.010 on Siemens, GE unchanged).", ""]
+             "(unetgan/postprocess.py; thresholds chosen on Philips training subjects with the default segmenter of the",
+             "day, docs/end_slices.md; what each choice measured on these dev data: docs/models.md, 'End-slice clean-up').", ""]
     for key, title in (("mean", "Mean of blood pool and myocardium"), ("blood_pool", "LV blood pool"), ("myocardium", "Myocardium")):
         lines += [f"## Dice: {title}", "", "| vendor | n | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
         for vendor, row in results.items():
