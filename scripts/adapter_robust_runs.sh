@@ -11,7 +11,7 @@ case "$VENDOR" in
   *) echo "unknown vendor $VENDOR" >&2; exit 2 ;;
 esac
 NAME=$(echo "$VENDOR" | tr '[:upper:]' '[:lower:]')
-OUT="runs/adapter_${NAME}_robust/adapter_${NAME}_robust.safetensors"
+OUT=${OUT:-"runs/adapter_${NAME}_robust/adapter_${NAME}_robust.safetensors"}  # OUT=... for a second run beside it
 RESUME=$([ -d "${OUT%.safetensors}_checkpoint" ] && echo --resume || true)
 OMP_NUM_THREADS=1 .venv/bin/unetgan train-adapter --manifest ../shared/data/manifest.csv --source-split train_labelled \
   --target-vendor "$VENDOR" --target-split "$SPLIT" --lvunet "$LVUNET" --histogram-match \
