@@ -22,7 +22,7 @@ def role(entry) -> str:
     paired = f"segmenter: `{segmenter}`" if segmenter else "no segmenter recorded: the default one segments"
     kind = f"adapter {entry.target_vendor} -> {entry.source_vendor or 'Philips'} ({paired})"
     first_words = entry.description.split(":")[0] if entry.description else ""
-    return f"{kind}, {first_words.lower()}" if first_words.lower().startswith(("held-out", "ablation")) else kind
+    return f"{kind}, {first_words.lower()}" if first_words.lower().startswith(("held-out", "ablation", "longer training")) else kind
 
 
 def table() -> str:
