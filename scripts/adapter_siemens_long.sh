@@ -5,8 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=runs/adapter_siemens_long/adapter_siemens_long.safetensors
-COMMAND="OUT=$OUT ITERATIONS=3000 scripts/adapter_robust_runs.sh Siemens lvunet-soup2 --time-limit-min 140"
-env OUT="$OUT" ITERATIONS=3000 scripts/adapter_robust_runs.sh Siemens lvunet-soup2 --time-limit-min 140
+ARGS="Siemens lvunet-soup2 --time-limit-min 140"
+COMMAND="OUT=$OUT ITERATIONS=3000 scripts/adapter_robust_runs.sh $ARGS"
+# shellcheck disable=SC2086  # ARGS is split into words on purpose
+env OUT="$OUT" ITERATIONS=3000 scripts/adapter_robust_runs.sh $ARGS
 if grep -q '"name": "adapter-siemens-long"' UnetGANSlicer/Resources/Models/models.json; then
   echo "adapter-siemens-long: registered"; exit 0
 fi

@@ -21,8 +21,9 @@ def role(entry) -> str:
     segmenter = read_generator_metadata(entry.file).get("segmenter")
     paired = f"segmenter: `{segmenter}`" if segmenter else "no segmenter recorded: the default one segments"
     kind = f"adapter {entry.target_vendor} -> {entry.source_vendor or 'Philips'} ({paired})"
+    # a research entry says so before its colon ("Ablation (research): ..."); the table repeats those words
     first_words = entry.description.split(":")[0] if entry.description else ""
-    return f"{kind}, {first_words.lower()}" if first_words.lower().startswith(("held-out", "ablation", "longer training")) else kind
+    return f"{kind}, {first_words.lower()}" if "(research" in first_words.lower() else kind
 
 
 def table() -> str:
