@@ -113,3 +113,33 @@ def test_an_adapter_paired_again_translates_the_same_and_is_segmented_by_the_new
     assert main(["pair-adapter", "Siemens", "--segmenter", "no-such-model", "-o", str(tmp_path / "x.safetensors")]) != 0
     assert "unknown segmenter 'no-such-model'" in capsys.readouterr().err
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_adapter_choices_are_automatic_the_shipped_vendors_none_then_yours(tmp_path):
+    """The list both front ends show, in this order, from a shipped registry and a user registry."""
+    from UnetGANSlicerLib import models
+
+    shipped = tmp_path / "shipped" / "models.json"
+    shipped.parent.mkdir()
+    (shipped.parent / "siemens.safetensors").write_bytes(b"x")
+    shipped.write_text(json.dumps({"models": [
+        {"name": "lvunet-x", "kind": "segmenter", "file": "x.safetensors"},
+        {"name": "adapter-siemens-x", "kind": "adapter", "file": "siemens.safetensors", "target_vendor": "Siemens"},
+        {"name": "adapter-ge-x", "kind": "adapter", "identity": True, "target_vendor": "GE"},
+    ]}))
+    mine = tmp_path / "mine.safetensors"
+    mine.write_bytes(b"my adapter")
+    user = tmp_path / "user" / "models.json"
+    models.register_user_model(mine, "canon-2026", "adapter", user, target_vendor="Canon")
+
+    options = models.adapter_choices(user_registry=user, registry=shipped)
+    assert [(o.label, o.value) for o in options] == [
+        ("Automatic", "auto"), ("Siemens", "adapter-siemens-x"), ("GE", "adapter-ge-x"), ("None", "none"),
+        ("canon-2026 (yours)", str(mine.resolve()))]
+    assert [o.user for o in options] == [False, False, False, False, True]
+    assert options[2].choice.identity and options[2].choice.available  # an identity adapter needs no file
+    assert [o.backend_argument() for o in options[:4]] == ["auto", "adapter-siemens-x", "adapter-ge-x", "none"]
+    assert options[4].backend_argument() == str(mine.resolve())
+    mine.write_bytes(b"replaced")  # a user's file must still be the one registered
+    with pytest.raises(Exception, match="SHA256"):
+        options[4].backend_argument()

@@ -32,10 +32,11 @@ class ModelChoice:
     description: str = ""
     sha256: str | None = None
     user: bool = False  # from the user registry (trained in the module)
+    identity: bool = False  # an adapter that leaves the image as it is (histogram matching only): no file
 
     @property
     def available(self) -> bool:
-        return self.file.is_file()
+        return self.identity or self.file.is_file()
 
     @property
     def argument(self) -> str:
@@ -65,9 +66,10 @@ def _entries(registry: Path, kind: str | None, user: bool) -> list[ModelChoice]:
         target = raw.get("target_vendor")
         label = raw["name"] if not target or raw.get("kind") != "adapter" else f"{target} ({raw['name']})"
         choices.append(ModelChoice(
-            name=raw["name"], kind=raw.get("kind", ""), file=(Path(registry).parent / raw.get("file", "")).resolve(),
+            name=raw["name"], kind=raw.get("kind", ""), file=(Path(registry).parent / (raw.get("file") or "")).resolve(),
             label=label + (" - yours" if user else ""), target_vendor=target, source_vendor=raw.get("source_vendor"),
             description=raw.get("description", ""), sha256=raw.get("sha256"), user=user,
+            identity=bool(raw.get("identity")),
         ))
     return choices
 
@@ -77,6 +79,53 @@ def available_models(kind: str | None = None, registry: Path = REGISTRY_FILE,
     """Registry entries (of one kind), bundled first, then the user's; an absent or broken registry gives []."""
     user_registry = user_registry if user_registry is not None else user_registry_file()
     return _entries(registry, kind, user=False) + _entries(user_registry, kind, user=True)
+
+
+AUTOMATIC = "auto"  # what the backend's --adapter takes for "Automatic"
+NO_ADAPTER = "none"
+
+
+@dataclass(frozen=True)
+class AdapterOption:
+    """One entry of the adapter list both front ends show (the Slicer panel's combo box, the page's select)."""
+
+    label: str  # what the list shows: "Automatic", a vendor ("Siemens"), "None", "<name> (yours)"
+    value: str  # what the backend's --adapter takes: "auto", a shipped registry name, "none", or a user's file
+    description: str = ""  # one sentence for a tooltip
+    vendor: str | None = None  # the scanner vendor the adapter is for
+    choice: ModelChoice | None = None  # the registry entry (None for Automatic and None)
+
+    @property
+    def user(self) -> bool:
+        return self.choice is not None and self.choice.user
+
+    def backend_argument(self) -> str:
+        """`value`, after checking that a user's file still has its registered SHA256 (InputError if not)."""
+        return verified_argument(self.choice) if self.choice is not None else self.value
+
+
+AUTOMATIC_DESCRIPTION = ("The scanner vendor from the DICOM Manufacturer picks the adapter; without it, the adapter "
+                         "under which the segmenter copes best on a few slices (a warning says so)")
+NONE_DESCRIPTION = "Segment the image as it is, without translating it"
+
+
+def adapter_choices(user_registry: Path | None = None, registry: Path = REGISTRY_FILE) -> list[AdapterOption]:
+    """The adapters a user may pick, in this order: "Automatic" (the default: the backend's `--adapter auto`),
+    the shipped adapters by vendor name, "None", then the adapters the user trained or registered
+    ("<name> (yours)"). `user_registry` defaults to `user_registry_file()`."""
+    options = [AdapterOption("Automatic", AUTOMATIC, AUTOMATIC_DESCRIPTION)]
+    shipped = _entries(registry, "adapter", user=False)
+    vendors = [c.target_vendor or c.name for c in shipped]
+    for choice, vendor in zip(shipped, vendors):
+        # one shipped adapter per vendor is the rule; a second one is told apart by its name
+        label = vendor if vendors.count(vendor) == 1 else f"{vendor} ({choice.name})"
+        options.append(AdapterOption(label, choice.argument, choice.description, choice.target_vendor, choice))
+    options.append(AdapterOption("None", NO_ADAPTER, NONE_DESCRIPTION))
+    user_registry = user_registry if user_registry is not None else user_registry_file()
+    for choice in _entries(user_registry, "adapter", user=True):
+        options.append(AdapterOption(f"{choice.name} (yours)", choice.argument, choice.description,
+                                     choice.target_vendor, choice))
+    return options
 
 
 def file_sha256(path) -> str:
