@@ -8,8 +8,10 @@ import pytest
 
 from unetgan.cli import main
 from unetgan.errors import ModelError
-from unetgan.registry import find_model, load_adapter, registry_file
+from unetgan.registry import RESEARCH_REGISTRY_FILE, find_model, load_adapter, registry_file
 from unetgan.weights import sha256_of
+
+RESEARCH_MODELS = RESEARCH_REGISTRY_FILE.parent / "models"
 
 
 @pytest.fixture
@@ -37,7 +39,7 @@ def names(registry):
 def test_a_new_adapter_goes_last_or_first_and_first_is_what_the_vendor_name_picks(registry, tmp_path):
     original, segmenter = find_model("Siemens", "adapter", registry).name, find_model(None, "segmenter", registry).name
     copy = tmp_path / "another.safetensors"
-    shutil.copyfile(registry.parent / "adapter_siemens_robust.safetensors", copy)
+    shutil.copyfile(RESEARCH_MODELS / "adapter_siemens_robust.safetensors", copy)
     assert register(registry, copy, "adapter-siemens-later") == 0
     assert names(registry)[-1] == "adapter-siemens-later"
     assert find_model("Siemens", "adapter", registry).name == original  # a new entry changes no default
@@ -55,7 +57,7 @@ def test_a_new_adapter_goes_last_or_first_and_first_is_what_the_vendor_name_pick
 def test_re_registering_keeps_the_place_and_checks_the_new_file(registry, tmp_path):
     before, default = names(registry), find_model("Siemens", "adapter", registry)
     changed = tmp_path / default.file.name
-    shutil.copyfile(registry.parent / "adapter_ge_robust.safetensors", changed)  # another file, the same name
+    shutil.copyfile(RESEARCH_MODELS / "adapter_ge_augunet.safetensors", changed)  # another file, the same name
     assert register(registry, changed, default.name) == 0
     assert names(registry) == before  # the default adapter stays the default
     assert find_model("Siemens", "adapter", registry).sha256 == sha256_of(changed) != default.sha256
@@ -75,14 +77,14 @@ def test_a_stored_result_names_the_weight_files_it_was_measured_with(registry, t
     paired = find_model(load_adapter("Siemens", registry).metadata["segmenter"], "segmenter", registry)
     assert before == {"segmenter": paired.sha256, "adapter": shipped.sha256}
     assert weight_files("default") == {"segmenter": find_model(None, "segmenter", registry).sha256, "adapter": None}
-    assert weight_files("clean")["segmenter"] == find_model("lvunet-clean", "segmenter", registry).sha256
+    assert weight_files("clean")["segmenter"] == find_model("lvunet-clean", "segmenter").sha256  # research
 
     other = tmp_path / "other.safetensors"
-    shutil.copyfile(registry.parent / "adapter_siemens_augunet.safetensors", other)
+    shutil.copyfile(RESEARCH_MODELS / "adapter_siemens_augunet.safetensors", other)
     assert register(registry, other, "adapter-siemens-other", "--first") == 0
     after = weight_files("unetgan", None, "Siemens")
     assert after["adapter"] == sha256_of(other) != before["adapter"]
-    assert after["segmenter"] == find_model("lvunet-augment", "segmenter", registry).sha256  # its own pairing
+    assert after["segmenter"] == find_model("lvunet-augment", "segmenter").sha256  # its own pairing
 
 
 def test_an_adapter_paired_again_translates_the_same_and_is_segmented_by_the_new_segmenter(registry, tmp_path,
@@ -105,7 +107,7 @@ def test_an_adapter_paired_again_translates_the_same_and_is_segmented_by_the_new
     x = torch.rand(1, 1, 64, 64) * 2 - 1
     with torch.no_grad():
         assert torch.equal(paired(x), original(x))
-    assert weight_files("unetgan", None, str(out))["segmenter"] == find_model("lvunet-clean", "segmenter", registry).sha256
+    assert weight_files("unetgan", None, str(out))["segmenter"] == find_model("lvunet-clean", "segmenter").sha256
     # pairing a paired copy again still remembers what the weights were trained against
     again = tmp_path / "again.safetensors"
     assert main(["pair-adapter", str(out), "--segmenter", "lvunet-augment", "-o", str(again)]) == 0
@@ -143,3 +145,89 @@ def test_adapter_choices_are_automatic_the_shipped_vendors_none_then_yours(tmp_p
     mine.write_bytes(b"replaced")  # a user's file must still be the one registered
     with pytest.raises(Exception, match="SHA256"):
         options[4].backend_argument()
+
+
+SHIPPED = ["lvunet-soup2", "lvunet-robust", "adapter-siemens-small", "adapter-ge"]
+
+
+def test_the_shipped_registry_holds_what_the_product_runs_and_the_folder_only_its_files():
+    """The Slicer extension (CMakeLists' resource list) and the wheel (pyproject's package data: every .json
+    and .safetensors of the folder) ship Resources/Models: it holds the shipped registry's files, nothing else."""
+    import re
+    import tomllib
+
+    shipped = json.loads(registry_file().read_text())["models"]
+    assert [m["name"] for m in shipped] == SHIPPED
+    folder = registry_file().parent
+    needed = {m["file"] for m in shipped} | {"models.json", "source_histogram.json"}  # histmatch's reference
+    assert {p.name for p in folder.iterdir()} == needed
+    cmake = (folder.parent.parent / "CMakeLists.txt").read_text()
+    assert set(re.findall(r"Resources/Models/(\S+)", cmake)) == needed
+    pyproject = tomllib.loads((folder.parent.parent.parent / "pyproject.toml").read_text())
+    assert "Resources.Models" in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["Resources.Models"]
+    assert {p.name for pattern in patterns for p in folder.glob(pattern)} == needed
+    for entry in shipped:  # each with its hash and the command that made it
+        assert re.fullmatch(r"[0-9a-f]{64}", entry["sha256"]) and entry["command"], entry["name"]
+        assert sha256_of(folder / entry["file"]) == entry["sha256"], entry["name"]
+
+
+def test_user_lists_show_only_shipped_models():
+    from UnetGANSlicerLib import models
+
+    nobody = registry_file().parent / "no-user-registry.json"  # absent: no user adapters
+    listed = {c.name for c in models.available_models(user_registry=nobody)}
+    assert listed == set(SHIPPED)
+    research = {m["name"] for m in json.loads(RESEARCH_REGISTRY_FILE.read_text())["models"]}
+    assert research and not listed & research
+    assert [(o.label, o.value) for o in models.adapter_choices(user_registry=nobody)] == [
+        ("Automatic", "auto"), ("Siemens", "adapter-siemens-small"), ("GE", "adapter-ge"), ("None", "none")]
+
+
+def test_research_names_resolve_after_the_shipped_ones_and_only_where_the_research_registry_is(monkeypatch, tmp_path):
+    research = json.loads(RESEARCH_REGISTRY_FILE.read_text())["models"]
+    for raw in research:  # every research entry keeps its file, hash and made-by command
+        entry = find_model(raw["name"], raw["kind"])
+        assert entry.file.parent == RESEARCH_MODELS and sha256_of(entry.file) == raw["sha256"] and raw["command"]
+    assert find_model("Siemens", "adapter").name == "adapter-siemens-small"  # shipped first
+    assert find_model("GE", "adapter").name == "adapter-ge"
+    assert find_model(None, "segmenter").name == "lvunet-soup2"
+    # as in the wheel or the Slicer extension, where there is no research/ folder
+    monkeypatch.setenv("UNETGAN_RESEARCH_REGISTRY", str(tmp_path / "absent.json"))
+    with pytest.raises(ModelError, match="unknown segmenter 'lvunet-clean'"):
+        find_model("lvunet-clean", "segmenter")
+    assert find_model("GE", "adapter").name == "adapter-ge"
+
+
+def test_the_ge_adapter_is_an_identity_without_weights_and_translates_as_its_weights_did():
+    import torch
+
+    from unetgan.inference import translate_slices
+
+    entry = find_model("GE", "adapter")
+    assert entry.identity and entry.file.suffix == ".json"
+    generator = load_adapter("GE")
+    metadata = json.loads(entry.file.read_text())
+    assert generator.is_identity() and generator.metadata["segmenter"] == "lvunet-soup2"
+    assert len(generator.metadata["histogram_reference"]) == 257  # its histogram matching to Philips
+    # the weights it replaces (their last convolution all zeros), on record
+    assert metadata["made_from"] == {"file": "adapter_ge_robust.safetensors",
+                                     "sha256": "dbe30aa2e57dc75b158cce9682bd6d25d6c4a9754c89b56311bd8381a4f571f9"}
+    slices = torch.rand(3, 1, 64, 64)
+    with torch.no_grad():
+        through_network = ((generator(slices * 2 - 1) + 1) / 2).clamp(0, 1)
+    assert torch.allclose(translate_slices(generator, slices, "cpu"), through_network, atol=1e-6)
+    assert torch.allclose(through_network, slices.clamp(0.0025, 0.9975), atol=1e-5)  # the image as it is
+
+
+def test_automatic_choice_for_a_ge_study_is_the_shipped_ge_adapter():
+    import numpy as np
+
+    from unetgan.adapter_choice import choose_adapter
+    from unetgan.io.geometry import Geometry, ImageData
+
+    image = ImageData(np.zeros((1, 2, 16, 16), np.float32), Geometry((1.5, 1.5, 8.0)))
+    for manufacturer in ("GE MEDICAL SYSTEMS", "GE Healthcare"):
+        assert choose_adapter(image, manufacturer).adapter == "adapter-ge"
+    assert choose_adapter(image, "SIEMENS").adapter == "adapter-siemens-small"
+    assert choose_adapter(image, "Philips Medical Systems").adapter == "none"

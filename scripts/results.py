@@ -4,7 +4,7 @@
 
 Rows: Philips (the LV-Unet's own validation subjects, never trained on), Siemens
 (`dev_labelled`), GE (Sunnybrook contours). Columns: every method below. Models come
-from the registry (Resources/Models/models.json) unless given as files.
+from the registry (Resources/Models/models.json) unless given as files: the shipped registry, then the research registry (research/models.json).
 """
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ def adapter_for(vendor: str, spec: str) -> str | None:
     if vendor == "Philips":  # source images through the Siemens adapter: does it keep anatomy?
         vendor = "Siemens"
     try:
-        return str(find_model(spec.replace("{vendor}", vendor.lower() if spec != "{vendor}" else vendor), "adapter").file)
+        return find_model(spec.replace("{vendor}", vendor.lower() if spec != "{vendor}" else vendor), "adapter").name
     except Exception:
         return None
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import InputError
 from .io.geometry import ImageData
-from .registry import ModelEntry, find_model, read_registry
+from .registry import ModelEntry, find_model, read_registry, registry_file
 
 # vendor -> words of a Manufacturer string that name it (lower case, matched as whole words)
 VENDOR_WORDS = {
@@ -110,7 +110,7 @@ def choose_adapter(image: ImageData | str | os.PathLike, manufacturer: str | Non
 
         image = read_image(image)
     manufacturer = manufacturer if manufacturer is not None else image.meta.get("manufacturer")
-    entries = read_registry()
+    entries = read_registry(registry_file())  # the shipped adapters only, never a research one
     vendor = vendor_of(manufacturer)
     said = f"Manufacturer {manufacturer!r}" if manufacturer else "no Manufacturer (not a DICOM input)"
     if vendor is not None and vendor.lower() in _source_vendors(entries):

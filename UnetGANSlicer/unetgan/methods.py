@@ -19,7 +19,7 @@ from .errors import InputError
 from .histogram import load_reference, match_to_reference
 from .inference import CineResult, FrameResult, adapt_and_segment
 from .io.geometry import Geometry
-from .registry import MODELS_DIR, ModelCache, find_model, paired_segmenter
+from .registry import MODELS_DIR, ModelCache, adapter_metadata, find_model, paired_segmenter
 from .networks.lvunet import with_tta
 from .tta import DEFAULT_TTA
 from .runtime import resolve_runtime
@@ -64,11 +64,10 @@ def segmenter_name(method: str, model=None, paired: str | None = None) -> str | 
 def weight_files(method: str, model=None, adapter=None) -> dict:
     """The SHA256 of the weight files a method runs with these options, from the registry and the adapter's
     metadata, without loading a network: what a stored result was measured with."""
-    from .networks.generator import read_generator_metadata
     from .weights import sha256_of
 
     adapter_entry = find_model(adapter, "adapter") if method == "unetgan" and adapter is not None else None
-    paired = read_generator_metadata(adapter_entry.file).get("segmenter") if adapter_entry else None
+    paired = adapter_metadata(adapter_entry).get("segmenter") if adapter_entry else None
     segmenter = find_model(segmenter_name(method, model, paired), "segmenter")
     return {"segmenter": sha256_of(segmenter.file), "adapter": sha256_of(adapter_entry.file) if adapter_entry else None}
 

@@ -1,9 +1,18 @@
-"""The model registry (`Resources/Models/models.json`): which file a model name means, and its SHA256.
+"""The model registries: which file a model name means, and its SHA256.
+
+Two registries, read in this order when a name is resolved:
+
+- the shipped one, `Resources/Models/models.json` (or a user's own, `$UNETGAN_REGISTRY`): the models the
+  product runs, shipped in the wheel and the Slicer extension, the only ones a user's list shows;
+- the research registry, `research/models.json` of a source checkout (or `$UNETGAN_RESEARCH_REGISTRY`):
+  the ablation, held-out and earlier models that `unetgan evaluate`, `make results` and the research
+  recipes name. It is not in the wheel or the extension, so there it is simply absent.
 
 Reading and writing weight files is `weights.py` (re-exported here for older callers); building a
 network from a file is next to the networks (`networks/lvunet.py`, `networks/generator.py`): the
 architecture comes from the file's metadata, so a file for another architecture or size is
-rejected with a clear message before any inference.
+rejected with a clear message before any inference. An identity adapter (`"identity": true`) has no
+weights: its file is a JSON of its metadata (`networks.generator.load_identity_adapter`).
 """
 from __future__ import annotations
 
@@ -21,6 +30,9 @@ from .weights import SAFETENSORS_MAGIC_LIMIT, load_state, read_weights, sha256_o
 MODELS_DIR = Path(__file__).resolve().parent.parent / "Resources" / "Models"
 REGISTRY_FILE = MODELS_DIR / "models.json"
 REGISTRY_ENV = "UNETGAN_REGISTRY"  # a user's own models.json instead of the bundled one
+# the source checkout's research registry (absent from the wheel and the Slicer extension)
+RESEARCH_REGISTRY_FILE = Path(__file__).resolve().parents[2] / "research" / "models.json"
+RESEARCH_REGISTRY_ENV = "UNETGAN_RESEARCH_REGISTRY"
 
 
 @dataclass(frozen=True)
@@ -32,14 +44,31 @@ class ModelEntry:
     source_vendor: str | None = None
     target_vendor: str | None = None
     description: str = ""
+    identity: bool = False  # an adapter without weights: `file` is the JSON of its metadata
 
 
 def registry_file() -> Path:
+    """The registry of the models the product runs (the shipped one, or `$UNETGAN_REGISTRY`)."""
     return Path(os.environ.get(REGISTRY_ENV, REGISTRY_FILE))
 
 
+def research_registry_file() -> Path | None:
+    """The research registry when there is one (a source checkout, or `$UNETGAN_RESEARCH_REGISTRY`)."""
+    path = Path(os.environ.get(RESEARCH_REGISTRY_ENV, RESEARCH_REGISTRY_FILE))
+    return path if path.is_file() else None
+
+
+def registry_files() -> list[Path]:
+    """Where names are resolved, in order: the product's registry, then the research registry if present."""
+    research = research_registry_file()
+    return [registry_file()] + ([research] if research is not None else [])
+
+
 def read_registry(path: Path | None = None) -> list[ModelEntry]:
-    path = Path(path or registry_file())
+    """The entries of one registry file, or (no path) of every registry in `registry_files()` order."""
+    if path is None:
+        return [entry for file in registry_files() for entry in read_registry(file)]
+    path = Path(path)
     if not path.is_file():
         return []
     try:
@@ -55,7 +84,7 @@ def read_registry(path: Path | None = None) -> list[ModelEntry]:
             entries.append(ModelEntry(
                 name=raw["name"], kind=raw["kind"], file=(path.parent / raw["file"]).resolve(), sha256=raw.get("sha256"),
                 source_vendor=raw.get("source_vendor"), target_vendor=raw.get("target_vendor"),
-                description=raw.get("description", ""),
+                description=raw.get("description", ""), identity=raw.get("identity") is True,
             ))
     except (AttributeError, TypeError) as err:  # not an object with a "models" list of objects
         raise ModelError(f"model registry {path} is not of the expected form {{\"models\": [{{...}}, ...]}} ({err})") from None
@@ -81,6 +110,13 @@ def find_model(name_or_path: str | os.PathLike | None, kind: str, registry: Path
     raise ModelError(f"unknown {kind} {text!r}: not in the registry ({names}) and not a file")
 
 
+def adapter_metadata(entry: ModelEntry) -> dict:
+    """An adapter's metadata (paired segmenter, histogram reference...) without building its network."""
+    from .networks.generator import read_generator_metadata, read_identity_metadata
+
+    return read_identity_metadata(entry.file) if entry.identity else read_generator_metadata(entry.file)
+
+
 def verify(entry: ModelEntry) -> None:
     if not entry.file.is_file():
         raise ModelError(f"model file not found: {entry.file}")
@@ -100,10 +136,12 @@ def load_lvunet(name_or_path=None, registry: Path | None = None):
 
 def load_adapter(name_or_path, registry: Path | None = None):
     """An adapter's generator G_S (target -> source): by target vendor, registry name or file."""
-    from .networks.generator import load_generator
+    from .networks.generator import load_generator, load_identity_adapter
 
     entry = find_model(name_or_path, "adapter", registry)
     verify(entry)
+    if entry.identity:
+        return load_identity_adapter(entry.file)
     read_weights(entry.file)  # refuses pickles and damaged files before the generator is built
     try:
         return load_generator(entry.file).eval()

@@ -210,3 +210,40 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Resn
         raise ModelError(f"{path.name}: unusable generator config {metadata.get('config')}: {err}") from None
     model.metadata = metadata
     return load_state(model, tensors, path.name).to(device)
+
+
+# --- identity adapters -------------------------------------------------------
+# An adapter for which no trained checkpoint beat the untranslated image (by the label-free criterion) is
+# the identity: histogram matching to the source, then the image as it is. It needs no weights; its
+# registry entry points to a JSON file with the metadata the pipeline reads (histogram reference, the
+# segmenter for its images, the training run that found no better checkpoint).
+
+
+def identity_adapter(metadata: dict) -> ResnetGenerator:
+    """A residual generator whose weights are all zero: its output is its input (clamped to +-0.995), and
+    the pipeline skips its network (`is_identity`). `metadata` becomes `model.metadata`."""
+    config = {**metadata.get("config", {}), "residual_output": True}
+    model = build_generator(config)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.zero_()
+    model.metadata = {**metadata, "architecture": ARCHITECTURE, "config": asdict(model.config), "identity": True}
+    return model.eval()
+
+
+def read_identity_metadata(path: str | Path) -> dict:
+    """The metadata of an identity adapter's JSON file (ModelError if it is not one)."""
+    import json
+
+    path = Path(path)
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ModelError(f"cannot read the identity adapter {path.name}: {err}") from None
+    if not isinstance(metadata, dict) or metadata.get("identity") is not True:
+        raise ModelError(f"{path.name} is not an identity adapter (no \"identity\": true)")
+    return metadata
+
+
+def load_identity_adapter(path: str | Path) -> ResnetGenerator:
+    return identity_adapter(read_identity_metadata(path))
