@@ -1,21 +1,69 @@
-"""Dependency installation inside Slicer (issue #13 item 6), the decisions of UnetGANSlicerLib.dependencies:
-the installed torch checked against the required version, Slicer's own packages never installed or
-replaced, install failures (no network first) explained in one sentence."""
+"""Dependency decisions inside Slicer (UnetGANSlicerLib.dependencies): which Slicer is supported, the
+installed torch checked against the required version, Slicer's own packages never installed or replaced,
+what pip is asked to do, install failures explained in one sentence."""
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 from UnetGANSlicerLib import dependencies
 
-REQUIREMENTS = Path(__file__).resolve().parent.parent / "UnetGANSlicer" / "Resources" / "requirements.txt"
+MODULE_DIR = Path(__file__).resolve().parent.parent / "UnetGANSlicer"
+REQUIREMENTS = MODULE_DIR / "Resources" / "requirements.txt"
+# Python's minor version and pydicom as Slicer's SuperBuild files pin them (External_python-dicom-requirements.cmake);
+# the patch level of Python and the other packages' versions stand for "whatever that Slicer has"
+SLICER_5_12 = {"python": (3, 12, 0), "pydicom": "3.0.2", "numpy": "present", "scipy": "present"}
+SLICER_5_10 = {"python": (3, 12, 0), "pydicom": "2.4.4", "numpy": "present", "scipy": "present"}
+SLICER_5_8 = {"python": (3, 9, 0), "pydicom": "2.4.4", "numpy": "present", "scipy": "present"}
 
 
 def versions(**installed):
     return lambda name: installed.get(name.lower().replace("-", "_"))
 
 
+def slicer(shipped: dict, **more):
+    packages = {name: version for name, version in shipped.items() if name != "python"}
+    return versions(**packages, **more)
+
+
 def test_this_environment_is_ready():
     assert dependencies.check(REQUIREMENTS).ready
+
+
+def test_a_stock_slicer_512_is_supported_and_asked_for_the_missing_packages():
+    report = dependencies.check(REQUIREMENTS, slicer(SLICER_5_12), python_version=SLICER_5_12["python"])
+    assert report.slicer_problem is None and report.torch_problem is None and not report.slicer_missing
+    names = {line.split(">")[0].split("=")[0] for line in report.to_install}
+    # every package the module imports that Slicer does not ship, matplotlib and highdicom included
+    assert names == {"highdicom", "matplotlib", "monai", "safetensors", "tqdm", "psutil", "onnxruntime", "onnx"}
+    assert not any(line.startswith(("pydicom", "scipy", "numpy")) for line in report.to_install)
+
+
+def test_older_slicers_get_one_message_naming_the_slicer_needed():
+    for shipped, said in ((SLICER_5_8, "This Slicer has Python 3.9.0 and pydicom 2.4.4"),
+                          (SLICER_5_10, "This Slicer has pydicom 2.4.4")):
+        report = dependencies.check(REQUIREMENTS, slicer(shipped), python_version=shipped["python"])
+        assert not report.ready and report.slicer_problem.startswith("UnetGANSlicer needs 3D Slicer 5.12 or newer.")
+        assert said in report.slicer_problem and "https://download.slicer.org" in report.slicer_problem
+        assert report.to_install == [] and report.torch_problem is None  # nothing installed into an old Slicer
+    assert dependencies.slicer_problem((3, 12, 10), versions(pydicom="3.0.2")) is None
+    assert dependencies.slicer_problem((3, 13, 1), versions(pydicom="3.1.0rc1")) is None
+
+
+def test_the_version_check_runs_on_an_old_slicers_python():
+    """The package's __init__ and dependencies.py must parse (and import nothing newer) on Python 3.9, so that
+    Slicer 5.8 shows the message rather than a TypeError or SyntaxError."""
+    for path in (MODULE_DIR / "UnetGANSlicerLib" / "__init__.py", MODULE_DIR / "UnetGANSlicerLib" / "dependencies.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"), feature_version=(3, 9))
+        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                    for alias in node.names}
+        imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                     if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
+        assert imported <= {"__future__", "importlib", "re", "sys", "dataclasses", "pathlib", "typing", "packaging"}, \
+            (path.name, imported)
+        for node in ast.walk(tree):  # X | Y evaluated at run time (not in an annotation) needs Python 3.10
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "isinstance":
+                assert not any(isinstance(arg, ast.BinOp) for arg in node.args), path.name
 
 
 def test_old_torch_is_reported_with_what_to_do():
@@ -27,11 +75,24 @@ def test_old_torch_is_reported_with_what_to_do():
 
 def test_slicers_own_packages_are_never_installed_or_upgraded(tmp_path):
     requirements = tmp_path / "requirements.txt"
-    requirements.write_text("pydicom>=9.0  # newer than any Slicer ships\nscipy\nnumpy>=9\nmonai>=1.3\ntqdm\n")
-    report = dependencies.check(requirements, versions(pydicom="2.4.4", numpy="1.26.4", monai="1.2.0", torch="2.5.0"))
+    requirements.write_text("pydicom>=3.0\nscipy\nnumpy>=9\nmonai>=1.3\ntqdm\n")
+    report = dependencies.check(requirements, versions(pydicom="3.0.2", numpy="1.26.4", monai="1.2.0", torch="2.5.0"),
+                                python_version=(3, 12, 10))
     assert report.to_install == ["monai>=1.3", "tqdm"]  # too old, absent
     assert report.slicer_missing == ["scipy"]  # Slicer's own and absent: reported, not installed
     assert not report.ready and report.torch_problem is None
+
+
+def test_pip_is_constrained_to_the_packages_slicer_ships(tmp_path):
+    installed = versions(numpy="2.2.6", pydicom="3.0.2", simpleitk="2.5.0", torch="2.6.0", scipy="1.15.3")
+    text = dependencies.constraints_text(installed)
+    pins = [line for line in text.splitlines() if not line.startswith("#")]
+    assert pins == ["torch==2.6.0", "numpy==2.2.6", "SimpleITK==2.5.0", "pydicom==3.0.2", "scipy==1.15.3"]
+    arguments = dependencies.pip_arguments(["matplotlib>=3.7", "highdicom>=0.27"], tmp_path / "constraints.txt")
+    assert arguments == ["-c", str(tmp_path / "constraints.txt"), "matplotlib>=3.7", "highdicom>=0.27"]
+    assert "--no-deps" not in arguments  # matplotlib and highdicom need their own dependencies
+    question = dependencies.install_question(["matplotlib>=3.7", "highdicom>=0.27"])
+    assert "matplotlib, highdicom" in question and "left as they are" in question
 
 
 def test_install_failures_say_what_happened():
@@ -39,5 +100,7 @@ def test_install_failures_say_what_happened():
         "ERROR: Could not find a version that satisfies the requirement monai (from versions: none)\n"
         "ERROR: No matching distribution found for monai")
     assert "no network" in offline
+    conflict = dependencies.install_failure_message("ERROR: ResolutionImpossible: ... numpy==2.2.6 conflicts")
+    assert "without replacing a package Slicer ships" in conflict
     other = dependencies.install_failure_message(RuntimeError("pip exited with code 2\nbroken wheel"))
     assert other == "Installing Python packages failed: broken wheel"

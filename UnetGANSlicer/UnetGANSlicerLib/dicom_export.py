@@ -54,11 +54,13 @@ def has_dicom_origin(volume_node) -> bool:
 
 def no_dicom_note(volume_node) -> str | None:
     """What Export tells the user when it cannot write the DICOM SEG and SR (None when it can)."""
+    from unetgan.dicom_outputs import pdf_available
+
     if has_dicom_origin(volume_node):
         return None
+    pdf = "the PDF report was written, without patient or study data" if pdf_available() else "no PDF either"
     return (f"{volume_node.GetName()!r} was not loaded from DICOM, so no DICOM SEG or SR was written (they must "
-            "reference the source images; load the series through the DICOM module); the PDF report was written, "
-            "without patient or study data")
+            f"reference the source images; load the series through the DICOM module); {pdf}")
 
 
 def source_files(volume_node, database=None) -> list[str]:
@@ -213,8 +215,10 @@ def translated_frames(result) -> np.ndarray | None:
 
 
 def planned_names(base: str, dicom: bool, cine: bool) -> dict[str, list[str]]:
-    """File names by group: "report" always, "dicom" for a volume with a DICOM source."""
-    groups = {"report": [f"{base}_report.pdf"]}
+    """File names by group: "report" where matplotlib draws it, "dicom" for a volume with a DICOM source."""
+    from unetgan.dicom_outputs import pdf_available
+
+    groups = {"report": [f"{base}_report.pdf"]} if pdf_available() else {}
     if dicom:
         phases = [f"{base}_segmentation_ED.seg.dcm", f"{base}_segmentation_ES.seg.dcm"] if cine else []
         groups["dicom"] = [f"{base}_segmentation.seg.dcm", *phases, f"{base}_measurements.sr.dcm"]
@@ -241,7 +245,7 @@ def write_reports(result, labels: np.ndarray, folder: Path, base: str, overwrite
     with staged_outputs(Path(folder), names, overwrite) as staging:
         if "dicom" in groups:
             _write_dicom(result, source, labels, translated, staging, groups, database)
-        else:
+        elif "report" in groups:
             _write_report_without_dicom(result, source, labels, translated, staging / groups["report"][0])
     return [Path(folder) / name for name in names]
 
@@ -272,7 +276,8 @@ def _write_dicom(result, source, labels, translated, staging: Path, groups: dict
                                   reason)
         results.write(staging)  # the backend's names; renamed to this export's below
     seg, *phases, sr = groups["dicom"]
-    for written, wanted in ((SEG_NAME, seg), (SR_NAME, sr), (PDF_NAME, groups["report"][0])):
+    renames = [(SEG_NAME, seg), (SR_NAME, sr)] + [(PDF_NAME, name) for name in groups.get("report", [])]
+    for written, wanted in renames:
         os.replace(staging / written, staging / wanted)
     for phase_name, key in zip(phases, ("ed_frame", "es_frame")):
         t = measurements[key]

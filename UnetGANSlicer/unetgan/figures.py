@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
 
 # Slicer's default-ish colours for the two structures
 COLOURS = {1: (0.85, 0.25, 0.25), 2: (0.95, 0.80, 0.30)}
+
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend, imported on first use: the helpers below that only compute
+    (mid_lv_slice) work where matplotlib is not installed (a stock 3D Slicer)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def overlay(ax, image: np.ndarray, labels: np.ndarray | None, title: str) -> None:
@@ -30,7 +37,7 @@ def comparison_rows(rows: list[dict], path: Path, title: str = "") -> Path:
     """One row per case: each dict has 'name', 'original', 'translated', 'before' and 'after' (2D labels)
     and optionally 'reference'."""
     columns = 4 + any("reference" in r for r in rows)
-    fig, axes = plt.subplots(len(rows), columns, figsize=(2.6 * columns, 2.7 * len(rows)), squeeze=False)
+    fig, axes = pyplot().subplots(len(rows), columns, figsize=(2.6 * columns, 2.7 * len(rows)), squeeze=False)
     for ax_row, row in zip(axes, rows):
         plain_title = f"{row['name']}: original" + (" + segmentation" if row["before"] is not None else "")
         overlay(ax_row[0], row["original"], row["before"], plain_title)
@@ -45,7 +52,7 @@ def comparison_rows(rows: list[dict], path: Path, title: str = "") -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
+    pyplot().close(fig)
     return path
 
 

@@ -10,7 +10,9 @@ results.py: `DicomResults.of(...)` gathers what the three need while the images 
 memory; `.write(folder)` writes them. `export_dicom_results` does both for a front end (the
 Slicer module after an edit, the web page) from a DICOM folder and a labelmap.
 
-This module itself stays light (no highdicom): the pipeline asks it which names a run writes.
+This module itself stays light (no highdicom, no matplotlib): the pipeline asks it which names a run writes.
+The PDF needs matplotlib, which a stock 3D Slicer does not ship: without it the SEG and SR are written and
+the PDF is skipped, with PDF_SKIPPED saying why (`pdf_available`).
 """
 from __future__ import annotations
 
@@ -18,6 +20,22 @@ from pathlib import Path
 
 SEG_NAME, SR_NAME, PDF_NAME = "segmentation.seg.dcm", "measurements.sr.dcm", "report.pdf"
 DICOM_OUTPUTS = [SEG_NAME, SR_NAME, PDF_NAME]
+PDF_SKIPPED = ("The PDF report was not written: it needs the Python package matplotlib, which is not installed "
+               "(the module offers to install it; or run pip_install('matplotlib') in Slicer's Python console).")
+
+
+def pdf_available() -> bool:
+    """Whether the PDF report can be drawn here (matplotlib importable)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def dicom_output_names() -> list[str]:
+    """The names a DICOM export writes here: SEG and SR, and the PDF where matplotlib is installed."""
+    return DICOM_OUTPUTS if pdf_available() else [SEG_NAME, SR_NAME]
 
 
 def is_dicom_input(path) -> bool:

@@ -13,16 +13,11 @@ import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
-
-from ..figures import COLOURS, mid_lv_slice  # noqa: E402
-from ..measurements import BLOOD_POOL  # noqa: E402
-from .algorithm import AlgorithmInfo  # noqa: E402
+from ..figures import COLOURS, mid_lv_slice, pyplot
+from ..measurements import BLOOD_POOL
+from .algorithm import AlgorithmInfo
 
 A4_PORTRAIT_IN = (8.27, 11.69)
 # Approximate adult reference ranges for SSFP cine CMR, men and women pooled (the sex is often not in the
@@ -212,8 +207,9 @@ def _draw_warnings(ax, content: ReportContent) -> None:
     ax.text(0.0, 1.0, "\n".join(lines[:16]), fontsize=7.5, va="top", transform=ax.transAxes, family="DejaVu Sans")
 
 
-def report_page(content: ReportContent) -> plt.Figure:
+def report_page(content: ReportContent):
     """The page as a matplotlib figure (A4 portrait)."""
+    plt = pyplot()  # imported here: the report's content is computed without matplotlib
     figure = plt.figure(figsize=A4_PORTRAIT_IN)
     grid = figure.add_gridspec(6, 4, height_ratios=[1.15, 1.0, 1.35, 1.55, 1.55, 1.0], hspace=0.45, wspace=0.08,
                                left=0.06, right=0.96, top=0.93, bottom=0.03)
@@ -231,6 +227,9 @@ def report_page(content: ReportContent) -> plt.Figure:
 
 
 def write_report_pdf(path: Path, content: ReportContent) -> Path:
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    plt = pyplot()
     figure = report_page(content)
     try:
         with PdfPages(Path(path), metadata={"Title": "Left-ventricular function from cine MRI",

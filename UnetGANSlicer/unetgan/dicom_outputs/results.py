@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io.geometry import ImageData
-from . import DICOM_OUTPUTS, PDF_NAME, SEG_NAME, SR_NAME
+from . import PDF_NAME, SEG_NAME, SR_NAME, dicom_output_names, pdf_available
 from .algorithm import AlgorithmInfo
 from .report_pdf import ReportContent, report_content, write_report_pdf
 from .seg import write_segmentation
@@ -49,8 +49,9 @@ class DicomResults:
         except (ValueError, TypeError) as err:  # highdicom refuses a source attribute it cannot carry over
             raise InputError(f"cannot write the DICOM SEG and SR for these source images ({err}); expected one "
                              "series with one geometry and patient and study attributes that DICOM allows") from None
-        write_report_pdf(folder / PDF_NAME, self.report)
-        return [folder / name for name in DICOM_OUTPUTS]
+        if pdf_available():  # without matplotlib (a stock Slicer) the SEG and SR still count
+            write_report_pdf(folder / PDF_NAME, self.report)
+        return [folder / name for name in dicom_output_names()]
 
 
 def _adapter_said(adapter: str | None) -> str:
@@ -69,6 +70,7 @@ def export_dicom_results(out_dir, dicom_input, labels: np.ndarray, measurements:
     if image.frames.shape != (labels if labels.ndim == 4 else labels[None]).shape:
         raise InputError(f"labels {labels.shape} do not fit the cine {image.array.shape} in {dicom_input}")
     results = DicomResults.of(image, labels, translated, measurements, segmenter, adapter, adapter_reason)
-    with staged_outputs(Path(out_dir), DICOM_OUTPUTS, overwrite) as staging:
+    names = dicom_output_names()
+    with staged_outputs(Path(out_dir), names, overwrite) as staging:
         results.write(staging)
-    return [Path(out_dir) / name for name in DICOM_OUTPUTS]
+    return [Path(out_dir) / name for name in names]
