@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch import nn
 
+from unetgan.criterion import label_free_criterion, mask_plausibility
 from unetgan.errors import ModelError
 from unetgan.losses.adversarial import ImagePool, discriminator_loss, generator_adversarial_loss, lsgan_loss
 from unetgan.losses.ssim import ssim, ssim_loss
@@ -20,7 +21,7 @@ from unetgan.losses.unet_features import UnetFeatureLoss
 from unetgan.networks.discriminator import PatchDiscriminator, receptive_field
 from unetgan.networks.generator import ResnetGenerator, count_flops, load_generator, save_generator
 from unetgan.networks.lvunet import LVUnet
-from unetgan.training.train_adapter import AdapterConfig, label_free_criterion, mask_plausibility, train_adapter
+from unetgan.training.train_adapter import AdapterConfig, train_adapter
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ from unetgan.evaluation import dice_per_structure
 from unetgan.phantom import make_study
 from unetgan.preprocess import prepare_labels, prepare_volume
 from unetgan.registry import load_lvunet
-from unetgan.training.train_adapter import foreground_area, label_free_criterion
+from unetgan.criterion import foreground_area, label_free_criterion
 
 
 def network_slices(vendor: str, seed: int):

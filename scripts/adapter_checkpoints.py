@@ -18,7 +18,8 @@ from pathlib import Path
 from safetensors.torch import load_file
 
 from unetgan.networks.generator import build_generator, read_generator_metadata, save_generator
-from unetgan.training.train_adapter import AdapterConfig, default_checkpoint_dir
+from unetgan.training.adapter_checkpoints import default_checkpoint_dir
+from unetgan.training.adapter_config import AdapterConfig
 
 
 def snapshot_once(adapter: Path) -> int | None:

@@ -8,7 +8,7 @@
 3. Any other vendor (or no Manufacturer at all) gets the candidate (no adapter, or one of
    the registry's adapters) under which the segmenter copes best with a few mid-ventricular
    slices, by the label-free criterion that chose the adapters' checkpoints in training
-   (training/train_adapter.py); with a `WARNING:`, because a criterion is not a validation.
+   (criterion.py); with a `WARNING:`, because a criterion is not a validation.
 """
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def score_candidates(image: ImageData, candidates: list[ModelEntry | None], devi
 
     from .inference import adapter_slices, pick_device, translate_slices
     from .registry import load_adapter, load_lvunet, paired_segmenter
-    from .training.train_adapter import foreground_area, label_free_criterion
+    from .criterion import foreground_area, label_free_criterion
 
     device = pick_device(device) if isinstance(device, str) else device
     volume, spacing = _mid_slices(image)

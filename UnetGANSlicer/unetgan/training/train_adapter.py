@@ -21,26 +21,25 @@ Generator loss per iteration (one batch of each domain, in [-1, 1]):
 - The discriminators are updated after the generators, each on real images
   and on a 50-image history of fakes, with CycleGAN's halved LSGAN loss.
 
-Checkpoint selection without target labels: see ``label_free_criterion``.
+Checkpoint selection without target labels: ``criterion.label_free_criterion``. The configuration
+(`adapter_config.py`), the batches (`slice_sampler.py`), the checkpoints (`adapter_checkpoints.py`) and
+the sample pictures (`adapter_samples.py`) are modules of their own; this one holds the networks and the loop.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import ndimage
 from torch import nn
 
+from ..criterion import foreground_area, label_free_criterion, segment_probabilities
 from ..distributed import SINGLE, Ranks, join, mean_and_any, parallel
 from ..errors import InputError
 from ..inference import context_slices
@@ -48,431 +47,16 @@ from ..losses.adversarial import ImagePool, discriminator_loss, generator_advers
 from ..losses.ssim import ssim, ssim_loss
 from ..losses.unet_features import UnetFeatureLoss, to_unit_range
 from ..networks.discriminator import PatchDiscriminator
-from ..networks.generator import GeneratorConfig, build_generator, load_generator, save_generator
+from ..networks.generator import build_generator, save_generator
+from .adapter_checkpoints import check_resumable, default_checkpoint_dir, load_checkpoint, save_checkpoint
+from .adapter_config import AdapterConfig, TrainResult
+from .adapter_samples import save_samples
+from .slice_sampler import SliceSampler, as_slices, split_eval
 
-__all__ = ["AdapterConfig", "TrainResult", "train_adapter", "label_free_criterion", "load_generator"]
+__all__ = ["AdapterConfig", "TrainResult", "train_adapter"]
 
 ProgressCallback = Callable[[int, int, dict], None]
 
-
-# --------------------------------------------------------------------------
-# Configuration
-# --------------------------------------------------------------------------
-
-@dataclass
-class AdapterConfig:
-    """Hyper-parameters of one adapter training run.
-
-    Learning rate: the paper uses Adam at 1e-5 (``paper()``), which suits its
-    long GPU runs. ``fast()`` uses the reference CycleGAN's 2e-4 with Adam
-    betas (0.5, 0.999): with only a few thousand iterations on a CPU, 1e-5
-    barely moves the networks, and beta1 = 0.5 is CycleGAN's (and DCGAN's)
-    remedy for the oscillation momentum causes in the adversarial game.
-
-    bf16 is off by default: on a CPU without AVX-512 bf16 (e.g. AVX2-only
-    AMD EPYC) bf16 autocast made generator iterations about 25x slower, not
-    faster. channels_last gave nothing measurable for these small networks.
-
-    ``residual_output`` (fast preset): the generators start as the identity
-    (see ``networks.generator``), so every checkpoint keeps the anatomy from
-    the first iteration and a short run can only move away from "no
-    adaptation" as far as the losses allow; the paper preset keeps the
-    reference generator.
-
-    ``lambda_unet`` is the paper's 15, but the feature loss's scale depends on
-    the LV-Unet's feature magnitudes, and it is minimised by the identity: it
-    charges every change of the frozen network's features, the wanted ones
-    included. On a synthetic vendor pair, L_Unet of the *perfect*
-    translation (6.6) was 7x that of a 4-pixel shift of the anatomy (0.9) for
-    a U-Net trained without intensity augmentation. Calibrate it for the
-    LV-Unet in use (an LV-Unet trained with intensity augmentation has more
-    vendor-invariant features, which is what this loss assumes).
-    """
-
-    # generators
-    filters: int = 32
-    n_blocks: int = 6
-    upsample_mode: str = "nearest"
-    residual_output: bool = True
-    # discriminators
-    disc_filters: int = 64
-    disc_layers: int = 3
-    # optimisation
-    lr: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.999)
-    lr_decay_fraction: float = 0.5  # linear decay to 0 over this last fraction of the iterations (CycleGAN)
-    batch_size: int = 1
-    iterations: int = 2000
-    time_limit_s: float | None = None  # per call: stop (then evaluate and save) after this many seconds
-    # losses
-    lambda_unet: float = 15.0
-    lambda_ssim: float = 5.0
-    lambda_l1: float = 10.0  # only for cycle_loss="l1" (CycleGAN's weight)
-    lambda_ssim_translation: float = 0.0
-    ssim_alpha: float = 0.1
-    ssim_beta: float = 0.1
-    ssim_gamma: float = 1.0
-    cycle_loss: str = "ssim"  # "ssim" | "l1"
-    use_feature_loss: bool = True
-    pool_size: int = 50
-    # data
-    crop_size: int | None = 128  # random crops for training; None = whole slices. Inference is always 192.
-    flip_augment: bool = True
-    # evaluation / checkpoint selection
-    eval_every: int = 200
-    n_eval_slices: int = 24
-    n_sample_slices: int = 4
-    # runtime
-    seed: int = 0
-    device: str = "auto"  # "auto" | "cpu" | "cuda"
-    bf16: bool = False  # bf16 autocast (CPU or GPU); losses stay float32
-    channels_last: bool = False
-
-    @classmethod
-    def fast(cls, **overrides) -> "AdapterConfig":
-        """For 2 CPU cores: 16 filters / 6 blocks (3.0 GFLOP per 192x192 image against the
-        reference's 63), batches of two 128x128 crops, 1500 iterations; about 1.2 s per
-        iteration on one loaded AVX2 core, so about 30 minutes, capped at 40."""
-        base = cls(
-            filters=16, n_blocks=6, residual_output=True, disc_filters=32, disc_layers=3,
-            lr=2e-4, batch_size=2, iterations=1500, crop_size=128, eval_every=250, n_eval_slices=24,
-            time_limit_s=40 * 60,
-        )
-        return replace(base, **overrides)
-
-    @classmethod
-    def paper(cls, **overrides) -> "AdapterConfig":
-        """The paper's settings (Adam 1e-5, lambdas 15 / 5, SSIM exponents 0.1 / 0.1 / 1) with the
-        reference CycleGAN networks (64 filters, 9 blocks, 70x70 PatchGAN) on whole 192x192
-        slices, for a GPU. The paper gives no iteration count; 100k at batch 1 is about 60
-        passes over its 1680 Siemens images."""
-        base = cls(
-            filters=64, n_blocks=9, residual_output=False, disc_filters=64, disc_layers=3,
-            lr=1e-5, batch_size=1, iterations=100_000, crop_size=None, eval_every=2000, n_eval_slices=64,
-            device="auto", bf16=False,
-        )
-        return replace(base, **overrides)
-
-    def __post_init__(self):
-        self.betas = tuple(self.betas)
-        if self.cycle_loss not in ("ssim", "l1"):
-            raise ValueError(f"cycle_loss must be 'ssim' or 'l1', not {self.cycle_loss!r}")
-        if self.crop_size is not None and (self.crop_size % 4 or self.crop_size < 16):
-            raise ValueError("crop_size must be a multiple of 4 and at least 16")
-        if self.iterations < 1 or self.eval_every < 1 or self.batch_size < 1:
-            raise ValueError("iterations, eval_every and batch_size must be positive")
-
-    def generator_config(self) -> GeneratorConfig:
-        return GeneratorConfig(1, 1, self.filters, self.n_blocks, self.upsample_mode, self.residual_output)
-
-    def to_dict(self) -> dict:
-        values = asdict(self)
-        values["betas"] = list(self.betas)
-        return values
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "AdapterConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
-
-
-@dataclass
-class TrainResult:
-    adapter_path: Path  # best G_S by the label-free criterion
-    checkpoint_dir: Path  # everything needed to resume
-    iterations: int  # iterations done in total (including resumed ones)
-    best_iteration: int
-    best_score: float
-    identity_score: float  # the criterion on the untranslated target images, for comparison
-    history: list[dict] = field(default_factory=list)
-    seconds: float = 0.0
-
-
-# --------------------------------------------------------------------------
-# Label-free checkpoint selection
-# --------------------------------------------------------------------------
-
-def _largest_component_fraction(mask: np.ndarray) -> float:
-    labels, count = ndimage.label(mask)
-    if count == 0:
-        return 0.0
-    return float(np.bincount(labels.ravel())[1:].max() / mask.sum())
-
-
-def mask_plausibility(mask: np.ndarray) -> float:
-    """How much a (H, W) label mask looks like a short-axis LV, in [0, 1].
-
-    A blood pool (1) in one piece, a myocardium (2) in one piece, and the pool
-    surrounded by myocardium: the product of the largest-component fractions
-    of pool and myocardium and the fraction of the pool's outer border that is
-    myocardium. Apical slices with myocardium only score by the myocardium's
-    largest-component fraction. Empty masks are not judged (NaN).
-    """
-    pool, myo = mask == 1, mask == 2
-    if not pool.any() and not myo.any():
-        return math.nan
-    if not myo.any():
-        return 0.0  # a pool with no wall is never right
-    myo_score = _largest_component_fraction(myo)
-    if not pool.any():
-        return myo_score
-    border = ndimage.binary_dilation(pool) & ~pool
-    enclosure = float(myo[border].mean()) if border.any() else 0.0
-    return _largest_component_fraction(pool) * myo_score * enclosure
-
-
-def _dice_foreground(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean Dice over labels 1 and 2 present in either mask; NaN when both are empty."""
-    scores = []
-    for label in (1, 2):
-        x, y = a == label, b == label
-        total = x.sum() + y.sum()
-        if total:
-            scores.append(2 * (x & y).sum() / total)
-    return float(np.mean(scores)) if scores else math.nan
-
-
-@torch.no_grad()
-def _segment(lvunet: nn.Module, images_unit: torch.Tensor, flipped: bool = True, batch: int = 8):
-    """LV-Unet probabilities (N, C, H, W) and, for a flip-consistency check, the
-    labels predicted on the horizontally flipped images, flipped back (N, H, W)
-    (None unless ``flipped``)."""
-    probabilities, flipped_labels = [], []
-    for start in range(0, len(images_unit), batch):
-        x = images_unit[start:start + batch]
-        probabilities.append(torch.softmax(lvunet(x).float(), 1))
-        if flipped:
-            flipped_labels.append(lvunet(x.flip(-1)).float().argmax(1).flip(-1))
-    return torch.cat(probabilities), (torch.cat(flipped_labels) if flipped else None)
-
-
-def foreground_area(lvunet: nn.Module, images_unit: torch.Tensor) -> float:
-    """Mean predicted LV area (pixels) per slice, slices without LV counting as 0."""
-    labels = _segment(lvunet, images_unit, flipped=False)[0].argmax(1)
-    return float((labels > 0).flatten(1).sum(1).float().mean())
-
-
-CRITERION_COMPONENTS = ("confidence", "flip_agreement", "plausibility", "area_ratio")
-
-
-def label_free_criterion(lvunet: nn.Module, images_unit: torch.Tensor, reference_area: float) -> dict:
-    """How well the source LV-Unet copes with these images, without labels; higher is better.
-
-    ``images_unit``: (N, 1, H, W) in [0, 1], e.g. translated target slices
-    G_S(x_T) of a fixed held-out set. ``reference_area``: ``foreground_area``
-    of the LV-Unet on source slices (where it is known to work).
-
-    Components, each in [0, 1]:
-    - confidence: mean max-softmax over the pixels predicted as LV (blood pool
-      or myocardium): a U-Net is unsure on images unlike its training data;
-    - flip_agreement: Dice between the masks of an image and of its mirror
-      image (flipped back), over slices with any LV: a network on familiar
-      ground is equivariant to the flips it was trained with, a lost one is not;
-    - plausibility: ``mask_plausibility`` averaged over slices with any LV:
-      one pool, one myocardium, the pool enclosed by the myocardium;
-    - area_ratio: min/max of the mean predicted LV area per slice (empty
-      slices count as 0) and the source reference: catches a generator that
-      erases, shrinks or inflates the heart, for which the three above can be
-      excellent (a small tidy disc is confidently, stably and plausibly segmented).
-
-    ``score`` is their geometric mean, so that no component can make up for
-    another that has collapsed (with an arithmetic mean, a generator that
-    shrank every heart to a dot scored best in a synthetic check). If no slice
-    has any LV, every component is 0. ``coverage`` (fraction of slices with
-    LV) is reported but not scored.
-    """
-    probabilities, flipped = _segment(lvunet, images_unit)
-    confidence_map, labels = probabilities.max(1)
-    labels_np, flipped_np = labels.cpu().numpy(), flipped.cpu().numpy()
-    foreground = labels > 0
-    found = foreground.flatten(1).any(1)
-    result = {"coverage": float(found.float().mean())}
-    if not found.any():
-        result.update({name: 0.0 for name in CRITERION_COMPONENTS}, score=0.0)
-        return result
-
-    result["confidence"] = float(confidence_map[foreground].mean())
-    agreements = [_dice_foreground(a, b) for a, b in zip(labels_np, flipped_np)]
-    result["flip_agreement"] = float(np.nanmean(agreements))
-    result["plausibility"] = float(np.nanmean([mask_plausibility(m) for m in labels_np[found.cpu().numpy()]]))
-    area = float(foreground.flatten(1).sum(1).float().mean())
-    result["area_ratio"] = min(area, reference_area) / max(area, reference_area) if reference_area > 0 else 0.0
-    components = np.array([result[name] for name in CRITERION_COMPONENTS])
-    result["score"] = float(np.prod(components) ** (1 / len(components)))
-    return result
-
-
-# --------------------------------------------------------------------------
-# Data
-# --------------------------------------------------------------------------
-
-def _as_slices(array: np.ndarray, name: str) -> np.ndarray:
-    array = np.asarray(array, dtype=np.float32)
-    if array.ndim == 4 and array.shape[1] == 1:
-        array = array[:, 0]
-    if array.ndim != 3 or len(array) == 0:
-        raise ValueError(f"{name} must be a non-empty (N, H, W) array of slices, got shape {array.shape}")
-    if array.shape[1] % 4 or array.shape[2] % 4:
-        raise ValueError(f"{name}: slice height and width must be divisible by 4, got {array.shape[1:]}")
-    return array
-
-
-class SliceSampler:
-    """Random batches of random crops (and flips) of one domain's slices, in [-1, 1]."""
-
-    def __init__(self, slices: np.ndarray, crop_size: int | None, flip: bool, rng: np.random.Generator):
-        self.slices, self.flip, self.rng = slices, flip, rng
-        height, width = slices.shape[1:]
-        self.crop = None if crop_size is None or crop_size >= min(height, width) else crop_size
-
-    def batch(self, size: int) -> torch.Tensor:
-        images = []
-        for index in self.rng.integers(0, len(self.slices), size):
-            image = self.slices[index]
-            if self.crop:
-                top = self.rng.integers(0, image.shape[0] - self.crop + 1)
-                left = self.rng.integers(0, image.shape[1] - self.crop + 1)
-                image = image[top:top + self.crop, left:left + self.crop]
-            if self.flip:
-                if self.rng.random() < 0.5:
-                    image = image[:, ::-1]
-                if self.rng.random() < 0.5:
-                    image = image[::-1, :]
-            images.append(np.ascontiguousarray(image))
-        return torch.from_numpy(np.stack(images)[:, None]) * 2 - 1
-
-
-def _split_eval(target: np.ndarray, n_eval: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A fixed held-out set of target slices for checkpoint selection, and the rest for training.
-
-    With too few slices to spare (fewer than 2 * n_eval), all are used for both:
-    the criterion needs no labels, so sharing costs only independence.
-    """
-    n_eval = min(n_eval, len(target))
-    order = rng.permutation(len(target))
-    eval_slices = target[np.sort(order[:n_eval])]
-    if len(target) < 2 * n_eval:
-        return target, eval_slices
-    return target[np.sort(order[n_eval:])], eval_slices
-
-
-# --------------------------------------------------------------------------
-# Checkpoints: safetensors for weights, torch.save only for optimiser state
-# (loaded back with weights_only=True), JSON for the rest.
-# --------------------------------------------------------------------------
-
-WEIGHTS_FILE, OPTIMIZER_FILE, STATE_FILE = "weights.safetensors", "optimizers.pt", "state.json"
-
-
-def default_checkpoint_dir(out_path: Path) -> Path:
-    return out_path.with_name(out_path.stem + "_checkpoint")
-
-
-def _save_checkpoint(directory: Path, nets: dict[str, nn.Module], optimizers: dict, pools: dict[str, ImagePool],
-                     state: dict) -> None:
-    from safetensors.torch import save_file
-
-    tensors = {f"{name}.{key}": value.detach().float().cpu().contiguous()
-               for name, net in nets.items() for key, value in net.state_dict().items()}
-    state = dict(state, pools={})
-    for name, pool in pools.items():
-        pool_state, images = pool.state()
-        state["pools"][name] = pool_state
-        if images is not None:
-            tensors[f"pool.{name}"] = images.float().cpu().contiguous()
-    tmp = directory.with_name(directory.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file(tensors, str(tmp / WEIGHTS_FILE))
-    torch.save({name: opt.state_dict() for name, opt in optimizers.items()}, tmp / OPTIMIZER_FILE)
-    (tmp / STATE_FILE).write_text(json.dumps(state, indent=1))
-    # Swap in the complete new checkpoint only once it is fully written.
-    old = directory.with_name(directory.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if directory.exists():
-        directory.rename(old)
-    tmp.rename(directory)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _check_resumable(directory: Path, config: AdapterConfig) -> None:
-    """Refuse, with a readable message, to resume into different networks."""
-    if not (directory / STATE_FILE).is_file():
-        raise FileNotFoundError(f"no adapter checkpoint in {directory}")
-    saved = AdapterConfig.from_dict(json.loads((directory / STATE_FILE).read_text())["config"])
-    if saved.generator_config() != config.generator_config():
-        raise ValueError(f"cannot resume {directory}: its generator {saved.generator_config()} "
-                         f"differs from the configuration's {config.generator_config()}")
-    if (saved.disc_filters, saved.disc_layers) != (config.disc_filters, config.disc_layers):
-        raise ValueError(f"cannot resume {directory}: its discriminator ({saved.disc_filters} filters, "
-                         f"{saved.disc_layers} layers) differs from the configuration's "
-                         f"({config.disc_filters}, {config.disc_layers})")
-
-
-def _load_checkpoint(directory: Path, nets: dict[str, nn.Module], optimizers: dict, pools: dict[str, ImagePool],
-                     device: torch.device) -> dict:
-    from safetensors.torch import load_file
-
-    if not (directory / STATE_FILE).is_file():
-        raise FileNotFoundError(f"no adapter checkpoint in {directory}")
-    state = json.loads((directory / STATE_FILE).read_text())
-    tensors = load_file(str(directory / WEIGHTS_FILE))
-    for name, net in nets.items():
-        prefix = name + "."
-        own = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-        try:
-            net.load_state_dict(own, strict=True)
-        except RuntimeError as err:
-            first_line = str(err).splitlines()[0]
-            raise ValueError(f"checkpoint {directory} does not fit this configuration's {name}: {first_line}") from None
-    saved = torch.load(directory / OPTIMIZER_FILE, map_location=device, weights_only=True)
-    for name, opt in optimizers.items():
-        opt.load_state_dict(saved[name])
-    for name, pool in pools.items():
-        images = tensors.get(f"pool.{name}")
-        pool.load_state(state["pools"][name], None if images is None else images.to(device))
-    return state
-
-
-# --------------------------------------------------------------------------
-# Sample images
-# --------------------------------------------------------------------------
-
-def save_samples(path: Path, target: torch.Tensor, translated: torch.Tensor, reconstructed: torch.Tensor,
-                 labels: torch.Tensor, title: str) -> None:
-    """One row per slice: target | translated | reconstruction | translated with LV-Unet mask outline.
-
-    Images in [0, 1]. Uses the Agg canvas directly, so the global matplotlib
-    backend of the caller (e.g. Slicer's) is left alone.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    rows = len(target)
-    figure = Figure(figsize=(8, 2 * rows + 0.4))
-    FigureCanvasAgg(figure)
-    axes = figure.subplots(rows, 4, squeeze=False)
-    columns = ("target", "translated (G_S)", "reconstruction", "LV-Unet on translated")
-    for row in range(rows):
-        panels = (target[row, 0], translated[row, 0], reconstructed[row, 0], translated[row, 0])
-        for col, (ax, image) in enumerate(zip(axes[row], panels)):
-            ax.imshow(image.cpu().numpy(), cmap="gray", vmin=0, vmax=1)
-            ax.set_axis_off()
-            if row == 0:
-                ax.set_title(columns[col], fontsize=8)
-        mask = labels[row].cpu().numpy()
-        for label, colour in ((1, "red"), (2, "lime")):
-            if (mask == label).any():
-                axes[row, 3].contour(mask == label, levels=[0.5], colors=colour, linewidths=0.7)
-    figure.suptitle(title, fontsize=9)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=80)
-
-
-# --------------------------------------------------------------------------
-# Training
-# --------------------------------------------------------------------------
 
 def _pick_device(name: str) -> torch.device:
     if name == "auto":
@@ -542,7 +126,7 @@ class _AdapterTraining:
         self.device = where.device(config.device) if where.distributed else _pick_device(config.device)
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         rng = np.random.default_rng(config.seed)
-        train_target, eval_target = _split_eval(target, config.n_eval_slices, rng)
+        train_target, eval_target = split_eval(target, config.n_eval_slices, rng)
         self.source = SliceSampler(source, config.crop_size, config.flip_augment, rng)
         self.target = SliceSampler(train_target, config.crop_size, config.flip_augment, rng)
         self.rng = rng  # shared by both samplers; its state goes into checkpoints
@@ -661,7 +245,7 @@ class _AdapterTraining:
             n = min(self.config.n_sample_slices, len(translated))
             # Spread the samples over the held-out set instead of its first slices.
             rows = torch.linspace(0, len(translated) - 1, n).long()
-            labels = _segment(self.lvunet, translated[rows], flipped=False)[0].argmax(1)
+            labels = segment_probabilities(self.lvunet, translated[rows], flipped=False)[0].argmax(1)
             save_samples(Path(sample_dir) / f"iter_{iteration:06d}.png", self.eval_target[rows], translated[rows],
                          reconstructed[rows], labels, f"iteration {iteration}: criterion {result['score']:.3f}")
         return result
@@ -704,8 +288,8 @@ def train_adapter(
     where = join(config.device)  # under torchrun: only rank 0 evaluates, writes the adapter and checkpoints
     out_path = Path(out_path)
     checkpoint_dir = default_checkpoint_dir(out_path)
-    source = _as_slices(source_slices, "source_slices")
-    target = _as_slices(target_slices, "target_slices")
+    source = as_slices(source_slices, "source_slices")
+    target = as_slices(target_slices, "target_slices")
     run = _AdapterTraining(source, target, lvunet, config, where)
 
     history: list[dict] = []
@@ -713,8 +297,8 @@ def train_adapter(
     seconds_before = 0.0
     if resume:
         resume_dir = checkpoint_dir if resume is True else Path(resume)
-        _check_resumable(resume_dir, config)
-        state = _load_checkpoint(resume_dir, run.nets, run.optimizers, run.pools, run.device)
+        check_resumable(resume_dir, config)
+        state = load_checkpoint(resume_dir, run.nets, run.optimizers, run.pools, run.device)
         run.rng.bit_generator.state = state["numpy_rng"]
         start_iteration, history = state["iteration"], state["history"]
         best_score, best_iteration = state["best_score"], state["best_iteration"]
@@ -738,7 +322,7 @@ def train_adapter(
         run.seed_samplers_for_rank(start_iteration)
 
     def checkpoint(iteration: int, seconds: float) -> None:
-        _save_checkpoint(checkpoint_dir, run.nets, run.optimizers, run.pools, {
+        save_checkpoint(checkpoint_dir, run.nets, run.optimizers, run.pools, {
             "config": config.to_dict(), "iteration": iteration, "history": history,
             "best_score": best_score, "best_iteration": best_iteration, "identity_score": identity_score,
             "numpy_rng": run.rng.bit_generator.state, "seconds": seconds,
