@@ -136,12 +136,21 @@ def _mixed_sizes(folder):
 
 
 def _undecodable(folder):
-    """HTJ2K: a compression pydicom knows but can decode only with a plugin that is not installed."""
+    """JPEG 2000 Part 2 (multi-component): a compression pydicom knows but has no decoder for."""
     def compress(ds):
-        ds.file_meta.TransferSyntaxUID = pydicom.uid.HTJ2KLossless
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.JPEG2000MC
         ds.PixelData = encapsulate([b"\xff\x4f\xff\x51" + bytes(64)])
         ds["PixelData"].VR = "OB"
     _edit(_short_axis_files(folder)[:2], compress)
+
+
+def _damaged_jpeg2000(folder):
+    """JPEG 2000 that a decoder is installed for, but whose code stream is garbage."""
+    def compress(ds):
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.JPEG2000Lossless
+        ds.PixelData = encapsulate([b"\xff\x4f\xff\x51" + bytes(64)])
+        ds["PixelData"].VR = "OB"
+    _edit(_short_axis_files(folder)[:1], compress)
 
 
 BAD_STUDIES = {
@@ -152,8 +161,11 @@ BAD_STUDIES = {
     "missing-orientation": (_without("ImageOrientationPatient"),
                             r"IM\d+\.dcm lacks a usable ImageOrientationPatient .*; expected 6 direction cosines"),
     "mixed-sizes": (_mixed_sizes, r"the cine's images have different sizes \(48 x 48 \(5 images\), 24 x 24 \(1 images\)\)"),
-    "undecodable-compression": (_undecodable, r"2 image\(s\) use the compressed transfer syntax High-Throughput JPEG 2000 "
-                                              r".*which no installed decoder reads; expected uncompressed images"),
+    "undecodable-compression": (_undecodable, r"2 file\(s\) use the compressed transfer syntax JPEG 2000 Part 2 "
+                                              r"Multi-component .*which no installed decoder reads; expected uncompressed "
+                                              r"images"),
+    "damaged-compressed-data": (_damaged_jpeg2000, r"cannot read pixel data of IM\d+\.dcm: pylibjpeg: .*J2K.*; "
+                                                   r"the file is damaged or its compression is a variant"),
 }
 
 

@@ -213,9 +213,11 @@ BAD_INPUTS = {
                                                                           for p in f["other_dicom"].glob("*.dcm")]),
                            r"mixes 2 DICOM series .*; put one cine series per folder"),
     "dicom-repeated-acquisition": (lambda s, f, t: _dicom_copy(f, t, _repeat_acquisition),
-                                   r"several images at slice position .* with the same trigger time"),
+                                   r"slice \d of \d \(at .* mm\) has 2 images at trigger time .* ms \(IM.*\); the folder "
+                                   r"mixes acquisitions or repeats images"),
     "dicom-missing-image": (lambda s, f, t: _dicom_copy(f, t, lambda d, n: n[0].unlink()),
-                            r"slice positions have different numbers of phases \(\[1, 2\]\); the cine is incomplete"),
+                            r"the cine is incomplete: slice \d of 3 \(at .* mm\) has no image at phase \d of 2 \(trigger time .* ms\); "
+                            r"too many phases are missing to measure it \(1 of 2 complete\)"),
     "dicom-skewed-orientation": (lambda s, f, t: _dicom_copy(f, t, lambda d, n: _set_tag(n, "ImageOrientationPatient",
                                                                                           [1, 0, 0, 0.5, 0.866025, 0])),
                                  r"ImageOrientationPatient \[1, 0, 0, 0\.5, 0\.866, 0\] is not two perpendicular unit vectors"),

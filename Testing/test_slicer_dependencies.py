@@ -34,8 +34,9 @@ def test_a_stock_slicer_512_is_supported_and_asked_for_the_missing_packages():
     report = dependencies.check(REQUIREMENTS, slicer(SLICER_5_12), python_version=SLICER_5_12["python"])
     assert report.slicer_problem is None and report.torch_problem is None and not report.slicer_missing
     names = {line.split(">")[0].split("=")[0] for line in report.to_install}
-    # every package the module imports that Slicer does not ship, matplotlib and highdicom included
-    assert names == {"highdicom", "matplotlib", "monai", "safetensors", "tqdm", "psutil", "onnxruntime", "onnx"}
+    # every package the module imports that Slicer does not ship, matplotlib, highdicom and the DICOM decoders included
+    assert names == {"highdicom", "matplotlib", "monai", "safetensors", "tqdm", "psutil", "onnxruntime", "onnx",
+                     "pylibjpeg", "pylibjpeg-libjpeg", "pylibjpeg-openjpeg", "pylibjpeg-rle"}
     assert not any(line.startswith(("pydicom", "scipy", "numpy")) for line in report.to_install)
 
 

@@ -61,12 +61,18 @@ def _version_of(name: str) -> Optional[str]:
         return None
 
 
+# packages whose module is not named after them
+MODULE_NAMES = {"pylibjpeg-libjpeg": "libjpeg", "pylibjpeg-openjpeg": "openjpeg", "pylibjpeg-rle": "rle",
+                "python-gdcm": "gdcm"}
+
+
 def _importable(name: str) -> bool:
     """Whether the package's module can be found (its metadata alone may outlive a removed module)."""
     import importlib.util
 
     try:
-        return importlib.util.find_spec(_normal(name).replace("-", "_")) is not None
+        module = MODULE_NAMES.get(_normal(name), _normal(name).replace("-", "_"))
+        return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
 

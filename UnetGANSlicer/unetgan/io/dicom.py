@@ -1,7 +1,11 @@
-"""DICOM cine folders: one file per image, sorted by tags (never by file name).
+"""DICOM cine folders: single-frame files or multi-frame (Enhanced MR) files, sorted by tags (never by file name).
 
-Slices are ordered by their position along the slice normal (ImagePositionPatient
-projected on the cross product of ImageOrientationPatient), phases by TriggerTime.
+Slices are ordered by their position along the slice normal (ImagePositionPatient projected on
+the cross product of ImageOrientationPatient), phases by TriggerTime (:mod:`.dicom_grid`). A
+multi-frame file gives each frame's geometry in its functional groups (:mod:`.dicom_frames`); a
+study may hold its short-axis cine as one series per slice position (:mod:`.dicom_stacks`);
+compressed pixel data are decoded by :mod:`.dicom_pixels`. A DICOMDIR, when the folder has one,
+lists the files to read.
 """
 from __future__ import annotations
 
@@ -14,6 +18,9 @@ import pydicom.config
 from pydicom.errors import InvalidDicomError
 
 from ..errors import InputError
+from .dicom_frames import frames_of
+from .dicom_grid import Placed, arrange
+from .dicom_pixels import check_decodable, read_pixels
 from .dicom_study import choose_series
 from .geometry import Geometry, ImageData
 
@@ -36,9 +43,35 @@ def _is_image_storage(ds) -> bool:
     return "Image Storage" in str(getattr(uid, "name", ""))
 
 
-def _read_headers(folder: Path):
+def _dicomdir(folder: Path) -> Path | None:
+    return next((p for p in folder.iterdir() if p.is_file() and p.name.upper() == "DICOMDIR"), None) if folder.is_dir() else None
+
+
+def _listed_files(folder: Path, warnings: list[str]) -> list[Path]:
+    """The files to read: those a DICOMDIR lists (a patient CD's index), else every file below the folder."""
+    index = _dicomdir(folder)
+    if index is None:
+        return sorted(p for p in folder.rglob("*") if p.is_file())
+    from pydicom.fileset import FileSet
+
+    try:
+        instances = list(FileSet(pydicom.dcmread(index)))
+    except Exception as err:  # pydicom raises many types for a damaged DICOMDIR
+        raise InputError(f"{index}: the DICOMDIR cannot be read ({(str(err).splitlines() or [type(err).__name__])[0][:100]}); "
+                         "expected a DICOMDIR that lists the study's files (or remove it)") from None
+    paths = [Path(instance.path) for instance in instances]
+    absent = [p for p in paths if not p.is_file()]
+    if absent:
+        shown = ", ".join(str(p.relative_to(folder)) for p in absent[:3]) + (f" and {len(absent) - 3} more" if len(absent) > 3 else "")
+        warnings.append(f"the DICOMDIR lists {len(absent)} file(s) that are not in {folder}: {shown}")
+    return sorted(p for p in paths if p.is_file())
+
+
+def _read_headers(folder: Path, warnings: list[str]):
     headers, damaged = [], []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for path in _listed_files(folder, warnings):
+        if path.name.upper() == "DICOMDIR":
+            continue
         try:
             ds = pydicom.dcmread(path, stop_before_pixels=True)
         except Exception as err:  # pydicom raises many types for damaged files
@@ -64,65 +97,101 @@ def _shown(values) -> str:
     return "[" + ", ".join(f"{float(v) + 0.0:.4g}" for v in values) + "]"  # + 0.0: no "-0"
 
 
-def _orientation(series, folder: Path) -> np.ndarray:
+def _orientation(frames, folder: Path) -> np.ndarray:
     """ImageOrientationPatient shared by the series: two perpendicular unit vectors (row, column directions)."""
     found = []
-    for path, ds in series:
+    for frame in frames:
         try:
-            orientation = np.array([float(v) for v in ds.ImageOrientationPatient], dtype=float)
+            orientation = np.array([float(v) for v in frame.get("ImageOrientationPatient")], dtype=float)
         except (AttributeError, TypeError, ValueError) as err:
-            raise InputError(f"{path.name} lacks a usable ImageOrientationPatient ({err}); expected 6 direction cosines") from None
+            raise InputError(f"{frame.name} lacks a usable ImageOrientationPatient ({err}); expected 6 direction cosines") from None
         row, col = orientation[:3], orientation[3:]
         if (orientation.size != 6 or not np.all(np.isfinite(orientation)) or abs(np.linalg.norm(row) - 1) > ORIENTATION_TOLERANCE
                 or abs(np.linalg.norm(col) - 1) > ORIENTATION_TOLERANCE or abs(row @ col) > ORIENTATION_TOLERANCE):
-            raise InputError(f"{path.name}: ImageOrientationPatient {_shown(orientation)} is not two perpendicular "
+            raise InputError(f"{frame.name}: ImageOrientationPatient {_shown(orientation)} is not two perpendicular "
                              "unit vectors; expected the row and column direction cosines of the image")
         if found and np.abs(orientation - found[0][1]).max() > ORIENTATION_TOLERANCE:
             raise InputError(f"{folder}: images have different orientations ({found[0][0].name}: {_shown(found[0][1])}, "
-                             f"{path.name}: {_shown(orientation)}); expected one short-axis stack")
+                             f"{frame.name}: {_shown(orientation)}); expected one short-axis stack")
         if not found:
-            found.append((path, orientation))
+            found.append((frame, orientation))
     return found[0][1]
 
 
-def _check_decodable(series, folder: Path) -> None:
-    """Refuse, before any pixel is read, a transfer syntax that no installed decoder handles."""
-    from pydicom.pixels import get_decoder
-
-    syntaxes = Counter(str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "") for _, ds in series)
-    for uid, count in syntaxes.items():
-        if not uid:
-            continue  # no file meta: pydicom assumes an uncompressed syntax
-        syntax = pydicom.uid.UID(uid)
-        if not syntax.is_compressed:
-            continue
-        try:
-            available = get_decoder(syntax).is_available
-        except (NotImplementedError, ValueError):  # a syntax pydicom knows no decoder for at all
-            available = False
-        if not available:
-            raise InputError(f"{folder}: {count} image(s) use the compressed transfer syntax {syntax.name or uid} ({uid}), "
-                             "which no installed decoder reads; expected uncompressed images or a supported compression "
-                             "(export the series uncompressed, e.g. 'dcmdjpeg' or 'gdcmconv --raw')")
-
-
-def _check_one_size(series, folder: Path) -> None:
-    sizes = Counter((int(getattr(ds, "Rows", 0) or 0), int(getattr(ds, "Columns", 0) or 0)) for _, ds in series)
+def _check_one_size(frames, folder: Path) -> None:
+    sizes = Counter((int(getattr(f.ds, "Rows", 0) or 0), int(getattr(f.ds, "Columns", 0) or 0)) for f in frames)
     if len(sizes) > 1:
         shown = ", ".join(f"{r} x {c} ({n} images)" for (r, c), n in sizes.most_common())
         raise InputError(f"{folder}: the cine's images have different sizes ({shown}); expected one matrix for the "
                          "whole series (the folder mixes acquisitions or reconstructions)")
 
 
-def read_dicom_cine(folder: Path, series_uid: str | None = None) -> ImageData:
+def _phase_kind(frames) -> str:
+    """What identifies a phase: trigger times if the images have them, else a temporal position, else the order."""
+    if any(float(f.get("TriggerTime", 0) or 0) for f in frames):
+        return "trigger"
+    if all(f.get("TemporalPositionIndex", None) is not None or f.get("TemporalPositionIdentifier", None) is not None
+           for f in frames):
+        return "index"
+    return "order"
+
+
+def _placed(frames, normal: np.ndarray, kind: str) -> list[Placed]:
+    images = []
+    for frame in frames:
+        try:
+            position = np.array([float(v) for v in frame.get("ImagePositionPatient")], dtype=float)
+            if position.size != 3 or not np.all(np.isfinite(position)):
+                raise ValueError(f"{position.size} values")
+            instance = int(frame.get("InstanceNumber", 0) or 0)
+            if kind == "trigger":
+                phase = float(frame.get("TriggerTime", 0.0) or 0.0)
+            elif kind == "index":
+                phase = float(frame.get("TemporalPositionIndex", None) or frame.get("TemporalPositionIdentifier"))
+            else:
+                phase = float(frame.number or instance)
+        except (AttributeError, TypeError, ValueError) as err:
+            raise InputError(f"{frame.name} lacks a usable ImagePositionPatient, TriggerTime or InstanceNumber ({err})") from None
+        images.append(Placed(frame, float(position @ normal), phase, instance, position))
+    return images
+
+
+def _pixels(grid, rows: int, cols: int) -> np.ndarray:
+    """The cine's values (T, Z, Y, X), each file read (and decoded) once: a multi-frame file holds many images."""
+    n_slices, n_phases = len(grid), len(grid[0])
+    array = np.empty((n_phases, n_slices, rows, cols), dtype=np.float32)
+    by_file = defaultdict(list)
+    for z, phases in enumerate(grid):
+        for t, image in enumerate(phases):
+            by_file[image.frame.path].append((z, t, image.frame))
+    for path, cells in by_file.items():
+        _, stored, _ = read_pixels(path)  # InputError naming the file if no decoder reads it
+        for z, t, frame in cells:
+            index = (frame.number or 1) - 1
+            if index >= len(stored) or stored[index].shape != (rows, cols):
+                raise InputError(f"{frame.name} is {stored.shape[1:] if index < len(stored) else 'missing'}, "
+                                 f"other images are {(rows, cols)}")
+            slope = float(frame.get("RescaleSlope", 1) or 1)
+            intercept = float(frame.get("RescaleIntercept", 0) or 0)
+            array[t, z] = stored[index].astype(np.float32) * slope + intercept
+    return array
+
+
+def read_dicom_cine(folder: Path, series_uid=None) -> ImageData:
     """Read the short-axis cine of a DICOM folder (a study or one series): several slice positions x phases.
 
-    `series_uid` chooses the series; otherwise `choose_series` finds it. The chosen series, and why,
-    are in `meta["series"]`; `meta["files"][z][t]` is the file of each image."""
-    series, choice = choose_series(_read_headers(Path(folder)), Path(folder), series_uid)
-    _check_one_size(series, Path(folder))
-    _check_decodable(series, Path(folder))
-    orientation = _orientation(series, Path(folder))
+    `series_uid` chooses the series (several: one series per slice position, joined); otherwise
+    `choose_series` finds it. The chosen series, and why, are in `meta["series"]`; `meta["files"][z][t]`
+    is the file of each image, `meta["frame_numbers"][z][t]` its frame in a multi-frame file (else None);
+    `meta["warnings"]` what the user should know (an image repeated, a phase left out)."""
+    folder = Path(folder)
+    warnings: list[str] = []
+    frames = [frame for path, ds in _read_headers(folder, warnings) for frame in frames_of(path, ds)]
+    frames, choice = choose_series(frames, folder, series_uid)
+    warnings += choice.warnings
+    _check_one_size(frames, folder)
+    check_decodable({id(f.ds): f.ds for f in frames}.values(), folder)
+    orientation = _orientation(frames, folder)
     # the tag holds ~6 decimals: make the axes exactly orthonormal, so that outputs written with this
     # geometry read back with the same direction and spacing (a NRRD stores spacing x direction)
     row_cos = orientation[:3] / np.linalg.norm(orientation[:3])
@@ -130,69 +199,33 @@ def read_dicom_cine(folder: Path, series_uid: str | None = None) -> ImageData:
     col_cos /= np.linalg.norm(col_cos)
     normal = np.cross(row_cos, col_cos)
     try:
-        pixel_spacing = [float(v) for v in series[0][1].PixelSpacing]
+        pixel_spacing = [float(v) for v in frames[0].get("PixelSpacing")]
         if len(pixel_spacing) != 2:
             raise ValueError(f"{len(pixel_spacing)} values")
     except (AttributeError, TypeError, ValueError) as err:
         raise InputError(f"DICOM files in {folder} lack a usable PixelSpacing ({err}); expected 2 values in mm") from None
 
-    by_position = defaultdict(list)
-    for path, ds in series:
-        try:
-            position = np.array([float(v) for v in ds.ImagePositionPatient], dtype=float)
-            if position.size != 3 or not np.all(np.isfinite(position)):
-                raise ValueError(f"{position.size} values")
-            trigger = float(getattr(ds, "TriggerTime", 0.0) or 0.0)
-            instance = int(getattr(ds, "InstanceNumber", 0) or 0)
-        except (AttributeError, TypeError, ValueError) as err:
-            raise InputError(f"{path.name} lacks a usable ImagePositionPatient, TriggerTime or InstanceNumber ({err})") from None
-        by_position[round(float(position @ normal), 2)].append((trigger, instance, path, position))
-
-    locations = sorted(by_position)
-    counts = {len(v) for v in by_position.values()}
-    if len(counts) != 1:
-        raise InputError(
-            f"{folder}: slice positions have different numbers of phases ({sorted(counts)}); "
-            "the cine is incomplete or mixes acquisitions"
-        )
-    n_phases = counts.pop()
-    frames = [sorted(by_position[loc]) for loc in locations]  # each: phases sorted by trigger time
-    if any(t for phases in frames for t, _, _, _ in phases):  # trigger times given: one image per slice and time
-        for loc, phases in zip(locations, frames):
-            triggers = [t for t, _, _, _ in phases]
-            if len(set(triggers)) != len(triggers):
-                twice = sorted({t for t in triggers if triggers.count(t) > 1})
-                raise InputError(f"{folder}: several images at slice position {loc:g} mm with the same trigger time "
-                                 f"({', '.join(f'{t:g}' for t in twice)} ms); the folder mixes acquisitions or repeats images")
-
-    first = pydicom.dcmread(frames[0][0][2])
-    rows, cols = int(first.Rows), int(first.Columns)
-    array = np.empty((n_phases, len(locations), rows, cols), dtype=np.float32)
-    for z, phases in enumerate(frames):
-        for t, (_, _, path, _) in enumerate(phases):
-            try:
-                ds = pydicom.dcmread(path)
-                pixels = ds.pixel_array.astype(np.float32)
-            except Exception as err:  # pydicom raises many types for damaged pixel data
-                raise InputError(f"cannot read pixel data of {path.name}: {err}") from None
-            if pixels.shape != (rows, cols):
-                raise InputError(f"{path.name} is {pixels.shape}, other images are {(rows, cols)}")
-            slope = float(getattr(ds, "RescaleSlope", 1) or 1)
-            intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
-            array[t, z] = pixels * slope + intercept
+    kind = _phase_kind(frames)
+    grid, locations, arranged = arrange(_placed(frames, normal, kind), kind, folder)
+    warnings += arranged
+    first = grid[0][0].frame
+    rows, cols = int(first.ds.Rows), int(first.ds.Columns)
+    array = _pixels(grid, rows, cols)
+    n_phases = len(grid[0])
 
     if len(locations) > 1:
-        gaps = np.diff(locations)
-        slice_spacing = float(np.median(gaps))
+        slice_spacing = float(np.median(np.diff(locations)))
     else:
-        slice_spacing = float(getattr(first, "SpacingBetweenSlices", None) or getattr(first, "SliceThickness", 1.0) or 1.0)
-    origin = frames[0][0][3]
+        slice_spacing = float(first.get("SpacingBetweenSlices", None) or first.get("SliceThickness", 1.0) or 1.0)
+    origin = grid[0][0].position
     # SimpleITK direction: columns are the x (row direction), y (column direction), z (normal) axes.
     direction = np.stack([row_cos, col_cos, normal], axis=1).ravel()
     geometry = Geometry((pixel_spacing[1], pixel_spacing[0], slice_spacing), tuple(origin), tuple(direction))
-    triggers = [float(t) for t, _, _, _ in frames[0]]
-    file_grid = [[str(p) for _, _, p, _ in phases] for phases in frames]  # [z][t] -> file path
-    meta = {"manufacturer": str(getattr(first, "Manufacturer", "")), "files": file_grid,
-            "series": {"uid": choice.summary.uid, "description": choice.summary.description, "reason": choice.reason}}
+    triggers = [image.phase for image in grid[0]] if kind == "trigger" else [0.0] * n_phases
+    meta = {"manufacturer": str(getattr(first.ds, "Manufacturer", "")),
+            "files": [[str(image.frame.path) for image in phases] for phases in grid],  # [z][t] -> file path
+            "frame_numbers": [[image.frame.number for image in phases] for phases in grid],
+            "series": {"uid": choice.summary.uid, "description": choice.summary.description, "reason": choice.reason},
+            "warnings": warnings}
     image = ImageData(array if n_phases > 1 else array[0], geometry, triggers if n_phases > 1 else None, meta)
     return image

@@ -8,12 +8,16 @@ series description (SeriesDescription, else ProtocolName) is only a hint that ra
 series that fit equally otherwise. Two series that still fit equally are refused, with
 their UIDs, so that the user chooses one (`--series UID`): guessing would measure the
 wrong acquisition without anyone noticing.
+
+A short-axis stack exported as one series per slice position (``sax_5``, ``sax_6``, ...) is
+joined into one cine first (:mod:`.dicom_stacks`). Series are made of :class:`.dicom_frames.Frame`
+records, so that a multi-frame file counts each of its frames as an image.
 """
 from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
@@ -35,6 +39,7 @@ class SeriesSummary:
     positions: int  # distinct ImagePositionPatient (0: none usable)
     phases: int  # the most images at one position
     localizer: bool
+    members: tuple = ()  # a stack joined from one series per slice position: the summaries of its series
 
     @property
     def is_cine(self) -> bool:
@@ -56,28 +61,33 @@ class SeriesSummary:
         return None
 
     def shown(self, with_uid: bool = True) -> str:
-        name = f"series {self.number or '?'}" + (f" '{self.description}'" if self.description else "")
+        if self.members:
+            numbers = ", ".join(m.number or "?" for m in self.members)
+            name = f"{len(self.members)} series joined ({numbers})" + (f" '{self.description}'" if self.description else "")
+        else:
+            name = f"series {self.number or '?'}" + (f" '{self.description}'" if self.description else "")
         layout = (f"{self.phases} phases x {self.positions} slices" if self.positions > 1 and self.is_cine
                   else f"{self.images} image{'s' if self.images != 1 else ''}")
         uid = f", UID {self.uid or '?'}" if with_uid else ""
         return f"{name} ({layout}{uid})"
 
 
-def _position(ds) -> tuple | None:
+def _position(frame) -> tuple | None:
     try:
-        position = tuple(round(float(v), 1) for v in ds.ImagePositionPatient)
+        position = tuple(round(float(v), 1) for v in frame.get("ImagePositionPatient"))
     except (AttributeError, TypeError, ValueError):
         return None
     return position if len(position) == 3 else None
 
 
-def summarise(series_uid: str, headers) -> SeriesSummary:
-    first = headers[0][1]
-    positions = Counter(p for p in (_position(ds) for _, ds in headers) if p is not None)
-    image_types = {str(v).upper() for _, ds in headers for v in (getattr(ds, "ImageType", None) or [])}
+def summarise(series_uid: str, frames) -> SeriesSummary:
+    first = frames[0].ds
+    positions = Counter(p for p in (_position(f) for f in frames) if p is not None)
+    image_types = {str(v).upper() for ds in {id(f.ds): f.ds for f in frames}.values()
+                   for v in (getattr(ds, "ImageType", None) or [])}
     description = str(getattr(first, "SeriesDescription", "") or getattr(first, "ProtocolName", "") or "").strip()
     return SeriesSummary(uid=series_uid, number=str(getattr(first, "SeriesNumber", "") or ""), description=description,
-                         images=len(headers), positions=len(positions), phases=max(positions.values(), default=1),
+                         images=len(frames), positions=len(positions), phases=max(positions.values(), default=1),
                          localizer="LOCALIZER" in image_types)
 
 
@@ -85,26 +95,55 @@ def summarise(series_uid: str, headers) -> SeriesSummary:
 class SeriesChoice:
     summary: SeriesSummary
     reason: str  # which series, and why: printed and kept with the results
+    warnings: list = field(default_factory=list)  # what the user should know about the choice (a series left out)
 
 
-def choose_series(headers, folder: Path, series_uid: str | None = None):
-    """The (path, dataset) headers of the short-axis cine among `headers`, and why it was chosen."""
+def _requested(series_uid) -> list[str]:
+    """--series: one UID, several (a list, or separated by commas), or None."""
+    if series_uid is None:
+        return []
+    values = [series_uid] if isinstance(series_uid, str) else list(series_uid)
+    return [uid.strip() for value in values for uid in str(value).split(",") if uid.strip()]
+
+
+def choose_series(frames, folder: Path, series_uid=None):
+    """The frames (:class:`.dicom_frames.Frame`) of the short-axis cine among `frames`, and why it was chosen.
+
+    `series_uid`: one SeriesInstanceUID, or several (one series per slice position) to join."""
+    from .dicom_stacks import join_series, stacks_of_single_slices
+
     by_series = defaultdict(list)
-    for path, ds in headers:
-        by_series[str(getattr(ds, "SeriesInstanceUID", ""))].append((path, ds))
+    for frame in frames:
+        by_series[frame.series_uid].append(frame)
     if not by_series:
         raise InputError(f"no DICOM images found in {folder}")
     summaries = {uid: summarise(uid, items) for uid, items in by_series.items()}
-    if series_uid is not None:
-        if series_uid not in by_series:
+    wanted = _requested(series_uid)
+    if wanted:
+        missing = [uid for uid in wanted if uid not in by_series]
+        if missing:
             listed = "; ".join(s.shown() for s in summaries.values())
-            raise InputError(f"--series {series_uid} is not in {folder}; its series: {listed}")
-        chosen = summaries[series_uid]
-        return by_series[series_uid], SeriesChoice(chosen, f"{chosen.shown()}, chosen with --series")
-    if len(by_series) == 1:
+            raise InputError(f"--series {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not in {folder}; "
+                             f"its series: {listed}")
+        if len(wanted) == 1:
+            chosen = summaries[wanted[0]]
+            return by_series[wanted[0]], SeriesChoice(chosen, f"{chosen.shown()}, chosen with --series")
+        stack = join_series([summaries[uid] for uid in wanted], by_series, folder)
+        return stack.frames, SeriesChoice(stack.summary, f"{stack.summary.shown()}, chosen with --series: {stack.said}",
+                                          stack.warnings)
+    stacks = stacks_of_single_slices(summaries, by_series, folder)
+    warnings = [w for stack in stacks for w in stack.warnings]
+    for stack in stacks:
+        for member in stack.summary.members:
+            del summaries[member.uid]
+        summaries[stack.summary.uid] = stack.summary
+        by_series[stack.summary.uid] = stack.frames
+    said = {stack.summary.uid: stack.said for stack in stacks}
+    if len(summaries) == 1:
         only = next(iter(summaries.values()))
         if only.unfit_reason is None or only.positions == 0:  # unreadable positions: the reader says what is wrong
-            return by_series[only.uid], SeriesChoice(only, f"{only.shown()}, the only series in the folder")
+            reason = f"{only.shown()}, {said[only.uid] if only.uid in said else 'the only series in the folder'}"
+            return by_series[only.uid], SeriesChoice(only, reason, warnings)
     fit = [s for s in summaries.values() if s.unfit_reason is None]
     if not fit:
         passed = "; ".join(f"{s.shown()}: {s.unfit_reason}" for s in summaries.values())
@@ -119,7 +158,8 @@ def choose_series(headers, folder: Path, series_uid: str | None = None):
         raise InputError(f"{folder} mixes {len(tied)} DICOM series that fit a short-axis cine equally [{listed}]; "
                          "put one cine series per folder or choose one with --series UID")
     chosen = tied[0]
-    why = ["several slice positions" + (" and phases" if chosen.is_cine else " (one phase: a 3D stack)")]
+    why = [said[chosen.uid]] if chosen.uid in said else []
+    why.append("several slice positions" + (" and phases" if chosen.is_cine else " (one phase: a 3D stack)"))
     if chosen.hint > 0:
         why.append("a short-axis description")
     others = [f"{s.shown(with_uid=False)}: {s.unfit_reason or _ranked_lower(s, chosen)}"
@@ -127,7 +167,7 @@ def choose_series(headers, folder: Path, series_uid: str | None = None):
     reason = f"{chosen.shown()}: {', '.join(why)}"
     if others:
         reason += f"; passed over {'; '.join(others)}"
-    return by_series[chosen.uid], SeriesChoice(chosen, reason)
+    return by_series[chosen.uid], SeriesChoice(chosen, reason, warnings)
 
 
 def _ranked_lower(other: SeriesSummary, chosen: SeriesSummary) -> str:

@@ -1,0 +1,179 @@
+"""A short-axis cine exported as one series per slice position, joined into one.
+
+Siemens exports (and public sets such as the Kaggle Data Science Bowl cardiac data) often hold the
+short-axis stack as ``sax_5``, ``sax_6``, ...: each series one slice position at every phase. Taken
+alone each looks like a long-axis view (one position). Series are joined when they share the frame
+of reference, the orientation, the matrix, the pixel spacing, the number of phases and the trigger
+times, and lie at distinct positions along their common normal: then they are one acquisition's
+slices. A series among them that disagrees is left out with a warning that names it; a gap in the
+joined stack (a slice position missing), or two series at one position, is refused with the series
+named, since either would change the volumes. No library assembles such stacks: written here.
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .dicom_study import SeriesSummary
+
+MIN_SERIES = 3  # two parallel single-slice cines are not yet a short-axis stack
+ORIENTATION_DECIMALS = 2  # ~0.6 degree: the reader checks orientation within its own tolerance afterwards
+TRIGGER_TOLERANCE = 0.1  # of the phase interval: the same phase in two series
+GAP_FACTOR = 1.5  # a step this many times the usual spacing: a slice position is missing
+
+
+@dataclass
+class Stack:
+    summary: SeriesSummary
+    frames: list
+    said: str  # how the series were joined, for the choice's reason
+    warnings: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Slice:
+    """What must agree between the series of one stack, and where each lies."""
+
+    summary: SeriesSummary
+    frame_of_reference: str
+    orientation: tuple
+    matrix: tuple
+    spacing: tuple
+    triggers: tuple
+    position: np.ndarray
+
+    @property
+    def along(self) -> tuple:
+        return self.frame_of_reference, self.orientation
+
+    def normal(self) -> np.ndarray:
+        row, col = np.array(self.orientation[:3]), np.array(self.orientation[3:])
+        return np.cross(row, col)
+
+
+def _slice_of(summary: SeriesSummary, frames) -> _Slice | None:
+    first = frames[0]
+    try:
+        orientation = tuple(round(float(v), ORIENTATION_DECIMALS) + 0.0 for v in first.get("ImageOrientationPatient"))
+        position = np.array([float(v) for v in first.get("ImagePositionPatient")], dtype=float)
+        spacing = tuple(round(float(v), 3) for v in first.get("PixelSpacing"))
+        triggers = tuple(sorted(float(f.get("TriggerTime", 0) or 0) for f in frames))
+    except (TypeError, ValueError):
+        return None  # the reader says what is wrong if this series is the one chosen
+    if len(orientation) != 6 or position.size != 3:
+        return None
+    matrix = (int(getattr(first.ds, "Rows", 0) or 0), int(getattr(first.ds, "Columns", 0) or 0))
+    return _Slice(summary, str(getattr(first.ds, "FrameOfReferenceUID", "") or ""), orientation, matrix, spacing,
+                  triggers, position)
+
+
+def _triggers_agree(a: tuple, b: tuple) -> bool:
+    if len(a) != len(b):
+        return False
+    interval = float(np.median(np.diff(a))) if len(a) > 1 else 0.0
+    return bool(np.all(np.abs(np.array(a) - np.array(b)) <= max(TRIGGER_TOLERANCE * interval, 1.0)))
+
+
+def _disagreement(one: _Slice, reference: _Slice) -> str | None:
+    """How `one` differs from the stack's usual series, in words; None if it fits."""
+    if one.matrix != reference.matrix:
+        return f"matrix {one.matrix[0]} x {one.matrix[1]}, the others {reference.matrix[0]} x {reference.matrix[1]}"
+    if one.spacing != reference.spacing:
+        return f"pixel spacing {one.spacing[0]:g} x {one.spacing[1]:g} mm, the others {reference.spacing[0]:g} x {reference.spacing[1]:g} mm"
+    if len(one.triggers) != len(reference.triggers):
+        return f"{len(one.triggers)} phases, the others {len(reference.triggers)}"
+    if not _triggers_agree(one.triggers, reference.triggers):
+        return "other trigger times"
+    return None
+
+
+def _usual(slices: list[_Slice]) -> _Slice:
+    """The series whose matrix, spacing and phases most series share."""
+    counts = Counter((s.matrix, s.spacing, len(s.triggers)) for s in slices)
+    common = counts.most_common(1)[0][0]
+    return next(s for s in slices if (s.matrix, s.spacing, len(s.triggers)) == common)
+
+
+def _stack(slices: list[_Slice], by_series, folder: Path, warnings: list[str]) -> Stack:
+    """Join series that agree: check that they stack evenly along their normal, one series per position."""
+    normal = slices[0].normal()
+    placed = sorted(slices, key=lambda s: float(s.position @ normal))
+    where = [float(s.position @ normal) for s in placed]
+    for (a, pa), (b, pb) in zip(zip(placed, where), zip(placed[1:], where[1:])):
+        if abs(pb - pa) < 0.01:
+            raise InputError(f"{folder}: {a.summary.shown()} and {b.summary.shown()} both image the slice position "
+                             f"{pa:.1f} mm (a repeated acquisition?); choose the series to join with --series UID,UID,...")
+    steps = np.diff(where)
+    spacing = float(np.median(steps))
+    gaps = [(placed[i], placed[i + 1]) for i, step in enumerate(steps) if step > GAP_FACTOR * spacing]
+    if gaps:
+        shown = "; ".join(f"between {a.summary.shown(with_uid=False)} and {b.summary.shown(with_uid=False)} "
+                          f"({float((b.position - a.position) @ normal):.1f} mm apart)" for a, b in gaps)
+        raise InputError(f"{folder}: the short-axis stack of one series per slice position has a gap: {shown}, where "
+                         f"the other slices are {spacing:.1f} mm apart; a slice position's series is missing (add it, or "
+                         "choose the series to join with --series UID,UID,...)")
+    members = tuple(s.summary for s in placed)
+    frames = [frame for s in placed for frame in by_series[s.summary.uid]]
+    descriptions = {m.description for m in members}
+    summary = SeriesSummary(uid=",".join(m.uid for m in members), number="", images=len(frames),
+                            description=descriptions.pop() if len(descriptions) == 1 else "",
+                            positions=len(members), phases=max(m.phases for m in members), localizer=False,
+                            members=members)
+    said = (f"joined {len(members)} series, one per slice position ({', '.join(_named(m) for m in members)}): "
+            f"same orientation, frame of reference, matrix, pixel spacing, {len(placed[0].triggers)} phases and "
+            f"trigger times, {spacing:.1f} mm apart")
+    return Stack(summary, frames, said, warnings)
+
+
+def _named(summary: SeriesSummary) -> str:
+    return f"series {summary.number or '?'}" + (f" '{summary.description}'" if summary.description else "")
+
+
+def stacks_of_single_slices(summaries: dict[str, SeriesSummary], by_series, folder: Path) -> list[Stack]:
+    """Short-axis cines made of one series per slice position, found among the series of a study."""
+    groups = defaultdict(list)
+    for summary in summaries.values():
+        if summary.positions == 1 and summary.is_cine and not summary.localizer:
+            found = _slice_of(summary, by_series[summary.uid])
+            if found is not None:
+                groups[found.along].append(found)
+    stacks = []
+    for slices in groups.values():
+        if len(slices) < MIN_SERIES:
+            continue
+        usual = _usual(slices)
+        agreeing, warnings = [], []
+        for one in slices:
+            differs = _disagreement(one, usual)
+            if differs is None:
+                agreeing.append(one)
+            else:
+                warnings.append(f"{one.summary.shown()} lies in the plane of the short-axis series but has {differs}: "
+                                "not joined to them")
+        if len(agreeing) >= MIN_SERIES:
+            stacks.append(_stack(agreeing, by_series, folder, warnings))
+    return stacks
+
+
+def join_series(summaries: list[SeriesSummary], by_series, folder: Path) -> Stack:
+    """The series named with --series, joined: each must be one slice position, all must agree."""
+    slices = []
+    for summary in summaries:
+        found = _slice_of(summary, by_series[summary.uid])
+        if summary.positions != 1 or found is None:
+            raise InputError(f"--series names several series to join, but {summary.shown()} is not one slice position "
+                             "of a cine with a usable geometry; expected one series per slice position")
+        slices.append(found)
+    if len({s.along for s in slices}) > 1:
+        raise InputError(f"--series names series that do not lie in parallel planes of one frame of reference "
+                         f"({'; '.join(s.summary.shown() for s in slices)}); expected the series of one short-axis stack")
+    usual = _usual(slices)
+    for one in slices:
+        differs = _disagreement(one, usual)
+        if differs is not None:
+            raise InputError(f"--series: {one.summary.shown()} has {differs}; expected series that agree")
+    return _stack(slices, by_series, folder, [])
