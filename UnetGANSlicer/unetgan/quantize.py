@@ -5,6 +5,13 @@ convolutions on the CPU's integer dot-product instructions (AVX-512 VNNI / AVX-V
 float32 on this project's machines; the Dice change it causes is measured on the real dev data
 (docs/benchmarks.md) before it is used by default.
 
+On x86 CPUs without VNNI (AVX2 or AVX-512 alone) ONNX Runtime multiplies uint8 by int8 with an instruction
+that adds each pair of products into 16 bits and saturates: with full-range weights a sum over 32767 is
+clipped (255 x 127 x 2 = 64770), and the masks moved by up to 7 % on such a CPU. ONNX Runtime's
+quantization guide gives the remedy used there: `reduce_range`, weights in 7 bits (-64..64), so a pair
+sums to at most 255 x 64 x 2 = 32640 and nothing is clipped (SATURATION_SAFE; runtime.int8_settings()
+chooses). The two kinds of model are cached under different keys.
+
 Activation ranges come from images the project makes itself, so no patient data is involved and the result
 is reproducible: two phantom frames of every vendor profile (phantom/), prepared as the networks see them
 (the generator's inputs after its own histogram matching). Calibration takes a few seconds, so the
@@ -13,6 +20,7 @@ beside the calibration images.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -29,6 +37,22 @@ GRAPH_VERSION = 2
 CALIBRATION_SEED = 7
 CALIBRATION_SLICES = 8  # per frame, base to apex
 CALIBRATION_BATCH = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class Int8Settings:
+    """How the weights are stored: per channel, in the full int8 range or in 7 bits (`reduce_range`)."""
+
+    reduce_range: bool = False
+
+    @property
+    def name(self) -> str:
+        """Part of the cache key: a model made for one setting is never read for the other."""
+        return "u8s7-per-channel" if self.reduce_range else "u8s8-per-channel"
+
+
+FULL_RANGE = Int8Settings()  # CPUs with VNNI: exact 32-bit sums, all 8 bits of the weights
+SATURATION_SAFE = Int8Settings(reduce_range=True)  # every other CPU
 
 
 def cache_folder() -> Path:
@@ -83,20 +107,25 @@ def calibration_batches(prepare) -> list[np.ndarray]:
     return [slices[i : i + CALIBRATION_BATCH] for i in range(0, len(slices), CALIBRATION_BATCH)]
 
 
-def quantized_model(model_bytes: bytes, prepare) -> bytes:
-    """The int8 ONNX model of a float32 one (its bytes), from the cache or calibrated now."""
+def cache_key(model_bytes: bytes, settings: Int8Settings) -> str:
+    """The float32 model's bytes, the quantization settings and the versions that make the int8 model."""
     import onnxruntime
 
-    key = hashlib.sha256(model_bytes + f"{onnxruntime.__version__}/{CALIBRATION_VERSION}/{GRAPH_VERSION}".encode()).hexdigest()
-    cached = cache_folder() / f"{key[:32]}.int8.onnx"
+    made_by = f"{onnxruntime.__version__}/{CALIBRATION_VERSION}/{GRAPH_VERSION}/{settings.name}"
+    return hashlib.sha256(model_bytes + made_by.encode()).hexdigest()[:32]
+
+
+def quantized_model(model_bytes: bytes, prepare, settings: Int8Settings = FULL_RANGE) -> bytes:
+    """The int8 ONNX model of a float32 one (its bytes), from the cache or calibrated now."""
+    cached = cache_folder() / f"{cache_key(model_bytes, settings)}.int8.onnx"
     if cached.is_file():
         return cached.read_bytes()
-    quantized = _quantize(model_bytes, calibration_batches(prepare))
+    quantized = _quantize(model_bytes, calibration_batches(prepare), settings)
     _write_atomically(cached, lambda part: part.write(quantized))
     return quantized
 
 
-def _quantize(model_bytes: bytes, batches: list[np.ndarray]) -> bytes:
+def _quantize(model_bytes: bytes, batches: list[np.ndarray], settings: Int8Settings = FULL_RANGE) -> bytes:
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -118,7 +147,8 @@ def _quantize(model_bytes: bytes, batches: list[np.ndarray]) -> bytes:
             plain.write_bytes(model_bytes)
             quant_pre_process(plain, prepared)  # shape inference and graph fusions first, as ONNX Runtime advises
             quantize_static(prepared, quantized, Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+                            reduce_range=settings.reduce_range, activation_type=QuantType.QUInt8,
+                            weight_type=QuantType.QInt8)
             return _pad_quantized_tensors(quantized.read_bytes())
     finally:
         logging.getLogger().removeFilter(quiet)

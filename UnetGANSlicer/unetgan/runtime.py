@@ -1,11 +1,13 @@
 """Where the networks run at inference: torch (the reference), ONNX Runtime, or ONNX Runtime in int8.
 
-On this project's 2-core AMD EPYC machines ONNX Runtime ran the networks up to 1.6x faster than torch
+On this project's 2-core AMD EPYC machines (with AVX-512 VNNI) ONNX Runtime ran the networks up to 1.6x faster than torch
 for the same weights, with outputs equal to about 1e-6; in int8 (quantize.py) the LV-Unet ran another
 2.5x and the generator 1.6-2x faster, and the mean Dice on the real dev data moved by at most 0.002
 (+0.006 on GE's 6 volumes with lvunet-soup2: int8 scores higher there; docs/benchmarks.md measures both).
-`auto` picks int8 ONNX Runtime on a CPU with 8-bit dot-product instructions, float32 ONNX Runtime on other
-CPUs (torch when the package is missing); a GPU always runs torch. Training always uses torch.
+`auto` picks int8 ONNX Runtime on a CPU with 8-bit dot-product instructions (VNNI), float32 ONNX Runtime on
+other CPUs (torch when the package is missing); a GPU always runs torch. Training always uses torch.
+`--runtime onnx-int8` asked for on a CPU without VNNI runs with 7-bit weights (quantize.SATURATION_SAFE),
+which ONNX Runtime's 16-bit pairwise sums there cannot saturate.
 
 The network is exported to ONNX in memory when it is loaded (a fraction of a second), from the same
 module the torch runtime would run; only the int8 model is kept on disk (a cache: calibration takes
@@ -38,17 +40,70 @@ def onnx_available() -> bool:
     return True
 
 
-@functools.cache
-def integer_dot_product() -> bool:
-    """Whether the CPU has the 8-bit dot-product instructions (AVX-512 VNNI or AVX-VNNI) that make ONNX
-    Runtime's int8 convolutions fast and exact in their sums; without them its u8 x s8 kernels can saturate
-    (ONNX Runtime's quantization guide), so `auto` stays in float32. Read from /proc/cpuinfo (Linux)."""
+INSTRUCTION_SETS = ("vnni", "avx512", "avx2", "other")
+
+
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields in /proc/cpuinfo (Linux); empty elsewhere."""
     try:
         with open("/proc/cpuinfo") as cpuinfo:
-            flags = next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), [])
+            text = cpuinfo.read().split("\n\n", 1)[0]
     except OSError:
-        return False
-    return "avx512_vnni" in flags or "avx_vnni" in flags
+        return {}
+    return {key.strip(): value.strip() for key, _, value in (line.partition(":") for line in text.splitlines())}
+
+
+def _cpu_flags() -> set[str]:
+    """The CPU's feature flags in /proc/cpuinfo's spelling (avx2, avx512bw, avx512_vnni, avx_vnni)."""
+    flags = _cpuinfo().get("flags")
+    if flags is not None:
+        return set(flags.split())
+    # macOS, Windows: numpy's own run-time detection (CPUID), spelled the other way; the table is numpy's
+    # private one, so if it moves the answer is "other" (float32 by default, 7-bit weights in int8: safe)
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:
+        return set()
+    spelling = {"AVX2": "avx2", "AVX512BW": "avx512bw", "AVX512VNNI": "avx512_vnni"}
+    return {ours for theirs, ours in spelling.items() if __cpu_features__.get(theirs)}
+
+
+@functools.cache
+def instruction_set() -> str:
+    """The CPU's widest instructions for ONNX Runtime's 8-bit convolutions, one of INSTRUCTION_SETS.
+
+    "vnni" (AVX-512 VNNI or AVX-VNNI): 8-bit products summed in 32 bits, fast and exact. "avx512" and "avx2"
+    without VNNI: the products are summed pairwise in 16 bits and can saturate (ONNX Runtime's quantization
+    guide), so the weights are quantized in 7 bits there (int8_settings). "other": neither (older x86, Arm)."""
+    flags = _cpu_flags()
+    if "avx512_vnni" in flags or "avx_vnni" in flags:
+        return "vnni"
+    if "avx512bw" in flags:
+        return "avx512"
+    return "avx2" if "avx2" in flags else "other"
+
+
+def integer_dot_product() -> bool:
+    """Whether the CPU has the 8-bit dot-product instructions that make int8 fast and exact: `auto` runs
+    int8 only there and stays in float32 elsewhere."""
+    return instruction_set() == "vnni"
+
+
+def int8_settings():
+    """The quantization for this CPU: full-range 8-bit weights with VNNI, 7-bit weights (ONNX Runtime's
+    reduce_range, which cannot saturate) on every other CPU."""
+    from .quantize import FULL_RANGE, SATURATION_SAFE
+
+    return FULL_RANGE if integer_dot_product() else SATURATION_SAFE
+
+
+def cpu_description() -> dict[str, str | bool]:
+    """The CPU a figure was measured on: its model name, instruction set, VNNI or not, and the int8 setting."""
+    import platform
+
+    name = _cpuinfo().get("model name") or platform.processor() or platform.machine() or "unknown"
+    return {"model": name, "instruction_set": instruction_set(), "vnni": integer_dot_product(),
+            "int8_weights": int8_settings().name}
 
 
 def resolve_runtime(requested: str, device: torch.device | str) -> str:
@@ -68,6 +123,17 @@ def resolve_runtime(requested: str, device: torch.device | str) -> str:
     return requested
 
 
+def exported_model(module: nn.Module, channels: int = 1) -> bytes:
+    """The module's float32 ONNX model (input "x", output "y"; batch, height and width dynamic)."""
+    buffer = io.BytesIO()
+    axes = {0: "batch", 2: "height", 3: "width"}
+    with warnings.catch_warnings():  # the exporter's deprecation and tracing notices
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module.eval(), torch.zeros(1, channels, 64, 64), buffer, input_names=["x"],
+                          output_names=["y"], dynamic_axes={"x": axes, "y": axes}, opset_version=17, dynamo=False)
+    return buffer.getvalue()
+
+
 class OnnxModule(nn.Module):
     """A torch module's forward pass, exported to ONNX and run by ONNX Runtime (CPU).
 
@@ -81,17 +147,11 @@ class OnnxModule(nn.Module):
         super().__init__()
         import onnxruntime
 
-        buffer = io.BytesIO()
-        axes = {0: "batch", 2: "height", 3: "width"}
-        with warnings.catch_warnings():  # the exporter's deprecation and tracing notices
-            warnings.simplefilter("ignore")
-            torch.onnx.export(module.eval(), torch.zeros(1, channels, 64, 64), buffer, input_names=["x"],
-                              output_names=["y"], dynamic_axes={"x": axes, "y": axes}, opset_version=17, dynamo=False)
-        model = buffer.getvalue()
+        model = exported_model(module, channels)
         if calibration is not None:
             from .quantize import quantized_model
 
-            model = quantized_model(model, calibration)
+            model = quantized_model(model, calibration, int8_settings())
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = 1
         # no busy-waiting between runs: the numpy and torch stages between two network calls need the cores
