@@ -90,7 +90,7 @@ def inference_parser():
     from . import cli
 
     parser = argparse.ArgumentParser(prog="unetgan")
-    cli._add_inference_commands(parser.add_subparsers(dest="command", required=True))
+    cli.add_inference_commands(parser.add_subparsers(dest="command", required=True))
     return parser
 
 
