@@ -28,7 +28,7 @@ from .geometry import Geometry, ImageData
 pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
 
 
-def _looks_like_dicom(path: Path) -> bool:
+def looks_like_dicom(path: Path) -> bool:
     if path.suffix.lower() == ".dcm":
         return True
     try:
@@ -75,7 +75,7 @@ def _read_headers(folder: Path, warnings: list[str]):
         try:
             ds = pydicom.dcmread(path, stop_before_pixels=True)
         except Exception as err:  # pydicom raises many types for damaged files
-            if not isinstance(err, (InvalidDicomError, OSError, ValueError, TypeError, EOFError)) or _looks_like_dicom(path):
+            if not isinstance(err, (InvalidDicomError, OSError, ValueError, TypeError, EOFError)) or looks_like_dicom(path):
                 reason = "no DICOM header" if isinstance(err, InvalidDicomError) else (str(err).splitlines() or [type(err).__name__])[0][:100]
                 damaged.append(f"{path.name} ({reason})")
             continue  # else not a DICOM file (e.g. a README beside the images)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .dicom import _looks_like_dicom
+from .dicom import looks_like_dicom
 from .images import IMAGE_SUFFIXES
 
 
@@ -52,7 +52,7 @@ def image_inputs(folder: Path, exclude: Path | None = None) -> list[Path]:
         visible = sorted(n for n in names if not n.startswith("."))
         files += [root_path / n for n in visible if is_image_file(root_path / n)]
         first_dicom = next((root_path / n for n in visible
-                            if not is_image_file(root_path / n) and _looks_like_dicom(root_path / n)), None)
+                            if not is_image_file(root_path / n) and looks_like_dicom(root_path / n)), None)
         if first_dicom is not None:
             series_folders[root_path] = _study_uid(first_dicom)
     return sorted(files + _dicom_studies(series_folders))

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .dicom import _looks_like_dicom as looks_like_dicom  # the DICOM reader's own test: it opens nothing else
+from .dicom import looks_like_dicom  # the DICOM reader's own test: it opens nothing else
 
 ATTACHED, BESIDE = "attached", "beside"
 HEADER_BYTES = 64 * 1024  # MetaImage and NRRD headers are text lines far shorter than this
