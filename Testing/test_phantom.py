@@ -413,3 +413,93 @@ def test_cli_writes_dataset(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("ERROR: ")
     with pytest.raises(SystemExit):
         parser.parse_args(["phantom", "--vendor", "GE"])  # -o is required
+
+
+SICK = dict(n_phases=12, matrix=128)  # all of the profile's slices: the whole heart, base to apex
+
+
+def _volumes_ml(study) -> tuple[float, float]:
+    from unetgan.measurements import frame_measurements
+
+    voxel_ml = float(np.prod(study.spacing)) / 1000.0
+    return tuple(frame_measurements(study.labels[frame], voxel_ml)["blood_pool_ml"]
+                 for frame in (study.ed_frame, study.es_frame))
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_heart_kinds_fall_in_their_clinical_ranges(seed):
+    """Measured on the phantom's own labels: a dilated heart's EDV 250-400 mL and EF 15-35 %; a hypertrophic
+    heart's walls 15-30 mm at ED, its ES cavity 10-30 mL and EF 70-85 %; the same subject's normal heart in
+    between (EDV 90-220 mL, walls 6-13 mm)."""
+    from unetgan.training.sick_hearts import wall_thickness_mm
+
+    hearts = {kind: make_study("Philips", seed=seed, heart=kind, **SICK) for kind in ("normal", "dilated", "hypertrophic")}
+    for kind, study in hearts.items():
+        assert study.meta["heart_kind"] == kind
+    wall = {kind: wall_thickness_mm(s.labels[s.ed_frame], s.spacing[:2]) for kind, s in hearts.items()}
+    volumes = {kind: _volumes_ml(s) for kind, s in hearts.items()}
+    ef = {kind: 100.0 * (ed - es) / ed for kind, (ed, es) in volumes.items()}
+    assert 250.0 <= volumes["dilated"][0] <= 400.0 and 15.0 <= ef["dilated"] <= 35.0 and wall["dilated"] < 8.0
+    assert 15.0 <= wall["hypertrophic"] <= 30.0
+    assert 10.0 <= volumes["hypertrophic"][1] <= 30.0 and 70.0 <= ef["hypertrophic"] <= 85.0
+    assert 90.0 <= volumes["normal"][0] <= 220.0 and 6.0 <= wall["normal"] <= 13.0 and 50.0 <= ef["normal"] <= 70.0
+    # the body around the heart is the same subject's
+    far = np.s_[:, :, :, :16]
+    assert np.array_equal(hearts["normal"].labels[far], hearts["dilated"].labels[far])
+
+
+def _ray_through_wall(subject, angle: float, w: float, c: float) -> tuple[float, float]:
+    """(endocardial radius, wall thickness) in mm along one direction from the LV axis, from painted labels."""
+    from unetgan.phantom import anatomy
+
+    x = np.tile(np.arange(-60.0, 60.25, 0.25, dtype=np.float32), (481, 1))
+    y = x.T.copy()
+    samples = anatomy.PolarSamples(subject.heart, x, y, w, c)
+    labels = anatomy.paint_labels(anatomy.heart_layers(subject, samples, w, c), x.shape)
+    r = np.arange(0.0, 55.0, 0.25)
+    rows = np.round((samples.centre[1] + r * np.sin(angle) + 60.0) / 0.25).astype(int)
+    cols = np.round((samples.centre[0] + r * np.cos(angle) + 60.0) / 0.25).astype(int)
+    wall = r[labels[rows, cols] == anatomy.MYOCARDIUM]
+    return float(wall.min()), float(wall.max() - wall.min() + 0.25)
+
+
+def test_an_infarct_is_a_thinned_akinetic_segment():
+    """In the infarct's centre the wall is under 60 % of the opposite wall's, and its endocardium does not move
+    inward at ES while the opposite one does; the same subject's normal heart has no such thin wall."""
+    from unetgan.phantom import anatomy
+
+    normal = anatomy.draw_anatomy(np.random.default_rng(3))
+    infarct = anatomy.draw_anatomy(np.random.default_rng(3), "infarct")
+    assert np.array_equal(infarct.body.lung_vessels, normal.body.lung_vessels)  # the same body
+    heart = infarct.heart
+    centre = float(np.argmax(heart.infarct_table)) * 2.0 * np.pi / anatomy.ANGLE_SAMPLES
+    opposite = centre + np.pi
+    w = 0.75 * heart.length_mm  # inside the infarct's span (mid-ventricle to apex)
+    scar_endo_ed, scar_wall = _ray_through_wall(infarct, centre, w, 0.0)
+    scar_endo_es, _ = _ray_through_wall(infarct, centre, w, 1.0)
+    healthy_endo_ed, healthy_wall = _ray_through_wall(infarct, opposite, w, 0.0)
+    healthy_endo_es, _ = _ray_through_wall(infarct, opposite, w, 1.0)
+    assert scar_wall < 0.6 * healthy_wall
+    # at a fixed depth the slice meets a more basal level at ES (the base descends): an akinetic wall even
+    # moves a little outward there, where the contracting wall moves inward
+    assert scar_endo_es >= scar_endo_ed - 0.5
+    assert healthy_endo_ed - healthy_endo_es >= 1.0
+    assert _ray_through_wall(normal, centre, w, 0.0)[1] > 0.6 * _ray_through_wall(normal, opposite, w, 0.0)[1]
+
+
+def test_cli_draws_the_kind_of_heart(tmp_path):
+    parser = argparse.ArgumentParser(prog="unetgan")
+    phantom_cli.add_parser(parser.add_subparsers(dest="command"))
+    out = tmp_path / "dilated"
+    args = parser.parse_args(["phantom", "--vendor", "Philips", "--heart", "dilated", "-o", str(out),
+                              "--phases", "3", "--slices", "2", "--matrix", "48", "--no-cine"])
+    assert args.func(args) == 0
+    written = sitk.ReadImage(str(out / "philips" / "philips000_ED_gt.nii.gz"))
+    normal_args = parser.parse_args(["phantom", "--vendor", "Philips", "-o", str(tmp_path / "normal"),
+                                     "--phases", "3", "--slices", "2", "--matrix", "48", "--no-cine"])
+    assert normal_args.func(normal_args) == 0
+    normal = sitk.ReadImage(str(tmp_path / "normal" / "philips" / "philips000_ED_gt.nii.gz"))
+    pool = lambda image: int((sitk.GetArrayFromImage(image) == 1).sum())  # noqa: E731
+    assert pool(written) > 1.5 * pool(normal)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["phantom", "--heart", "enlarged", "-o", str(out)])

@@ -282,7 +282,7 @@ def test_self_training_keeps_plausible_pseudo_labels_and_trains_on_them(trained,
 
 
 def test_a_soup_is_the_weighted_mean_of_its_ingredients_written_reproducibly(tmp_path):
-    """scripts/soup_lvunet.py (how the default segmenter, lvunet-soup, was made): `A:3 B:1` is 0.75 A + 0.25 B
+    """scripts/recipes/soup_lvunet.py (how the default segmenter, lvunet-soup, was made): `A:3 B:1` is 0.75 A + 0.25 B
     in every floating-point tensor, BatchNorm statistics included, the first's batch counters; the same mix
     written twice is the same file, byte for byte (its SHA256 is what the registry records)."""
     import subprocess
@@ -336,3 +336,117 @@ def test_the_same_weights_written_twice_are_the_same_bytes(tmp_path):
     hashes = {write_weights(network, tmp_path / f"copy{i}.safetensors", metadata) for i in range(5)}
     assert len(hashes) == 1 and hashes == {sha256_of(tmp_path / "copy0.safetensors")}
     assert read_weights(tmp_path / "copy0.safetensors")[1] == metadata
+
+
+SICK_OPTIONS = dict(phantom_fraction=0.5, phantom_subjects=1, sick_emphasis=2.0, partial_volume=0.5, zoom=0.5,
+                    low_resolution=0.5, off_centre=0.5)
+
+
+def test_sick_heart_and_protocol_options_train_and_resume_exactly_from_the_portable_copy(tmp_path, torch_threads):
+    """Every emphasis option on: a run stopped mid-epoch, its run folder lost, resumed from the portable
+    (safetensors) copy alone, ends bit-identical to one uninterrupted run; the copy holds no pickle."""
+    import torch
+    from safetensors import safe_open
+
+    volumes = ring_volumes(3)
+    config = UnetTrainConfig(widths=(8, 8, 16, 16), crop=48, batch=4, epochs=2, steps_per_epoch=4, lr=5e-3,
+                             val_subjects=1, method="robust", gin=0.3, **SICK_OPTIONS)
+    straight = tmp_path / "straight"
+    messages = []
+    train_unet(volumes, config, straight, progress=False, log=messages.append)
+    assert any("phantom sick hearts: 1 subjects" in m for m in messages)
+    assert any(m.startswith("drawn 3x as often") for m in messages)
+    assert any(m.startswith("checkpoint at step 8:") and "CPU hours" in m for m in messages)
+
+    portable = tmp_path / "kept"
+    exported = replace(config, export_dir=str(portable), export_minutes=0.0)
+    first = train_unet(volumes, exported, tmp_path / "lost", progress=False, log=lambda *_: None, stop_after_step=3)
+    assert first["step"] == 3
+    with safe_open(str(portable / "training_state.safetensors"), "pt") as handle:
+        assert json.loads(handle.metadata()["training_state"])["step"] == 3
+        assert any(key.startswith("optimiser/") for key in handle.keys())
+    messages = []
+    train_unet(volumes, exported, tmp_path / "fresh", progress=False, log=messages.append)
+    assert any("checkpoint of step 3 taken from" in m for m in messages)
+    assert any("resuming after epoch 0, step 3 of 8" in m for m in messages)
+    a = torch.load(straight / "training_state.pt", weights_only=True)
+    b = torch.load(tmp_path / "fresh" / "training_state.pt", weights_only=True)
+    assert a["step"] == b["step"] == 8
+    for name, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][name]), name
+    log = [json.loads(line) for line in (tmp_path / "fresh" / "run_log.jsonl").read_text().splitlines()]
+    assert log[0]["event"] == "checkpoint" and log[0]["step"] == 3  # the lost folder's log came with the copy
+    assert log[-1]["cpu_seconds"] > log[0]["cpu_seconds"] > 0
+
+
+def test_unusual_training_volumes_are_drawn_more_often():
+    """The subject with the thickest wall (and slices with a tiny cavity) get 1 + emphasis times the weight."""
+    from unetgan.training.sick_hearts import emphasis_weights, unusual_subjects
+
+    from scipy import ndimage
+
+    volumes = ring_volumes(5)
+    ed = next(v for v in volumes if v.subject == "s4" and v.phase == "ED")
+    ed.labels[ndimage.binary_dilation(ed.labels > 0, iterations=6) & (ed.labels == 0)] = 2  # a much thicker wall
+    unusual = unusual_subjects(volumes)
+    assert unusual["thick_wall"] == ["s4"]
+    weights, _ = emphasis_weights(volumes, 2.0)
+    per_volume = np.split(weights, np.cumsum([v.labels.shape[0] for v in volumes])[:-1])
+    flagged = set().union(*unusual.values())
+    for volume, w in zip(volumes, per_volume):
+        pool = (volume.labels == 1).sum(axis=(1, 2))
+        myo = (volume.labels == 2).sum(axis=(1, 2))
+        tiny = (pool > 0) & (pool < 0.25 * (pool + myo))
+        expected = np.where(tiny | (volume.subject in flagged), 3.0, 1.0)
+        np.testing.assert_allclose(w / weights.min(), expected, rtol=1e-9)
+
+
+def test_protocol_augmentations_keep_labels_on_the_anatomy():
+    import torch
+
+    from unetgan.training import protocol
+
+    image, labels, _ = ring_study(n_frames=1, n_slices=2, size=64, seed=1)
+    crop = torch.from_numpy(image[0, :1] / image.max())
+    label = torch.from_numpy(labels[0, :1].astype(np.int64))
+    rng = np.random.default_rng(0)
+    zoomed, zoomed_label = protocol.zoom(crop, label, rng, (1.5, 1.5))
+    assert zoomed_label.dtype == label.dtype
+    assert int((zoomed_label == 1).sum()) == pytest.approx(1.5 ** 2 * int((label == 1).sum()), rel=0.08)
+    assert float(zoomed[zoomed_label == 1].mean()) > 0.8 and float(zoomed[zoomed_label == 0].mean()) < 0.4
+    shrunk, shrunk_label = protocol.zoom(crop, label, rng, (0.75, 0.75))
+    assert int((shrunk_label == 1).sum()) == pytest.approx(0.75 ** 2 * int((label == 1).sum()), rel=0.08)
+    # coarse acquisition removes detail (the noise), never adds any
+    coarse = [protocol.low_resolution(crop, np.random.default_rng(s)) for s in range(20)]
+    assert any(not torch.equal(c, crop) for c in coarse)
+    detail = lambda x: float(torch.diff(x, dim=-1).abs().mean())  # noqa: E731
+    assert all(detail(c) <= detail(crop) + 1e-6 for c in coarse)
+    assert protocol.neighbour_indices([2, 3]).tolist() == [[0, 1], [0, 1], [2, 3], [2, 4], [3, 4]]
+    blended = protocol.partial_volume(crop, torch.zeros_like(crop), np.random.default_rng(0))
+    share = float(blended.sum() / crop.sum())
+    assert 1 - protocol.PARTIAL_VOLUME_WEIGHT[1] <= share <= 1 - protocol.PARTIAL_VOLUME_WEIGHT[0]
+    centre = np.array([40, 40])
+    for seed in range(20):
+        top = protocol.off_centre_top(centre, 48, np.random.default_rng(seed))
+        offset = np.hypot(*(centre - (top + 24)))
+        assert 48 / 4 - 1 <= offset <= 48 / 2
+
+
+def test_phantom_samples_take_the_grey_levels_of_the_real_training_slices(torch_threads):
+    """With every sample from the phantom, batch intensities follow the training slices' distribution."""
+    from unetgan.training.appearance import quantile_function_of
+    from unetgan.training.datasets import slices_of
+    from unetgan.training.sick_hearts import phantom_sick_volumes
+    from unetgan.training.train_unet import CropSampler
+
+    volumes = ring_volumes(2)
+    source = slices_of(volumes)
+    phantom = slices_of(list(phantom_sick_volumes(1, 0)))
+    config = UnetTrainConfig(crop=64, batch=8, phantom_fraction=1.0)
+    images, labels = CropSampler(source, config, phantom=phantom).batch_tensors(0)
+    assert labels.max() == 2 and (labels == 1).any()  # phantom hearts with both structures
+    median = lambda q: float(q[len(q) // 2])  # noqa: E731
+    source_median = np.median([median(quantile_function_of(s)) for s in source.images.numpy()])
+    phantom_median = np.median([median(quantile_function_of(s)) for s in phantom.images.numpy()])
+    batch_median = np.median([median(quantile_function_of(s)) for s in images.numpy()])
+    assert abs(batch_median - source_median) < 0.5 * abs(phantom_median - source_median)

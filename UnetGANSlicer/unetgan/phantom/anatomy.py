@@ -18,7 +18,7 @@ only (its free wall is background); atria and great vessels are background.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -28,6 +28,9 @@ BACKGROUND, BLOOD_POOL, MYOCARDIUM, RIGHT_VENTRICLE = 0, 1, 2, 3
 LABELS = (BACKGROUND, BLOOD_POOL, MYOCARDIUM, RIGHT_VENTRICLE)
 
 ANGLE_SAMPLES = 720  # resolution of the tabulated angular profiles (0.5 degree)
+# Kinds of heart the phantom draws (`draw_anatomy(rng, kind)`): the ranges are those of the clinical groups
+# the segmenter must measure (dilated cardiomyopathy, hypertrophic cardiomyopathy, old infarction).
+HEART_KINDS = ("normal", "dilated", "hypertrophic", "infarct")
 
 
 class Layer(NamedTuple):
@@ -115,6 +118,11 @@ class Heart:
     fat_table: np.ndarray  # epicardial fat thickness (mm) over angle
     atrium_radius_mm: float
     aortic_root_radius_mm: float
+    kind: str = "normal"  # one of HEART_KINDS
+    # an infarct: a thinned, akinetic wall segment; over angle, 1 at its centre and 0 outside (None: no infarct)
+    infarct_table: np.ndarray | None = None
+    infarct_span: tuple[float, float] = (0.0, 0.0)  # normalised long-axis positions (0 base, 1 apex) it covers
+    infarct_thinning: float = 1.0  # wall thickness in the segment as a share of the healthy wall's
 
 
 @dataclass(frozen=True)
@@ -145,8 +153,11 @@ class Anatomy:
     first_slice_mm: float  # position of the first slice centre below the ED base plane
 
 
-def draw_anatomy(rng: np.random.Generator) -> Anatomy:
-    """A random subject: sizes, shapes and positions within adult ranges."""
+def draw_anatomy(rng: np.random.Generator, kind: str = "normal") -> Anatomy:
+    """A random subject: sizes, shapes and positions within adult ranges; `kind` (HEART_KINDS) changes the
+    heart into a diseased one after everything else is drawn, so the same seed gives the same body."""
+    if kind not in HEART_KINDS:
+        raise ValueError(f"unknown kind of heart {kind!r}: choose from {', '.join(HEART_KINDS)}")
     epi = rng.uniform(30.0, 38.0)
     wall = rng.uniform(7.0, 12.0)
     angles = np.linspace(0.0, 2.0 * np.pi, ANGLE_SAMPLES, endpoint=False)
@@ -235,12 +246,46 @@ def draw_anatomy(rng: np.random.Generator) -> Anatomy:
         lung_vessels=vessels,
         liver_vessels=hepatic,
     )
-    return Anatomy(
+    anatomy = Anatomy(
         heart=heart, body=body,
         rotation_deg=rng.uniform(-30.0, 30.0),
         offset_mm=tuple(rng.uniform(-25.0, 25.0, 2)),
         first_slice_mm=rng.uniform(1.0, 6.0),
     )
+    return anatomy if kind == "normal" else replace(anatomy, heart=diseased_heart(heart, kind, rng))
+
+
+def diseased_heart(heart: Heart, kind: str, rng: np.random.Generator) -> Heart:
+    """The heart of one of the clinical groups, drawn from `rng`.
+
+    - dilated: a large, thin-walled, poorly contracting LV (end-diastolic volume about 250-400 mL, EF 15-35 %)
+    - hypertrophic: thick walls (15-30 mm at end-diastole, thickest at the septum), a small cavity that
+      empties almost completely (EF 72-82 %, end-systolic cavity 10-30 mL)
+    - infarct: an old infarction, a thinned (35-55 % of the wall) akinetic segment over 70-110 degrees from
+      mid-ventricle to the apex, with a lower EF (35-50 %)
+    The ranges were checked on the phantom's own labels (Testing/test_phantom.py)."""
+    angles = np.linspace(0.0, 2.0 * np.pi, ANGLE_SAMPLES, endpoint=False)
+    if kind == "dilated":
+        wall = rng.uniform(5.5, 7.0)
+        return replace(heart, kind=kind, epi_radius_mm=rng.uniform(42.5, 47.0), wall_mm=wall,
+                       length_mm=rng.uniform(90.0, 98.0), apex_wall_mm=rng.uniform(4.0, 5.0),
+                       ejection_fraction=rng.uniform(0.14, 0.29), long_axis_shortening=rng.uniform(0.03, 0.07),
+                       twist_deg=(heart.twist_deg[0] / 3.0, heart.twist_deg[1] / 3.0))
+    if kind == "hypertrophic":
+        wall = rng.uniform(17.5, 24.0)
+        septal = rng.uniform(0.1, 0.3)  # asymmetric hypertrophy: the septum (towards the RV) is thickest
+        return replace(heart, kind=kind, wall_mm=wall, epi_radius_mm=rng.uniform(20.0, 23.5) + wall,
+                       length_mm=rng.uniform(78.0, 90.0), apex_wall_mm=rng.uniform(10.0, 14.0),
+                       ejection_fraction=rng.uniform(0.74, 0.82),
+                       wall_table=1.0 + septal * np.cos(angles - heart.rv_angle))
+    if kind == "infarct":
+        centre, half_width = rng.uniform(0.0, 2.0 * np.pi), np.deg2rad(rng.uniform(35.0, 55.0))
+        # 1 over the segment, falling to 0 over 15 degrees at its borders
+        distance = np.abs(np.angle(np.exp(1j * (angles - centre))))
+        table = np.clip((half_width + np.deg2rad(15.0) - distance) / np.deg2rad(15.0), 0.0, 1.0)
+        return replace(heart, kind=kind, ejection_fraction=rng.uniform(0.35, 0.5), infarct_table=table,
+                       infarct_span=(rng.uniform(0.3, 0.5), 1.0), infarct_thinning=rng.uniform(0.35, 0.55))
+    raise ValueError(f"unknown kind of heart {kind!r}: choose from {', '.join(HEART_KINDS)}")
 
 
 # ---------------------------------------------------------------- motion
@@ -318,6 +363,15 @@ def heart_radius_mm(anatomy: Anatomy) -> float:
     return float(max(rv_reach, atria, h.epi_radius_mm * 1.1) + h.rv_wall_mm + 1.6 * h.fat_table.max() + 4.0)
 
 
+def _infarct_share(heart: Heart, s: float, samples: "PolarSamples", twist: float) -> np.ndarray | None:
+    """How much of the infarct each sample's wall sector holds (0-1) at long-axis position s, or None."""
+    if heart.infarct_table is None:
+        return None
+    start, end = heart.infarct_span
+    along = float(np.clip(min(s - start, end - s) / 0.1 + 0.5, 0.0, 1.0))  # ramps over 0.1 at its ends
+    return None if along <= 0.0 else samples.table(heart.infarct_table, twist) * np.float32(along)
+
+
 def _angle_index(angle_rad: float) -> int:
     return int(np.mod(angle_rad, 2.0 * np.pi) * ANGLE_SAMPLES / (2.0 * np.pi)) % ANGLE_SAMPLES
 
@@ -374,6 +428,10 @@ def heart_layers(anatomy: Anatomy, samples: PolarSamples, w: float, c: float) ->
         endo_ed_theta = endo_ed * samples.table(h.shape_table, twist)
         wall_ed = (epi_ed - endo_ed) * samples.table(h.wall_table, twist)
         endo = endo_ed_theta * _cavity_factor(h, c)
+        scar = _infarct_share(h, s, samples, twist)
+        if scar is not None:  # thinned and akinetic: the segment's endocardium stays where it was at ED
+            wall_ed = wall_ed * (1.0 - np.float32(1.0 - h.infarct_thinning) * scar)
+            endo = endo + (endo_ed_theta - endo) * scar
         # Myocardial area is conserved per angular sector, growing as the axis shortens.
         myo_area = ((endo_ed_theta + wall_ed) ** 2 - endo_ed_theta ** 2) * np.float32(1.0 / (1.0 - h.long_axis_shortening * c))
         epi_distance = rho - np.sqrt(endo ** 2 + myo_area)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .anatomy import HEART_KINDS
 from .profiles import VENDORS
 from .writer import FORMATS, write_dataset
 
@@ -34,6 +35,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="mark the last K subjects of each non-source vendor dev_labelled (default 0)")
     parser.add_argument("--source-vendor", default="Philips", metavar="NAME",
                         help="vendor whose subjects are train_labelled (default Philips)")
+    parser.add_argument("--heart", choices=HEART_KINDS, default="normal",
+                        help="kind of heart: normal; dilated (end-diastolic volume 250-400 mL, thin walls, EF 15-35 %%); "
+                             "hypertrophic (walls 15-30 mm, end-systolic cavity 10-30 mL, EF 70-85 %%); infarct (a "
+                             "thinned, akinetic wall segment) (default normal)")
     parser.add_argument("--no-cine", dest="cine", action="store_false",
                         help="write only the ED/ES volumes and labels, not the whole cine")
     parser.set_defaults(func=run)
@@ -54,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
             args.output_dir, vendors=sources, subjects=args.subjects, seed=args.seed, fmt=args.fmt,
             n_phases=args.phases, n_slices=args.slices, matrix=args.matrix, source_vendor=args.source_vendor,
             dev_subjects=args.dev_subjects, cine=args.cine, progress=progress,
+            heart=args.heart,
         )
     except (ValueError, OSError) as err:
         print(f"ERROR: {err}", file=sys.stderr)

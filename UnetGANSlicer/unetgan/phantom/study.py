@@ -105,10 +105,10 @@ class _Simulation:
     """What is fixed for one study (subject, protocol, grids, coils, filter, noise level);
     `slice(w)` simulates one slice position over all phases."""
 
-    def __init__(self, profile: dict, seed: int):
+    def __init__(self, profile: dict, seed: int, heart: str = "normal"):
         self.profile = profile
         anatomy_seed, tissue_seed = np.random.SeedSequence(int(seed)).spawn(2)
-        self.subject = anat.draw_anatomy(np.random.default_rng(anatomy_seed))
+        self.subject = anat.draw_anatomy(np.random.default_rng(anatomy_seed), heart)
         self.heart = self.subject.heart
         self.tissue_variation = draw_tissue_variation(np.random.default_rng(tissue_seed))
         coil_seed, self.b0_seed, self.b1_seed, noise_seed, self.store_seed, self.pose_seed = _scan_seed(seed, profile).spawn(6)
@@ -189,17 +189,19 @@ class _Simulation:
 
 
 def make_study(vendor: str | Path | dict = "Philips", seed: int = 0, n_phases: int | None = None,
-               n_slices: int | None = None, matrix: int | tuple[int, int] | None = None) -> Study:
+               n_slices: int | None = None, matrix: int | tuple[int, int] | None = None,
+               heart: str = "normal") -> Study:
     """Simulate one subject's short-axis bSSFP cine on one scanner.
 
     `vendor` is a vendor name (see VENDORS), a profile JSON path or a profile dict. The
     subject (anatomy, motion, tissue properties) depends only on `seed`, so the same seed
     on two vendors is the same heart scanned twice. `n_phases`, `n_slices` and `matrix`
     (recon matrix: [rows, cols] or the larger dimension; same field of view) override the
-    profile, e.g. for quick tests.
+    profile, e.g. for quick tests. `heart` is the kind of heart (anatomy.HEART_KINDS: normal, dilated,
+    hypertrophic, infarct); the body around it is the same for every kind.
     """
     profile = with_overrides(load_profile(vendor), n_phases, n_slices, matrix)
-    simulation = _Simulation(profile, seed)
+    simulation = _Simulation(profile, seed, heart)
     n_t = profile["n_phases"]
     magnitude = np.empty((n_t, profile["n_slices"]) + simulation.recon_shape, dtype=np.float32)
     labels = np.empty(magnitude.shape, dtype=np.uint8)
@@ -218,6 +220,7 @@ def make_study(vendor: str | Path | dict = "Philips", seed: int = 0, n_phases: i
         "heart_rate_bpm": heart.heart_rate_bpm,
         "rr_interval_ms": rr_ms,
         "ejection_fraction_model": heart.ejection_fraction,
+        "heart_kind": heart.kind,
         "stored_gain": gain,
         "noise_sigma_stored": simulation.noise_sigma * gain,
         "simulation_matrix": list(simulation.sim.shape),

@@ -282,7 +282,7 @@ def _folder_name(source, profile: dict, used: set[str]) -> str:
 def write_dataset(out_dir: str | os.PathLike, vendors=VENDORS, subjects: int = 1, seed: int = 0,
                   fmt: str = "nifti", n_phases: int | None = None, n_slices: int | None = None,
                   matrix: int | tuple[int, int] | None = None, source_vendor: str = "Philips",
-                  dev_subjects: int = 0, cine: bool = True, progress=None) -> Path:
+                  dev_subjects: int = 0, cine: bool = True, progress=None, heart: str = "normal") -> Path:
     """Simulate `subjects` subjects per vendor and write them with a manifest.csv.
 
     The manifest has the columns of the real data's manifest (subject, vendor, phase,
@@ -291,7 +291,8 @@ def write_dataset(out_dir: str | os.PathLike, vendors=VENDORS, subjects: int = 1
     the method may not use target labels; the _gt files are written anyway) for the
     others, except their last `dev_subjects` subjects, `dev_labelled` with labels.
     Each (vendor, subject) has its own anatomy seed derived from `seed`.
-    `progress`, if given, is called with (done, total, subject id).
+    `progress`, if given, is called with (done, total, subject id). `heart`: the kind of every subject's
+    heart (anatomy.HEART_KINDS).
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
@@ -309,7 +310,8 @@ def write_dataset(out_dir: str | os.PathLike, vendors=VENDORS, subjects: int = 1
         is_source = profile["vendor"].lower() == source_vendor.lower()
         for index in range(subjects):
             subject_seed = int(np.random.SeedSequence([int(seed), zlib.crc32(folder.encode()), index]).generate_state(1)[0])
-            study = make_study(profile, seed=subject_seed, n_phases=n_phases, n_slices=n_slices, matrix=matrix)
+            study = make_study(profile, seed=subject_seed, n_phases=n_phases, n_slices=n_slices, matrix=matrix,
+                               heart=heart)
             subject = f"{folder}{index:03d}"
             paths = write_study(study, out / folder, fmt=fmt, name=subject, cine=cine)
             if is_source:

@@ -26,6 +26,9 @@ from ..weights import load_state, read_weights, write_weights
 from .appearance import TargetHistograms, match_histogram_of, quantile_function_of, random_intensity_network
 from .augment import augmentation
 from .datasets import SliceSet, slices_of, split_subjects
+from . import portable_state
+from .protocol import low_resolution, off_centre_top, partial_volume, zoom
+from .sick_hearts import training_emphasis
 from .weight_average import WeightAverage
 
 
@@ -73,6 +76,23 @@ class UnetTrainConfig:
     # teacher LV-Unet gives averaged over the four flips (tta.py), besides the labels; None: off
     distill_from: str | None = None
     distill_weight: float = 1.0  # of the KL divergence to the teacher's flip-averaged probabilities
+    # hearts unlike the average (training/sick_hearts.py): share of each batch drawn from labelled phantom
+    # dilated, hypertrophic and infarcted hearts (Philips profile, varied protocols), matched to the grey levels
+    # of a random real training slice; and how much more often the unusual real training slices are drawn
+    phantom_fraction: float = 0.0
+    phantom_subjects: int = 36
+    sick_emphasis: float = 0.0  # 0: every slice equally often; 2: unusual ones three times as often
+    # protocol augmentation (training/protocol.py), probability per sample
+    partial_volume: float = 0.0  # blend with a neighbour slice (thicker slices, the apex)
+    zoom: float = 0.0  # the heart at another size on the grid (pixel spacing, wrong headers)
+    zoom_range: tuple[float, float] = (0.75, 1.6)
+    low_resolution: float = 0.0  # acquired pixels of 0.7-2.0 mm (x1-1.5 acquired over reconstructed)
+    off_centre: float = 0.0  # the heart far from the crop's centre
+    # a copy of every checkpoint in portable form (safetensors + JSON, training/portable_state.py) at most
+    # every `export_minutes`, e.g. in a folder that is kept when the run folder is not; resumed from when the
+    # run folder has no checkpoint
+    export_dir: str | None = None
+    export_minutes: float = 15.0
 
     @classmethod
     def fast(cls, **overrides) -> "UnetTrainConfig":
@@ -106,12 +126,23 @@ class CropSampler:
     replayed exactly: resuming from a checkpoint needs no saved random state."""
 
     def __init__(self, data: SliceSet, config: UnetTrainConfig, target_histograms: TargetHistograms | None = None,
-                 pseudo: SliceSet | None = None):
+                 pseudo: SliceSet | None = None, phantom: SliceSet | None = None,
+                 weights: np.ndarray | None = None, neighbours: list[np.ndarray] | None = None):
         self.size, self.batch, self.seed = config.crop, config.batch, config.seed
         self.config, self.target_histograms = config, target_histograms
         self.sets = [(data, _crop_centres(data.labels))]
+        self.pseudo_set = self.phantom_set = None
         if pseudo is not None:
+            self.pseudo_set = len(self.sets)
             self.sets.append((pseudo, _crop_centres(pseudo.labels)))
+        if phantom is not None and config.phantom_fraction > 0:
+            self.phantom_set = len(self.sets)
+            self.sets.append((phantom, _crop_centres(phantom.labels)))
+            # phantom grey levels mapped onto those of a random real training slice: a Philips look
+            self.source_looks = TargetHistograms(np.stack([quantile_function_of(s) for s in data.images.numpy()]))
+            self.phantom_quantiles = np.stack([quantile_function_of(s) for s in phantom.images.numpy()])
+        self.weights = weights  # sampling probability per source slice, or None: uniform
+        self.neighbours = neighbours  # per set: (N, 2) slice before / after (protocol.neighbour_indices)
         self.augment = augmentation(config.method, seed=config.seed)
         if config.target_histograms > 0 and target_histograms is None:
             raise ValueError("target_histograms > 0 needs the target volumes' quantile functions")
@@ -124,12 +155,39 @@ class CropSampler:
         limit = full - self.size
         centre = centres[index]
         if centre[0] >= 0 and rng.random() < 2 / 3:
-            top = centre - self.size // 2 + rng.integers(-self.size // 4, self.size // 4 + 1, size=2)
+            # drawn only when asked for, so the recipes without it keep their exact random stream
+            if self.config.off_centre > 0 and rng.random() < self.config.off_centre:
+                top = off_centre_top(centre, self.size, rng)
+            else:
+                top = centre - self.size // 2 + rng.integers(-self.size // 4, self.size // 4 + 1, size=2)
         else:
             top = rng.integers(0, limit + 1, size=2)
         r, c = np.clip(top, 0, limit)
-        return (data.images[index, :, r : r + self.size, c : c + self.size],
-                data.labels[index, r : r + self.size, c : c + self.size][None])
+        image = data.images[index, :, r : r + self.size, c : c + self.size]
+        if self.config.partial_volume > 0 and self.neighbours is not None and rng.random() < self.config.partial_volume:
+            neighbour = int(self.neighbours[which][index, int(rng.integers(0, 2))])
+            image = partial_volume(image, data.images[neighbour, :, r : r + self.size, c : c + self.size], rng)
+        return image, data.labels[index, r : r + self.size, c : c + self.size][None]
+
+    def _draw(self, rng: np.random.Generator) -> tuple[int, int]:
+        """Which set (source, pseudo-labels, phantom) and which slice of it."""
+        # source labels in every batch: pseudo-labels alone would let the network drift on its own mistakes
+        which = 0
+        if self.pseudo_set is not None and rng.random() < self.config.pseudo_fraction:
+            which = self.pseudo_set
+        if self.phantom_set is not None and rng.random() < self.config.phantom_fraction:
+            which = self.phantom_set
+        if which == 0 and self.weights is not None:
+            return which, int(rng.choice(self.weights.size, p=self.weights))
+        return which, int(rng.integers(0, self.sets[which][0].images.shape[0]))
+
+    def _protocol(self, image: torch.Tensor, label: torch.Tensor, rng: np.random.Generator):
+        """Zoom and acquired resolution (protocol.py), each drawn only when asked for."""
+        if self.config.zoom > 0 and rng.random() < self.config.zoom:
+            image, label = zoom(image, label, rng, tuple(self.config.zoom_range))
+        if self.config.low_resolution > 0 and rng.random() < self.config.low_resolution:
+            image = low_resolution(image, rng)
+        return image, label
 
     def batch_tensors(self, step: int):
         rng = np.random.default_rng([self.seed, step])
@@ -137,10 +195,11 @@ class CropSampler:
         torch_rng = torch.Generator().manual_seed(int(rng.integers(0, 2**63 - 1)))
         images, labels = [], []
         for _ in range(self.batch):
-            # source labels in every batch: pseudo-labels alone would let the network drift on its own mistakes
-            which = int(len(self.sets) > 1 and rng.random() < self.config.pseudo_fraction)
-            index = int(rng.integers(0, self.sets[which][0].images.shape[0]))
+            which, index = self._draw(rng)
             image, label = self._crop(which, index, rng)
+            if which == self.phantom_set:
+                image = torch.from_numpy(self.source_looks.match(image.numpy(), self.phantom_quantiles[index], rng))
+            image, label = self._protocol(image, label, rng)
             original = image
             if which == 0 and rng.random() < self.config.target_histograms:
                 image = torch.from_numpy(self.target_histograms.match(image.numpy(), self.source_quantiles[index], rng))
@@ -227,6 +286,10 @@ def train_unet(volumes: list[LabelledVolume], config: UnetTrainConfig, out_dir: 
     run = TrainingRun(out_dir, log, writes=where.is_main)
     metadata = {"architecture": "LVUnet", "config": config.network_config().to_dict(), "train_config": _jsonable(config),
                 "validation_subjects": val_ids}
+    if resume and not run.state_file.exists() and config.export_dir and where.is_main \
+            and (Path(config.export_dir) / portable_state.STATE_FILE).exists():
+        step = portable_state.import_state(Path(config.export_dir), out_dir)
+        log(f"checkpoint of step {step} taken from {config.export_dir}")
     if resume and run.state_file.exists():
         run.restore(model, optimiser, schedule, average)
         log(f"resuming after epoch {run.step // steps}, step {run.step} of {total_steps} "
@@ -237,7 +300,19 @@ def train_unet(volumes: list[LabelledVolume], config: UnetTrainConfig, out_dir: 
             f"{config.pseudo_fraction:.0%} of each batch")
     if config.batch % config.shards:
         raise ValueError(f"batch {config.batch} cannot be split into {config.shards} sub-batches")
-    sampler = CropSampler(train_set, replace(config, batch=config.batch // config.shards), target_histograms, pseudo_set)
+    train_volumes = [v for v in volumes if v.subject in train_ids]
+    phantom_set, weights, neighbours = training_emphasis(train_volumes, train_set, pseudo_volumes, config, log)
+    sampler = CropSampler(train_set, replace(config, batch=config.batch // config.shards), target_histograms, pseudo_set,
+                          phantom_set, weights, neighbours)
+
+    exported = [time.time()]
+
+    def checkpoint(final: bool = False) -> None:
+        run.checkpoint(model, optimiser, schedule, average)
+        if config.export_dir and where.is_main and (final or time.time() - exported[0] >= config.export_minutes * 60):
+            portable_state.export_state(out_dir, Path(config.export_dir))
+            exported[0] = time.time()
+            log(f"checkpoint of step {run.step} copied to {config.export_dir}")
 
     def bn_batches():  # fixed draws, far from any training step's: the same statistics whenever they are measured
         return (sampler.batch_tensors(10**9 + i)[0] for i in range(config.average_bn_batches))
@@ -292,10 +367,10 @@ def train_unet(volumes: list[LabelledVolume], config: UnetTrainConfig, out_dir: 
             if dice > run.best:
                 run.best = dice
                 write_weights(model, out_dir / "best.safetensors", {**metadata, "epoch": epoch, "step": run.step, "val_dice": dice})
-            run.checkpoint(model, optimiser, schedule, average)
+            checkpoint(final=run.step == last_step)
             model.train()
         elif out_of_time or run.due(config.checkpoint_minutes) or run.step == last_step:
-            run.checkpoint(model, optimiser, schedule, average)
+            checkpoint(final=out_of_time or run.step == last_step)
         if out_of_time:
             log(f"time limit reached at step {run.step}; the next call resumes from here")
             break
@@ -370,6 +445,8 @@ class TrainingRun:
             tmp.write_text(json.dumps(self.history, indent=1))
         self._last_save = time.time()
         self._append_log("checkpoint")
+        self.log(f"checkpoint at step {self.step}: {self.cpu_seconds / 3600:.3f} CPU hours, "
+                 f"{self.wall_seconds / 3600:.3f} wall hours over all sessions")
 
     def _append_log(self, event: str) -> None:
         import datetime
