@@ -78,6 +78,7 @@ def _add_train_unet(sub):
     p.add_argument("--average-every", dest="average_every", type=int,
                    help="weight averaging (SWA): every N steps the weights join a running average, written each epoch "
                         "as average.safetensors (use with --schedule constant)")
+    _add_emphasis_options(p)
     p.add_argument("--epochs", type=int)
     p.add_argument("--steps-per-epoch", dest="steps_per_epoch", type=int)
     p.add_argument("--batch", type=int)
@@ -90,6 +91,30 @@ def _add_train_unet(sub):
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="auto: this process's GPU where there is one")
     p.add_argument("--restart", action="store_true", help="ignore checkpoints in the output folder")
     p.set_defaults(func=_train_unet)
+
+
+def _add_emphasis_options(p):
+    """train-unet: hearts unlike the average, other acquisition protocols, a portable copy of the checkpoints."""
+    p.add_argument("--phantom-fraction", dest="phantom_fraction", type=float,
+                   help="share of each batch from labelled phantom dilated, hypertrophic and infarcted hearts "
+                        "(Philips look, varied protocols; default 0)")
+    p.add_argument("--phantom-subjects", dest="phantom_subjects", type=int, help="how many phantom hearts (default 36)")
+    p.add_argument("--sick-emphasis", dest="sick_emphasis", type=float,
+                   help="draw the training volumes with the thickest walls, largest ED or smallest ES cavities "
+                        "(a fifth each) and slices with a tiny cavity 1 + this many times as often (default 0)")
+    p.add_argument("--partial-volume", dest="partial_volume", type=float,
+                   help="probability of blending a sample with its neighbour slice (thicker slices; default 0)")
+    p.add_argument("--zoom", type=float, help="probability of showing the heart at another size (default 0)")
+    p.add_argument("--zoom-range", dest="zoom_range", type=lambda v: tuple(float(x) for x in v.split(",")),
+                   help="smallest,largest zoom factor (default 0.75,1.6)")
+    p.add_argument("--low-resolution", dest="low_resolution", type=float,
+                   help="probability of an acquired pixel of 0.7-2.0 mm (detail lost; default 0)")
+    p.add_argument("--off-centre", dest="off_centre", type=float,
+                   help="probability of a crop with the heart far from its centre (default 0)")
+    p.add_argument("--export-dir", dest="export_dir",
+                   help="also copy the checkpoint there as safetensors (no pickle) every --export-minutes; a run "
+                        "folder without a checkpoint resumes from that copy")
+    p.add_argument("--export-minutes", dest="export_minutes", type=float, help="minutes between copies (default 15)")
 
 
 def _progress_printer(enabled: bool, stage: str):
