@@ -124,7 +124,7 @@ def test_sr_holds_the_measurements_and_references_the_seg(run, study_dir):
     assert value(myocardium, codes.LN.LeftVentricleMass).unit.value == "g"
     uids = _source_uids(study_dir)
     edv = value(pool, codes.LN.LeftVentricularEndDiastolicVolume)
-    assert {str(i.referenced_sop_instance_uid) for i in edv.referenced_images} == set(uids[measurements["ed_frame"]])
+    assert {str(i.referenced_sop_instance_uid) for i in edv.referenced_images} == set(uids[measurements["ed_frame_number"] - 1])
     for group, number in ((pool, 1), (myocardium, 2)):
         segment = group.referenced_segment
         assert str(segment.referenced_sop_instance_uid) == str(seg.SOPInstanceUID)
@@ -211,7 +211,7 @@ def test_one_phase_seg_for_viewers_that_merge_phases(run, study_dir, tmp_path):
 
     _, out = run
     labels = read_image(out / "labelmap.nrrd").array
-    ed = json.loads((out / "measurements.json").read_text())["ed_frame"]
+    ed = json.loads((out / "measurements.json").read_text())["ed_frame_number"] - 1
     headers = source_headers(read_image(study_dir).meta["files"])
     share_orientation(headers)
     share_frame_of_reference(headers)
@@ -221,3 +221,87 @@ def test_one_phase_seg_for_viewers_that_merge_phases(run, study_dir, tmp_path):
     masks = seg.get_pixels_by_source_instance(list(_source_uids(study_dir)[ed]), combine_segments=True)
     np.testing.assert_array_equal(masks, labels[ed])
     assert int(seg.NumberOfFrames) == 2 * labels.shape[1]
+
+
+def _pdf_text(path) -> str:
+    from pypdf import PdfReader
+
+    return " ".join(PdfReader(path).pages[0].extract_text().split())
+
+
+def _sr_frame_numbers(path, concept) -> list[float]:
+    report = hd.sr.srread(path)
+    return [m.value for group in report.content.get_volumetric_roi_measurement_groups()
+            for m in group.get_measurements(name=concept)]
+
+
+def _sr_comments(path) -> list[str]:
+    report = pydicom.dcmread(path)
+    return [str(item.TextValue) for item in report.ContentSequence  # the comments: TEXT items named Comment (DCM)
+            if item.ValueType == "TEXT" and item.ConceptNameCodeSequence[0].CodeValue == "121106"]
+
+
+def test_frame_numbers_agree_in_json_csv_sr_and_pdf(run):
+    """One numbering (frame 1 = the first phase) in every output a person reads."""
+    import csv
+
+    from unetgan.dicom_outputs.sr import ED_FRAME, ES_FRAME
+
+    _, out = run
+    measurements = json.loads((out / "measurements.json").read_text())
+    ed, es = measurements["ed_frame_number"], measurements["es_frame_number"]
+    assert measurements["frame_numbering"].startswith("1-based") and "ed_frame" not in measurements
+    assert [f["frame_number"] for f in measurements["frames"]] == [1, 2, 3] and ed != es and {ed, es} <= {1, 2, 3}
+    rows = {row[0]: row[1] for row in csv.reader((out / "measurements.csv").read_text().splitlines())}
+    assert rows["frame_number"] == "blood_pool_ml" and {"1", "2", "3"} <= set(rows)
+    assert (rows["ed_frame_number"], rows["es_frame_number"]) == (str(ed), str(es))
+    assert _sr_frame_numbers(out / "measurements.sr.dcm", ED_FRAME) == [ed]
+    assert _sr_frame_numbers(out / "measurements.sr.dcm", ES_FRAME) == [es]
+    text = _pdf_text(out / "report.pdf")
+    assert f"ED (frame {ed})" in text and f"ES (frame {es})" in text, text
+    assert f"ED and ES frames (frame 1 = first phase) {ed} and {es}" in text, text
+
+
+def test_seg_algorithm_type_and_the_edited_frames_follow_the_edits(run, study_dir, tmp_path):
+    """Untouched: AUTOMATIC and nothing said about edits; edited: SEMIAUTOMATIC, with the frames in SR and PDF."""
+    from unetgan.dicom_outputs.sr import EDITED_FRAME
+
+    _, out = run
+    untouched = pydicom.dcmread(out / "segmentation.seg.dcm", stop_before_pixels=True)
+    assert [str(s.SegmentAlgorithmType) for s in untouched.SegmentSequence] == ["AUTOMATIC", "AUTOMATIC"]
+    assert _sr_frame_numbers(out / "measurements.sr.dcm", EDITED_FRAME) == []
+    assert "edited" not in _pdf_text(out / "report.pdf")
+    assert not any("edited" in said for said in _sr_comments(out / "measurements.sr.dcm"))
+
+    labels = read_image(out / "labelmap.nrrd").array
+    measurements = json.loads((out / "measurements.json").read_text())
+    warning = "EF 95 % is above 90 %, which a human heart does not reach: check the end-systolic masks"
+    measurements.update(edited=True, edited_frames=[2], warnings=[*measurements["warnings"], warning])
+    edited = labels.copy()
+    edited[1, 0] = 0
+    export_dicom_results(tmp_path / "export", study_dir, edited, measurements, segmenter=SIEMENS_SEGMENTER)
+    seg = pydicom.dcmread(tmp_path / "export" / "segmentation.seg.dcm", stop_before_pixels=True)
+    assert [str(s.SegmentAlgorithmType) for s in seg.SegmentSequence] == ["SEMIAUTOMATIC", "SEMIAUTOMATIC"]
+    assert _sr_frame_numbers(tmp_path / "export" / "measurements.sr.dcm", EDITED_FRAME) == [2]
+    comments = _sr_comments(tmp_path / "export" / "measurements.sr.dcm")
+    assert comments[0] == "Masks edited by the user in frame(s) 2 (frame 1 is the first phase)"
+    assert f"Warning: {warning}" in comments
+    text = _pdf_text(tmp_path / "export" / "report.pdf")
+    assert "masks edited by the user in frame(s) 2" in text and "EF 95 % is above 90 %" in text, text
+
+
+def test_a_one_frame_report_has_no_cycle_chart_and_no_ed_es_pair(ring, tmp_path):
+    from unetgan.dicom_outputs.algorithm import AlgorithmInfo
+    from unetgan.dicom_outputs.report_pdf import report_content, write_report_pdf
+    from unetgan.measurements import cine_measurements
+
+    image, labels, spacing = ring
+    measurements = cine_measurements(labels[:1], float(np.prod(spacing)) / 1000)
+    measurements["warnings"] = measurements["measurement_warnings"]
+    content = report_content(image[:1], None, labels[:1], measurements, None, AlgorithmInfo.of(None, None))
+    assert list(content.slices) == ["Frame 1"]
+    write_report_pdf(tmp_path / "one.pdf", content)
+    text = _pdf_text(tmp_path / "one.pdf")
+    assert "Frame 1, mid-ventricular slice: original" in text and "Blood-pool volume" in text, text
+    for absent in ("cardiac cycle", "ED", "ES", "frame 1 = first phase"):
+        assert absent not in text, absent

@@ -18,6 +18,7 @@ from UnetGANSlicerLib import context, editing, loading  # noqa: E402
 from UnetGANSlicerLib import sequences as seq  # noqa: E402
 from UnetGANSlicerLib.measurements import add_frames_table, add_summary_table, table_rows  # noqa: E402
 from UnetGANSlicerLib.nodes import geometry_of  # noqa: E402
+from UnetGANSlicerLib.results import remember  # noqa: E402
 from UnetGANSlicerLib.segmentation import labels_of, set_reference_volume  # noqa: E402
 from UnetGANSlicerLib.workflow import AdaptSegmentResult  # noqa: E402
 
@@ -50,7 +51,7 @@ def rings(n_frames=3, shape=(4, 40, 48)):
 def make_result(scene, loaded, labels):
     """A result as adapt_and_segment makes it for a cine (without translation)."""
     source = seq.read_input(loaded.volume)
-    measurements = cine_measurements(labels, VOXEL_ML)
+    measurements = cine_measurements(labels, editing.voxel_volume_ml(loaded.volume))
     measurements["warnings"] = []
     result = AdaptSegmentResult(input=loaded.volume, segmentation=None, table=None, frames_table=None,
                                 measurements=measurements, n_frames=len(labels))
@@ -61,6 +62,7 @@ def make_result(scene, loaded, labels):
     result.browser = loaded.browser
     result.table = add_summary_table(scene, "summary", measurements)
     result.frames_table = add_frames_table(scene, "frames", measurements, source.index_values, "time")
+    remember(result)  # as adapt_and_segment: the nodes, and the masks as the backend made them
     return result
 
 
@@ -145,7 +147,7 @@ def test_edit_on_the_shown_frame_updates_tables(scene):
     slicer.util.updateSegmentBinaryLabelmapFromArray(blood, result.segmentation, "LeftVentricleBloodPool",
                                                      loaded.volume)
     measurements = editing.apply_edits(result)
-    assert result.measurements is measurements and measurements["edited"]
+    assert result.measurements is measurements and measurements["edited"] and measurements["edited_frames"] == [3]
     expected = cine_measurements(np.stack([labels[0], labels[1], edited]), VOXEL_ML)
     assert [f["blood_pool_ml"] for f in measurements["frames"]] == [f["blood_pool_ml"] for f in expected["frames"]]
     rows = table_rows(result.frames_table)
@@ -154,7 +156,7 @@ def test_edit_on_the_shown_frame_updates_tables(scene):
     summary = {r["Measurement"]: r["Value"] for r in table_rows(result.table)}
     assert summary["End-systolic volume (ESV)"] == pytest.approx(expected["esv_ml"])
     assert summary["Ejection fraction (EF)"] == pytest.approx(expected["ef_percent"])
-    assert summary["ES frame"] == expected["es_frame"] + 1
+    assert summary["ES frame"] == expected["es_frame_number"] == 3
     # the edit is stored in its frame only, also after stepping away and back
     editing.commit_current_frame(result)
     reference = loaded.sequence.GetNthDataNode(2)
@@ -185,3 +187,49 @@ def test_single_volume_result(scene):
     assert measurements["frames"][0]["myocardium_ml"] == 0
     summary = {r["Measurement"]: r["Value"] for r in table_rows(result.table)}
     assert summary["Myocardium"] == 0 and summary["Blood pool"] == pytest.approx((labels == 1).sum() * VOXEL_ML)
+
+
+LARGE = Geometry((3.0, 3.0, 10.0), (0.0, 0.0, 0.0), (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))  # 0.09 mL voxels:
+# the rings' EDV is 113 mL and their ED mass 115 g, a heart's
+
+
+def _paint(result, loaded, frame: int, labels: np.ndarray) -> dict:
+    """Show `frame` (0-based) and give its segments `labels` as the Segment Editor would; the watcher's update."""
+    loaded.browser.SetSelectedItemNumber(frame)
+    for segment, value in (("LeftVentricleBloodPool", 1), ("Myocardium", 2)):
+        slicer.util.updateSegmentBinaryLabelmapFromArray((labels == value).astype(np.uint8), result.segmentation,
+                                                         segment, loaded.volume)
+    return editing.apply_edits(result)
+
+
+def test_edited_only_while_the_masks_differ_from_the_backends(scene):
+    image, labels = rings(3)
+    loaded = loading.add_image(image, LARGE, "cine", scene)
+    result = make_result(scene, loaded, labels)
+    untouched = editing.apply_edits(result)  # the first recomputation marks nothing
+    assert untouched["edited"] is False and untouched["edited_frames"] == [] == editing.edited_frames(result)
+    assert untouched["ef_percent"] == result.measurements["ef_percent"] and untouched["es_frame_number"] == 3
+    before = list(result.warnings)
+    assert not any("EF" in w or "mass" in w for w in before), before
+
+    no_blood = labels[2].copy()
+    no_blood[no_blood == 1] = 0  # the ES blood pool erased: ESV 0, EF 100 %
+    painted = _paint(result, loaded, 2, no_blood)
+    assert painted["edited"] is True and painted["edited_frames"] == [3] == editing.edited_frames(result)
+    assert painted["esv_ml"] == 0 and painted["ef_percent"] == 100
+    for said in ("ESV 0 mL is outside what a human left ventricle holds", "EF 100 % is above 90 %"):
+        assert any(w.startswith(said) for w in result.warnings), result.warnings
+        assert any(w.startswith(said) for w in painted["warnings"]) and any(
+            w.startswith(said) for w in painted["measurement_warnings"])
+
+    _paint(result, loaded, 2, labels[2])  # the edit undone
+    again = editing.apply_edits(result)
+    assert again["edited"] is False and again["edited_frames"] == [] and again["ef_percent"] == untouched["ef_percent"]
+    assert result.warnings == before and again["warnings"] == untouched["warnings"]
+
+    no_myocardium = labels[0].copy()
+    no_myocardium[no_myocardium == 2] = 0  # the ED myocardium erased: the mass falls from 115 g to 0
+    erased = _paint(result, loaded, 0, no_myocardium)
+    assert erased["edited_frames"] == [1] and erased["myocardial_mass_ed_g"] == 0
+    assert any(w.startswith("myocardial mass 0 g differs by more than half from the automatic result's 115 g")
+               for w in result.warnings), result.warnings

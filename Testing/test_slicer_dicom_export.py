@@ -106,16 +106,16 @@ def test_export_writes_seg_sr_and_pdf_on_the_source_instances(scene, series, tmp
 
     # ED and ES alone, each in its own series, the phase's instances only (what dcmqi shows as it is)
     series_uids = {seg.SeriesInstanceUID}
-    for name, key in (("ED", "ed_frame"), ("ES", "es_frame")):
+    for name, key in (("ED", "ed_frame_number"), ("ES", "es_frame_number")):
         phase = hd.seg.segread(out / f"{BASE}_segmentation_{name}.seg.dcm")
-        t = measurements[key]
+        t = measurements[key] - 1
         referenced = {str(i.ReferencedSOPInstanceUID) for s in phase.ReferencedSeriesSequence
                       for i in s.ReferencedInstanceSequence}
         assert referenced == set(uids[t])
         np.testing.assert_array_equal(phase.get_pixels_by_source_instance(uids[t], combine_segments=True), labels[t])
         assert int(phase.NumberOfFrames) == 2 * labels.shape[1] and f"{name} phase {t + 1}" in phase.SeriesDescription
         series_uids.add(phase.SeriesInstanceUID)
-    assert len(series_uids) == 3 and measurements["ed_frame"] != measurements["es_frame"]
+    assert len(series_uids) == 3 and measurements["ed_frame_number"] != measurements["es_frame_number"]
 
     # the SR: the numbers of the scene's tables, EDV on the ED phase's images
     report = hd.sr.srread(out / f"{BASE}_measurements.sr.dcm")
@@ -124,7 +124,7 @@ def test_export_writes_seg_sr_and_pdf_on_the_source_instances(scene, series, tmp
     ef = pool.get_measurements(name=codes.LN.LeftVentricularEjectionFractionByMR)[0]
     assert ef.value == pytest.approx(measurements["ef_percent"])
     edv = pool.get_measurements(name=codes.LN.LeftVentricularEndDiastolicVolume)[0]
-    assert {str(i.referenced_sop_instance_uid) for i in edv.referenced_images} == set(uids[measurements["ed_frame"]])
+    assert {str(i.referenced_sop_instance_uid) for i in edv.referenced_images} == set(uids[measurements["ed_frame_number"] - 1])
     assert str(pool.referenced_segment.referenced_sop_instance_uid) == str(seg.SOPInstanceUID)
 
     data = (out / f"{BASE}_report.pdf").read_bytes()
@@ -177,10 +177,16 @@ def test_frames_in_another_order_and_grids_that_differ():
     order = dicom_export.frame_order(scene, dicom, "cine")
     assert order == [1, 2, 0]
     moved = dicom_export.reordered_measurements(
+        {"frames": [{"frame_number": t + 1, "blood_pool_ml": v} for t, v in enumerate([30.0, 90.0, 60.0])],
+         "ed_frame_number": 2, "es_frame_number": 1, "edited_frames": [1, 3]}, order)
+    assert [f["blood_pool_ml"] for f in moved["frames"]] == [90.0, 60.0, 30.0]
+    assert [f["frame_number"] for f in moved["frames"]] == [1, 2, 3]
+    # DICOM phase t is scene frame order[t]; frame numbers stay 1-based
+    assert (moved["ed_frame_number"], moved["es_frame_number"], moved["edited_frames"]) == (1, 3, [2, 3])
+    older = dicom_export.reordered_measurements(  # a result saved with 0-based indices
         {"frames": [{"frame": t, "blood_pool_ml": v} for t, v in enumerate([30.0, 90.0, 60.0])],
          "ed_frame": 1, "es_frame": 0}, order)
-    assert [f["blood_pool_ml"] for f in moved["frames"]] == [90.0, 60.0, 30.0] and \
-        (moved["ed_frame"], moved["es_frame"]) == (0, 2)  # DICOM phase t is scene frame order[t]
+    assert (older["ed_frame_number"], older["es_frame_number"]) == (1, 3) and "ed_frame" not in older
 
     # a scene grid with X and Y exchanged and Y reversed maps back voxel for voxel
     geometry = Geometry((1.0, 2.0, 8.0), (10.0, -5.0, 3.0))
@@ -226,3 +232,73 @@ def test_one_phase_loaded_as_a_volume(scene, series, tmp_path):
     volume = hd.sr.srread(files["dicom"][1]).content.get_volumetric_roi_measurement_groups()[0].get_measurements(
         name=codes.SCT.Volume)[0]
     assert volume.value == pytest.approx(result.measurements["frames"][0]["blood_pool_ml"])
+    from pypdf import PdfReader
+
+    text = " ".join(PdfReader(files["report"][0]).pages[0].extract_text().split())  # one frame: no curve, no ED/ES
+    assert "Frame 1, mid-ventricular slice" in text and "cardiac cycle" not in text and "ED" not in text, text
+
+
+def _segment_types(path) -> list[str]:
+    return [str(s.SegmentAlgorithmType) for s in pydicom.dcmread(path, stop_before_pixels=True).SegmentSequence]
+
+
+def _exported(result, out, folder) -> dict:
+    """Export; what the files say about edits and frame numbers."""
+    import csv
+    import json
+
+    from pypdf import PdfReader
+
+    from unetgan.dicom_outputs.sr import ED_FRAME, EDITED_FRAME, ES_FRAME
+
+    export.save_result(result, out, BASE, database=vendor.FolderDicomIndex(folder))
+    saved = json.loads((out / f"{BASE}_measurements.json").read_text())
+    summary = {row["Measurement"]: row["Value"] for row in csv.DictReader((out / f"{BASE}_measurements.csv").open())}
+    frames = [row["Frame"] for row in csv.DictReader((out / f"{BASE}_volumes.csv").open())]
+    report = hd.sr.srread(out / f"{BASE}_measurements.sr.dcm")
+    pool = {str(g.tracking_identifier): g for g in report.content.get_volumetric_roi_measurement_groups()}[
+        "Left ventricle blood pool"]
+    sr = {name: [m.value for m in pool.get_measurements(name=concept)]
+          for name, concept in (("ed", ED_FRAME), ("es", ES_FRAME), ("edited", EDITED_FRAME))}
+    text = " ".join(PdfReader(out / f"{BASE}_report.pdf").pages[0].extract_text().split())
+    return {"json": saved, "summary": summary, "frames": frames, "sr": sr, "pdf": text,
+            "seg": {name: _segment_types(out / f"{BASE}_segmentation{name}.seg.dcm") for name in ("", "_ED", "_ES")}}
+
+
+def test_edited_and_seg_algorithm_type_follow_the_masks_and_frame_numbers_agree(scene, series, tmp_path):
+    """Untouched: edited false, AUTOMATIC; a paint: true, SEMIAUTOMATIC, its frame named; undone: false again.
+    ED and ES frame numbers are the same in the JSON, the CSV tables, the SR and the PDF."""
+    import slicer
+
+    folder, image, labels, uids = series
+    loaded = load_as_slicer_does(scene, image, uids)
+    on_scene = labels[:, ::-1]
+    result = result_in_scene(scene, loaded, on_scene, None)
+
+    untouched = _exported(result, tmp_path / "untouched", folder)
+    assert untouched["json"]["edited"] is False and untouched["json"]["edited_frames"] == []
+    assert all(types == ["AUTOMATIC", "AUTOMATIC"] for types in untouched["seg"].values())
+    assert untouched["sr"]["edited"] == [] and "edited" not in untouched["pdf"]
+    ed, es = untouched["json"]["ed_frame_number"], untouched["json"]["es_frame_number"]
+    assert untouched["frames"] == ["1", "2", "3"] and untouched["json"]["frame_numbering"].startswith("1-based")
+    assert (float(untouched["summary"]["ED frame"]), float(untouched["summary"]["ES frame"])) == (ed, es)
+    assert (untouched["sr"]["ed"], untouched["sr"]["es"]) == ([ed], [es])
+    assert f"ED (frame {ed})" in untouched["pdf"] and f"ES (frame {es})" in untouched["pdf"]
+    assert f"ED and ES frames (frame 1 = first phase) {ed} and {es}" in untouched["pdf"]
+
+    loaded.browser.SetSelectedItemNumber(1)  # frame 2 on screen, a stroke of blood pool in its corner
+    painted = on_scene[1].copy()
+    painted[:, 2:5, 2:5] = 1
+    slicer.util.updateSegmentBinaryLabelmapFromArray((painted == 1).astype(np.uint8), result.segmentation,
+                                                     "LeftVentricleBloodPool", loaded.volume)
+    edited = _exported(result, tmp_path / "edited", folder)
+    assert edited["json"]["edited"] is True and edited["json"]["edited_frames"] == [2] == edited["sr"]["edited"]
+    assert all(types == ["SEMIAUTOMATIC", "SEMIAUTOMATIC"] for types in edited["seg"].values())
+    assert "masks edited by the user in frame(s) 2" in edited["pdf"]
+
+    slicer.util.updateSegmentBinaryLabelmapFromArray((on_scene[1] == 1).astype(np.uint8), result.segmentation,
+                                                     "LeftVentricleBloodPool", loaded.volume)  # undone
+    undone = _exported(result, tmp_path / "undone", folder)
+    assert undone["json"]["edited"] is False and undone["json"]["edited_frames"] == [] == undone["sr"]["edited"]
+    assert all(types == ["AUTOMATIC", "AUTOMATIC"] for types in undone["seg"].values())
+    assert undone["json"]["ef_percent"] == untouched["json"]["ef_percent"]

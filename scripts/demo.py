@@ -25,6 +25,7 @@ from unetgan.figures import before_after_row, comparison_rows, mid_lv_slice
 from unetgan.histogram import reference_from, save_reference
 from unetgan.io.images import read_image
 from unetgan.io.manifest import load_item, read_manifest
+from unetgan.measurements import frame_index
 from unetgan.methods import make_segmenter
 from unetgan.phantom import write_dataset
 from unetgan.pipeline import adapt_segment_file
@@ -100,11 +101,11 @@ def main() -> int:
         print(f"   warning: {warning}")
     image, labels = read_image(cine), read_image(out / "adapt_segment" / "labelmap.nrrd")
     translated = read_image(out / "adapt_segment" / "translated.nrrd")
-    ed, es = measurements["ed_frame"], measurements["es_frame"]
+    ed, es = frame_index(measurements, "ed"), frame_index(measurements, "es")
     rows = []
     for name, frame in (("ED", ed), ("ES", es)):
         z = mid_lv_slice(labels.array[frame])
-        rows.append({"name": f"{name} (frame {frame})", "original": image.array[frame, z], "translated": translated.array[frame, z],
+        rows.append({"name": f"{name} (frame {frame + 1})", "original": image.array[frame, z], "translated": translated.array[frame, z],
                      "before": None, "after": labels.array[frame, z]})
     overlay_png = comparison_rows(rows, out / "overlay.png", "Adapt & Segment on a phantom Siemens cine")
     print(f"   outputs in {out / 'adapt_segment'}, overlay {overlay_png} ({time.time() - t:.0f} s)")

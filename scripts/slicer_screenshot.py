@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "UnetGANSlicer"))
 
 from unetgan.io.images import Geometry  # noqa: E402
+from unetgan.measurements import frame_index  # noqa: E402
 from unetgan.phantom import make_study  # noqa: E402
 from UnetGANSlicerLib import adapt_and_segment, context, layout, loading  # noqa: E402
 from UnetGANSlicerLib.measurements import table_rows  # noqa: E402
@@ -55,7 +56,7 @@ def render(out: Path, adapter: str, phases: int, slices: int) -> None:
     loaded = loading.add_image(study.image, Geometry(study.spacing, study.origin, study.direction), "GE phantom cine",
                                scene, study.trigger_times_ms)
     result = adapt_and_segment(loaded.volume, adapter=adapter)
-    loaded.browser.SetSelectedItemNumber(int(result.measurements.get("ed_frame") or 0))
+    loaded.browser.SetSelectedItemNumber(frame_index(result.measurements, "ed") or 0)
     layout.show_side_by_side(result.input, result.translated, result.segmentation, result.chart)
     label_layer(scene, result)
     # the mid-ventricular slice, as a reader would look first

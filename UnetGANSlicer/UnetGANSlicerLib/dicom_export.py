@@ -31,6 +31,7 @@ import numpy as np
 
 from unetgan.errors import InputError
 from unetgan.io.geometry import Geometry
+from unetgan.measurements import frame_index
 
 from .nodes import LPS_TO_RAS, array_of, ijk_to_ras
 from .vendor import INSTANCE_UIDS_ATTRIBUTE, dicom_database, uid_carriers
@@ -170,15 +171,21 @@ def frame_order(scene_frames: np.ndarray, dicom_frames: np.ndarray, name: str) -
 
 
 def reordered_measurements(measurements: dict, order: list[int]) -> dict:
-    """measurements.json's frames and ED/ES indices in the DICOM phases' order (DICOM phase t = scene frame order[t])."""
+    """measurements.json's frames, ED/ES and edited frame numbers in the DICOM phases' order (DICOM phase t =
+    scene frame order[t]; numbers stay 1-based)."""
     moved = dict(measurements)
     if order == sorted(order):
         return moved
     frames = measurements.get("frames") or []
-    moved["frames"] = [dict(frames[scene], frame=t) for t, scene in enumerate(order)]
-    for key in ("ed_frame", "es_frame"):
-        if moved.get(key) is not None:
-            moved[key] = order.index(moved[key])
+    moved["frames"] = [{**{k: v for k, v in frames[scene].items() if k != "frame"}, "frame_number": t + 1}
+                       for t, scene in enumerate(order)]
+    for phase in ("ed", "es"):
+        index = frame_index(measurements, phase)
+        moved.pop(f"{phase}_frame", None)  # an older result's 0-based key: replaced by the number
+        if index is not None:
+            moved[f"{phase}_frame_number"] = order.index(index) + 1
+    if measurements.get("edited_frames"):
+        moved["edited_frames"] = sorted(order.index(number - 1) + 1 for number in measurements["edited_frames"])
     return moved
 
 
@@ -279,8 +286,8 @@ def _write_dicom(result, source, labels, translated, staging: Path, groups: dict
     renames = [(SEG_NAME, seg), (SR_NAME, sr)] + [(PDF_NAME, name) for name in groups.get("report", [])]
     for written, wanted in renames:
         os.replace(staging / written, staging / wanted)
-    for phase_name, key in zip(phases, ("ed_frame", "es_frame")):
-        t = measurements[key]
-        phase = phase_segmentation(results.labels[t], results.headers[t], results.algorithm)
-        phase.SeriesDescription = f"LV segmentation, {key[:2].upper()} phase {t + 1} (UnetGANSlicer)"
+    for phase_name, key in zip(phases, ("ed", "es")):
+        t = frame_index(measurements, key)
+        phase = phase_segmentation(results.labels[t], results.headers[t], results.algorithm, edited=results.edited)
+        phase.SeriesDescription = f"LV segmentation, {key.upper()} phase {t + 1} (UnetGANSlicer)"
         phase.save_as(staging / phase_name, enforce_file_format=True)

@@ -10,9 +10,19 @@ table nodes in place, so every view of them updates. :func:`watch_edits` does th
 same by itself after every change of the segmentation (the module starts it when it
 shows a result), so the tables and the volume chart always describe the masks on
 screen without a click.
+
+A result is "edited" only while its masks differ from what the backend returned: the
+backend's labels of every frame are recorded (as SHA-256 fingerprints, on the
+segmentation's sequence node, saved with the scene) when the result is made, and
+:func:`edited_frames` compares the masks of every frame with them; undoing every edit
+makes the result unedited again. Every recomputation also checks the new numbers for
+values no heart gives (:mod:`unetgan.plausibility`, e.g. a mass more than half away from
+the backend's) and replaces the result's plausibility warnings.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from contextlib import contextmanager
 from typing import Callable
 
@@ -21,6 +31,7 @@ import slicer
 import vtk
 
 from unetgan.measurements import cine_measurements
+from unetgan.plausibility import measurement_warnings, study_mass_g
 
 from .context import module_logic
 from .measurements import FRAME_COLUMNS, summary_rows
@@ -85,10 +96,55 @@ def voxel_volume_ml(volume_node) -> float:
     return float(np.prod(volume_node.GetSpacing())) / 1000.0
 
 
-def recompute_measurements(result) -> dict:
-    """Measurements of the segmentation as it is now (same keys as the backend's measurements.json)."""
-    labels = segmentation_labels(result)
-    return _with_notes(result, cine_measurements(labels, voxel_volume_ml(_input_frames(result)[0])))
+BACKEND_LABELS_ATTRIBUTE = "UnetGAN.backendLabels"  # JSON: {"sha256": [one per frame], "myocardial_mass_g": ...}
+
+
+def fingerprint(frame_labels: np.ndarray) -> str:
+    """SHA-256 of one frame's labels (values and shape): equal exactly when the masks are."""
+    frame_labels = np.ascontiguousarray(frame_labels, dtype=np.uint8)
+    return hashlib.sha256(repr(frame_labels.shape).encode() + frame_labels.tobytes()).hexdigest()
+
+
+def _record_node(result):
+    """Where the backend's labels are recorded: the segmentation sequence of a cine (the proxy node is
+    rewritten by the browser), else the segmentation node; both are saved with the scene."""
+    return result.segmentation_sequence if result.segmentation_sequence is not None else result.segmentation
+
+
+def record_backend_labels(result, labels: np.ndarray | None = None) -> None:
+    """Record the result's masks as the backend returned them (default: as the scene holds them now, which
+    is right only before any edit: :func:`~UnetGANSlicerLib.results.remember` calls it when the result is
+    made), with the backend's myocardial mass."""
+    labels = segmentation_labels(result) if labels is None else labels
+    record = {"sha256": [fingerprint(frame) for frame in labels],
+              "myocardial_mass_g": study_mass_g(result.measurements or {"frames": []})}
+    _record_node(result).SetAttribute(BACKEND_LABELS_ATTRIBUTE, json.dumps(record))
+
+
+def backend_record(result) -> dict | None:
+    """The recorded fingerprints and mass of the backend's result (None for a result made before they were)."""
+    text = _record_node(result).GetAttribute(BACKEND_LABELS_ATTRIBUTE)
+    return json.loads(text) if text else None
+
+
+def edited_frames(result, labels: np.ndarray | None = None) -> list[int]:
+    """1-based numbers of the frames whose masks differ from what the backend returned (``labels``: the
+    result's labels (T, Z, Y, X) when already read). Empty for an untouched result, and again after every
+    edit was undone. A result without a record (made by an older version) is recorded now, as it is."""
+    labels = segmentation_labels(result) if labels is None else labels
+    record = backend_record(result)
+    if record is None:
+        record_backend_labels(result, labels)
+        return []
+    original = record["sha256"]
+    return [t + 1 for t, frame in enumerate(labels) if t >= len(original) or fingerprint(frame) != original[t]]
+
+
+def recompute_measurements(result, labels: np.ndarray | None = None) -> dict:
+    """Measurements of the segmentation as it is now (same keys as the backend's measurements.json), with
+    ``edited``/``edited_frames`` and the plausibility warnings of these numbers."""
+    labels = segmentation_labels(result) if labels is None else labels
+    return _with_notes(result, cine_measurements(labels, voxel_volume_ml(_input_frames(result)[0])), labels)
 
 
 def update_tables(result, measurements: dict) -> None:
@@ -118,14 +174,23 @@ def update_tables(result, measurements: dict) -> None:
         result.frames_table.Modified()
 
 
-def _with_notes(result, measurements: dict) -> dict:
-    """The backend's notes (warnings, which adapter and segmenter, why) kept on recomputed numbers, marked as
-    edited: the DICOM SEG, SR and report of an export name the models that made the result."""
+def _with_notes(result, measurements: dict, labels: np.ndarray) -> dict:
+    """The backend's notes (which adapter and segmenter, why) kept on recomputed numbers, so that the DICOM SEG,
+    SR and report of an export name the models that made the result; which frames differ from the backend's
+    masks; the run's warnings kept and the plausibility warnings of the new numbers in place of the old ones
+    (``result.warnings``, what the front ends show, too)."""
     previous = result.measurements or {}
-    measurements["warnings"] = list(previous.get("warnings") or [])
     for note in NOTES:
         measurements[note] = previous.get(note)
-    measurements["edited"] = True
+    frames = edited_frames(result, labels)
+    measurements["edited"], measurements["edited_frames"] = bool(frames), frames
+    record = backend_record(result) or {}
+    found = measurement_warnings(measurements, record.get("myocardial_mass_g") if frames else None)
+    stale = set(previous.get("measurement_warnings") or [])
+    measurements["measurement_warnings"] = found
+    measurements["warnings"] = [w for w in previous.get("warnings") or [] if w not in stale] + found
+    kept = [w for w in result.warnings or [] if w not in stale]
+    result.warnings = kept + [w for w in found if w not in kept]
     return measurements
 
 
@@ -137,9 +202,11 @@ def _publish(result, measurements: dict) -> dict:
     return measurements
 
 
-def apply_edits(result) -> dict:
-    """Recompute the measurements from the edited segmentation, update the tables and ``result.measurements``."""
-    return _publish(result, recompute_measurements(result))
+def apply_edits(result, labels: np.ndarray | None = None) -> dict:
+    """Recompute the measurements from the (edited) segmentation, update the tables, ``result.measurements``
+    (with ``edited``, ``edited_frames`` and the warnings) and ``result.warnings``; returns the measurements.
+    ``labels``: the result's labels when already read."""
+    return _publish(result, recompute_measurements(result, labels))
 
 
 class EditWatcher:
@@ -188,7 +255,7 @@ class EditWatcher:
                 self._labels[shown] = labels_of(result.segmentation, _input_frames(result)[shown])
         measurements = cine_measurements(self._labels, voxel_volume_ml(_input_frames(result)[0]))
         self.updates += 1
-        return _publish(result, _with_notes(result, measurements))
+        return _publish(result, _with_notes(result, measurements, self._labels))
 
     def stop(self) -> None:
         for node, tag in self._observed:

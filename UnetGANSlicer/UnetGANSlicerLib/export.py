@@ -15,7 +15,8 @@ Files for base name ``B`` in a folder (groups as returned by :func:`planned_file
 - ``translated``: ``B_translated.nrrd``, or ``B_translated.seq.nrrd`` (volume sequence) for a
   cine, when an adapter was used;
 - ``measurements``: ``B_measurements.csv`` (summary), ``B_volumes.csv`` (per frame) and
-  ``B_measurements.json`` (the numbers as they are now, edits included);
+  ``B_measurements.json`` (the numbers as they are now, edits included; ``edited`` is true and
+  ``edited_frames`` lists the frames (1-based) only where the masks differ from the backend's);
 - ``report``: ``B_report.pdf``, the one-page report; ``dicom`` (a volume loaded from DICOM):
   ``B_segmentation.seg.dcm``, for a cine ``B_segmentation_ED.seg.dcm`` and
   ``B_segmentation_ES.seg.dcm``, and ``B_measurements.sr.dcm`` (see :mod:`.dicom_export`).
@@ -115,6 +116,7 @@ def save_result(result, folder, base: str, overwrite: bool = False, database=Non
     references = _frame_nodes(result)
 
     labels = editing.segmentation_labels(result)
+    editing.apply_edits(result, labels)  # the numbers, "edited" and the warnings of the masks as they are now
     dicom_export.write_reports(result, labels, Path(folder), base, overwrite, database, _is_cine(result))
     if _is_cine(result):
         _write(slicer.vtkMRMLVolumeSequenceStorageNode(), labelmap_sequence(result, labels, references),

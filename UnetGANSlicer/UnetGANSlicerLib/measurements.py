@@ -3,18 +3,20 @@
 Two tables per run:
 
 - the summary (``Measurement``, ``Value``, ``Unit``): EDV, ESV, SV, EF, myocardial
-  mass at ED and the ED/ES frame numbers for a cine; blood-pool volume,
-  myocardial volume and mass for a single volume;
+  mass at ED, the ED/ES frame numbers and the myocardial volume's variation over the
+  cycle for a cine; blood-pool volume, myocardial volume and mass for a single volume;
 - the per-frame table (``Frame``, ``Index``, ``Blood pool``, ``Myocardium``,
   ``Myocardial mass``), one row per frame, ready to plot as a volume curve.
 
-Frame numbers are 1-based as Slicer's sequence browser shows them.
+Frame numbers are 1-based as Slicer's sequence browser shows them, as in measurements.json.
 """
 from __future__ import annotations
 
 import math
 
 import vtk
+
+from unetgan.measurements import frame_index, frame_number_of
 
 from .nodes import removed_on_error, unique_name
 
@@ -35,7 +37,7 @@ def summary_rows(measurements: dict) -> list[tuple[str, float, str]]:
         return math.nan if v is None else float(v)
 
     if len(frames) > 1:
-        ed, es = measurements.get("ed_frame"), measurements.get("es_frame")
+        ed, es = frame_index(measurements, "ed"), frame_index(measurements, "es")
         mass = measurements.get("myocardial_mass_ed_g")
         if mass is None and ed is not None:
             mass = frames[ed].get("myocardial_mass_g")
@@ -47,6 +49,7 @@ def summary_rows(measurements: dict) -> list[tuple[str, float, str]]:
             ("Myocardial mass at ED", math.nan if mass is None else float(mass), "g"),
             ("ED frame", math.nan if ed is None else float(ed + 1), ""),
             ("ES frame", math.nan if es is None else float(es + 1), ""),
+            ("Myocardial volume variation over the cycle", value("myocardial_volume_variation_percent"), "%"),
         ]
     frame = frames[0] if frames else {}
     return [(name, float(frame.get(key, math.nan)), unit) for name, key, unit, _ in FRAME_COLUMNS]
@@ -95,7 +98,7 @@ def _fill_frames(node, frames, index_values, index_label):
     columns = [(_column(node, vtk.vtkDoubleArray(), col, unit, text), key) for col, key, unit, text in FRAME_COLUMNS]
     node.GetTable().SetNumberOfRows(len(frames))
     for row, frame in enumerate(frames):
-        t = int(frame.get("frame", row))
+        t = frame_number_of(frame, row) - 1
         numbers.SetValue(row, t + 1)
         index.SetValue(row, str(index_values[t]) if index_values is not None and t < len(index_values) else str(t))
         for array, key in columns:

@@ -26,11 +26,15 @@ ROLES = {  # node reference role -> AdaptSegmentResult field
 
 
 def remember(result) -> None:
-    """Record the result's nodes and notes on its summary table node."""
+    """Record the result's nodes and notes on its summary table node, and its masks as the backend made them
+    (what "edited" is measured against: :func:`~UnetGANSlicerLib.editing.edited_frames`)."""
+    from .editing import record_backend_labels
+
     table = result.table
     for role, field_name in ROLES.items():
         node = getattr(result, field_name, None)
         table.SetNodeReferenceID(role, node.GetID() if node is not None else None)
+    record_backend_labels(result)
     store_measurements(result)
 
 

@@ -175,8 +175,8 @@ def _print_measurements(measurements: dict) -> None:
     if said.get("adapter_choice"):
         print(f"adapter: {said['adapter_choice']}")
     if measurements.get("ef_percent") is not None:
-        print(f"EDV {measurements['edv_ml']:.1f} mL (frame {measurements['ed_frame']}), "
-              f"ESV {measurements['esv_ml']:.1f} mL (frame {measurements['es_frame']}), "
+        print(f"EDV {measurements['edv_ml']:.1f} mL (frame {measurements['ed_frame_number']}), "
+              f"ESV {measurements['esv_ml']:.1f} mL (frame {measurements['es_frame_number']}), "
               f"SV {measurements['sv_ml']:.1f} mL, EF {measurements['ef_percent']:.1f} %, "
               f"myocardial mass (ED) {measurements['myocardial_mass_ed_g']:.1f} g")
     else:

@@ -71,7 +71,7 @@ def run_study(input_path, adapter=None, model=None, device="auto", bf16=False,
     with stopwatch.stage("measure"):
         measurements = cine_measurements(result.labels, image.geometry.voxel_volume_ml)
         measurements["warnings"] = image.meta.get("warnings", []) + study_warnings(  # reading's warnings first
-            result.labels, result.confidence, image.geometry.voxel_volume_ml, image.frames)
+            result.labels, result.confidence, image.geometry.voxel_volume_ml, image.frames) + measurements["measurement_warnings"]
     measurements["adapter"] = None if generator is None else str(adapter)
     measurements["segmenter"] = model or paired_segmenter(generator)  # None: the registry's default
     measurements["test_time_augmentation"], measurements["runtime"] = tta, runtime  # how the masks were made

@@ -2,7 +2,8 @@
 
 Each check is cheap and label-free: the segmenter's confidence, whether the
 myocardium encloses the blood pool (a ring), whether the image under the masks has the
-bright-blood contrast of a bSSFP cine, and volumes in a physiological range.
+bright-blood contrast of a bSSFP cine. Numbers no heart gives (volumes, EF, the myocardium's
+variation over the cycle) are :mod:`.plausibility`'s, checked again after every edit.
 """
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import numpy as np
 from scipy import ndimage
 
 MIN_CONFIDENCE = 0.80
-BLOOD_POOL_RANGE_ML = (10.0, 500.0)
 MIN_RING_FRACTION = 0.5  # of slices with blood pool, the share where myocardium surrounds it
 # bSSFP blood is bright, myocardium dark: under expert labels the ratio of their mean intensities was
 # 1.66-2.9 on our Philips, Siemens and GE data; masks over featureless tissue give about 1
@@ -44,7 +44,7 @@ def blood_to_myocardium(image: np.ndarray, labels: np.ndarray) -> float | None:
 
 def frame_warnings(labels: np.ndarray, confidence: float, voxel_volume_ml: float, frame: int | None = None,
                    image: np.ndarray | None = None) -> list[str]:
-    where = f"frame {frame}: " if frame is not None else ""
+    where = f"frame {frame}: " if frame is not None else ""  # frame: its 1-based number
     if not (labels > 0).any():
         return [f"{where}no left ventricle found: is this a short-axis cardiac cine?"]
     found = []
@@ -66,11 +66,7 @@ def study_warnings(labels: np.ndarray, confidences: list[float], voxel_volume_ml
     pictures = [None] * len(frames) if images is None else (images if images.ndim == 4 else images[None])
     found = []
     for t, (frame, confidence, picture) in enumerate(zip(frames, confidences, pictures)):
-        found += frame_warnings(frame, confidence, voxel_volume_ml, t if len(frames) > 1 else None, picture)
-    volumes = [(frame == 1).sum() * voxel_volume_ml for frame in frames]
-    low, high = BLOOD_POOL_RANGE_ML
-    if volumes and (max(volumes) > high or 0 < max(volumes) < low):
-        found.append(f"largest blood-pool volume {max(volumes):.0f} mL is outside {low:.0f}-{high:.0f} mL: check the voxel spacing")
+        found += frame_warnings(frame, confidence, voxel_volume_ml, t + 1 if len(frames) > 1 else None, picture)
     if len(found) > 6:  # a long cine repeats the same warning per frame; keep it readable
         found = found[:5] + [f"... and {len(found) - 5} more warnings"]
     return found

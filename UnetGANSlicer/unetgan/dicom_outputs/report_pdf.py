@@ -3,9 +3,11 @@
 Patient and study identifiers, scanner and adapter, the numbers with reference ranges,
 the blood-pool volume over the cardiac cycle with ED and ES, the ED and ES
 mid-ventricular slices with contours (original and translated side by side), and every
-warning in plain words. `report_page` draws the page as a matplotlib figure; the PDF is
-written by matplotlib's PdfPages (no hand-made PDF), the README's picture of the page
-by scripts/report_figure.py from the same figure.
+warning in plain words. Frames are numbered from 1 (the first phase), as everywhere else;
+a single frame has no curve and no ED/ES pair: its one mid-ventricular slice is shown.
+`report_page` draws the page as a matplotlib figure; the PDF is written by matplotlib's
+PdfPages (no hand-made PDF), the README's picture of the page by scripts/report_figure.py
+from the same figure.
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from ..figures import COLOURS, mid_lv_slice, pyplot
-from ..measurements import BLOOD_POOL
+from ..measurements import BLOOD_POOL, frame_index
+from ..plausibility import MAX_MYOCARDIAL_VARIATION_PERCENT
 from .algorithm import AlgorithmInfo
 
 A4_PORTRAIT_IN = (8.27, 11.69)
@@ -39,7 +42,8 @@ class ReportContent:
 
     identifiers: list[tuple[str, str]]  # (label, value) rows: patient, study, scanner, series, adapter, software
     measurements: dict  # as measurements.json
-    slices: dict = field(default_factory=dict)  # "ED"/"ES" -> (original, translated or None, labels) 2D arrays
+    slices: dict = field(default_factory=dict)  # "ED"/"ES" (a cine) or "Frame 1" -> (original, translated or None,
+    # labels) 2D arrays
     trigger_times_ms: list[float] | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -56,7 +60,9 @@ def _processing(measurements: dict) -> str:
         parts.append(f"flip averaging {measurements['test_time_augmentation']}")
     if measurements.get("runtime"):
         parts.append(f"networks on {measurements['runtime']}")
-    if measurements.get("edited"):
+    if measurements.get("edited_frames"):
+        parts.append(f"masks edited by the user in frame(s) {', '.join(map(str, measurements['edited_frames']))}")
+    elif measurements.get("edited"):
         parts.append("masks edited by the user")
     return ", ".join(parts) or "-"
 
@@ -87,9 +93,9 @@ def report_content(original: np.ndarray, translated: np.ndarray | None, labels: 
                    header, algorithm: AlgorithmInfo, series_reason: str = "", adapter_reason: str = "",
                    trigger_times_ms=None) -> ReportContent:
     """original, translated, labels: (T, Z, Y, X); header: one source image's DICOM header."""
-    ed = measurements.get("ed_frame") or 0
-    es = measurements.get("es_frame") if measurements.get("es_frame") is not None else ed
-    chosen = {name: (t, mid_lv_slice(labels[t])) for name, t in (("ED", ed), ("ES", es))}
+    ed, es = frame_index(measurements, "ed"), frame_index(measurements, "es")
+    phases = (("ED", ed), ("ES", es)) if ed is not None and es is not None and len(labels) > 1 else (("Frame 1", 0),)
+    chosen = {name: (t, mid_lv_slice(labels[t])) for name, t in phases}
     window = _heart_window([labels[t, z] for t, z in chosen.values()])
     slices = {}
     for name, (t, z) in chosen.items():
@@ -127,6 +133,14 @@ def _table_rows(measurements: dict) -> list[list[str]]:
         if value is None:
             continue
         rows.append([name, f"{value:.1f} {unit}", f"{low:g}-{high:g} {unit}", _flag(value, low, high)])
+    ed, es = measurements.get("ed_frame_number"), measurements.get("es_frame_number")
+    if rows and ed is not None and es is not None:
+        rows.append(["ED and ES frames (frame 1 = first phase)", f"{ed} and {es}", "-", "-"])
+    variation = measurements.get("myocardial_volume_variation_percent")
+    if rows and variation is not None:
+        bound = MAX_MYOCARDIAL_VARIATION_PERCENT
+        rows.append(["Myocardial volume variation over the cycle", f"{variation:.1f} %", f"up to {bound:g} %",
+                     "above bound" if variation > bound else "within bound"])
     if not rows:  # a single frame: no EDV, ESV, EF
         frame = measurements["frames"][0]
         rows = [["Blood-pool volume", f"{frame['blood_pool_ml']:.1f} mL", "-", "-"],
@@ -156,7 +170,7 @@ def _draw_table(ax, content: ReportContent) -> None:
         cell.set_edgecolor("0.75")
         if row == 0:
             cell.set_text_props(fontweight="bold")
-        elif col == 3 and rows[row - 1][3] not in ("within range", "-"):
+        elif col == 3 and rows[row - 1][3] not in ("within range", "within bound", "-"):
             cell.set_text_props(color="firebrick", fontweight="bold")
             table[row, 1].set_text_props(color="firebrick", fontweight="bold")
 
@@ -165,17 +179,17 @@ def _draw_curve(ax, content: ReportContent) -> None:
     m = content.measurements
     volumes = [f["blood_pool_ml"] for f in m["frames"]]
     times = content.trigger_times_ms if content.trigger_times_ms and len(content.trigger_times_ms) == len(volumes) else None
-    x = np.asarray(times if times else range(len(volumes)), float)
+    x = np.asarray(times if times else range(1, len(volumes) + 1), float)  # frame numbers from 1
     ax.plot(x, volumes, "-o", color="0.25", markersize=3, linewidth=1.2)
-    for key, name, colour, offset in (("ed_frame", "ED", "tab:blue", (8, -12)), ("es_frame", "ES", "tab:red", (8, 4))):
-        if m.get(key) is not None:  # ED is the top of the curve: its label goes below the point, inside the axes
-            t = m[key]
+    for phase, name, colour, offset in (("ed", "ED", "tab:blue", (8, -12)), ("es", "ES", "tab:red", (8, 4))):
+        t = frame_index(m, phase)
+        if t is not None:  # ED is the top of the curve: its label goes below the point, inside the axes
             ax.plot(x[t], volumes[t], "o", color=colour, markersize=7)
             late = t > len(volumes) / 2  # a point in the right half: the label to its left
-            ax.annotate(f"{name} (frame {t})", (x[t], volumes[t]), textcoords="offset points",
+            ax.annotate(f"{name} (frame {t + 1})", (x[t], volumes[t]), textcoords="offset points",
                         xytext=(-offset[0] if late else offset[0], offset[1]), fontsize=8, color=colour,
                         ha="right" if late else "left")
-    ax.set_xlabel("trigger time (ms)" if times else "frame", fontsize=8)
+    ax.set_xlabel("trigger time (ms)" if times else "frame (1 = first phase)", fontsize=8)
     ax.set_ylabel("blood-pool volume (mL)", fontsize=8)
     ax.set_title("Left-ventricular blood-pool volume over the cardiac cycle", fontsize=9)
     ax.tick_params(labelsize=7)
@@ -216,8 +230,9 @@ def report_page(content: ReportContent):
     figure.suptitle("Left-ventricular function from cine MRI", fontsize=14, fontweight="bold", x=0.06, ha="left")
     _draw_identifiers(figure.add_subplot(grid[0, :]), content)
     _draw_table(figure.add_subplot(grid[1, :]), content)
-    _draw_curve(figure.add_subplot(grid[2, 1:3]), content)
-    for row, name in ((3, "ED"), (4, "ES")):
+    if "ED" in content.slices:  # a cine: its volume curve and the ED and ES slices
+        _draw_curve(figure.add_subplot(grid[2, 1:3]), content)
+    for row, name in zip((3, 4), content.slices):
         original, translated, labels = content.slices[name]
         _draw_slice(figure.add_subplot(grid[row, 0:2]), original, labels, f"{name}, mid-ventricular slice: original")
         if translated is not None:

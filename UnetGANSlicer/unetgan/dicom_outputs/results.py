@@ -41,10 +41,15 @@ class DicomResults:
                                 image.trigger_times_ms)
         return cls(frames, measurements, headers, algorithm, report)
 
+    @property
+    def edited(self) -> bool:
+        """Whether a user changed the masks the networks made (the SEG's segments are then SEMIAUTOMATIC)."""
+        return bool(self.measurements.get("edited"))
+
     def write(self, folder: Path) -> list[Path]:
         folder = Path(folder)
         try:
-            seg = write_segmentation(folder / SEG_NAME, self.labels, self.headers, self.algorithm)
+            seg = write_segmentation(folder / SEG_NAME, self.labels, self.headers, self.algorithm, self.edited)
             write_measurement_report(folder / SR_NAME, self.measurements, seg, self.headers, self.algorithm)
         except (ValueError, TypeError) as err:  # highdicom refuses a source attribute it cannot carry over
             raise InputError(f"cannot write the DICOM SEG and SR for these source images ({err}); expected one "

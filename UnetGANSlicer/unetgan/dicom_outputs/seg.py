@@ -28,20 +28,27 @@ SEGMENT_LABELS = {BLOOD_POOL: "Left ventricle blood pool", MYOCARDIUM: "Left ven
 SEGMENT_TYPES = {BLOOD_POOL: codes.SCT.LeftVentricle, MYOCARDIUM: codes.SCT.LeftVentricleMyocardium}
 
 
-def _segment_descriptions(algorithm: AlgorithmInfo) -> list[hd.seg.SegmentDescription]:
+def algorithm_type(edited: bool) -> hd.seg.SegmentAlgorithmTypeValues:
+    """AUTOMATIC for masks as the networks made them, SEMIAUTOMATIC once a user changed them."""
+    values = hd.seg.SegmentAlgorithmTypeValues
+    return values.SEMIAUTOMATIC if edited else values.AUTOMATIC
+
+
+def _segment_descriptions(algorithm: AlgorithmInfo, edited: bool = False) -> list[hd.seg.SegmentDescription]:
     identification = hd.AlgorithmIdentificationSequence(
         name=PROGRAM, family=codes.DCM.ArtificialIntelligence, version=algorithm.version,
         parameters=algorithm.parameters)
     return [hd.seg.SegmentDescription(
         segment_number=number, segment_label=label, segmented_property_category=codes.SCT.AnatomicalStructure,
-        segmented_property_type=SEGMENT_TYPES[number], algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+        segmented_property_type=SEGMENT_TYPES[number], algorithm_type=algorithm_type(edited),
         algorithm_identification=identification, tracking_uid=hd.UID(), tracking_id=label)
         for number, label in SEGMENT_LABELS.items()]
 
 
 def phase_segmentation(labels: np.ndarray, headers: list, algorithm: AlgorithmInfo, series_uid: str | None = None,
-                       sop_uid: str | None = None) -> hd.seg.Segmentation:
-    """The SEG of one cardiac phase: labels (Z, Y, X) on the Z source images of that phase.
+                       sop_uid: str | None = None, edited: bool = False) -> hd.seg.Segmentation:
+    """The SEG of one cardiac phase: labels (Z, Y, X) on the Z source images of that phase (``edited``: a user
+    changed the masks, so the segments are SEMIAUTOMATIC).
 
     Also on its own: Slicer's SEG reader (dcmqi) shows a cine SEG as the union over its phases, a
     phase's SEG as it is (e.g. the ED and ES phases for a front end's export)."""
@@ -50,7 +57,7 @@ def phase_segmentation(labels: np.ndarray, headers: list, algorithm: AlgorithmIn
         return hd.seg.Segmentation(
             source_images=headers, pixel_array=np.ascontiguousarray(labels, dtype=np.uint8),
             segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-            segment_descriptions=_segment_descriptions(algorithm),
+            segment_descriptions=_segment_descriptions(algorithm, edited),
             series_instance_uid=series_uid or hd.UID(), series_number=SEG_SERIES_NUMBER,
             sop_instance_uid=sop_uid or hd.UID(), instance_number=1, manufacturer=PROGRAM,
             manufacturer_model_name=f"{PROGRAM} LV-Unet", software_versions=algorithm.version or "unknown",
@@ -59,7 +66,8 @@ def phase_segmentation(labels: np.ndarray, headers: list, algorithm: AlgorithmIn
             omit_empty_frames=False)  # every source image gets its frames: read back, each image has its mask
 
 
-def build_segmentation(labels: np.ndarray, headers: list[list], algorithm: AlgorithmInfo) -> Dataset:
+def build_segmentation(labels: np.ndarray, headers: list[list], algorithm: AlgorithmInfo, edited: bool = False
+                       ) -> Dataset:
     """One SEG instance for a whole cine: labels (T, Z, Y, X) with values 0, 1, 2; headers [t][z] of the images.
 
     highdicom builds a SEG for images at distinct positions only (one phase). A cine images each
@@ -73,7 +81,7 @@ def build_segmentation(labels: np.ndarray, headers: list[list], algorithm: Algor
     where = {str(ds.SOPInstanceUID): (t, z) for t, row in enumerate(headers) for z, ds in enumerate(row)}
     joined, per_frame, masks, referenced = None, [], [], {}
     for t in range(frames):
-        phase = phase_segmentation(labels[t], headers[t], algorithm, series_uid, sop_uid)
+        phase = phase_segmentation(labels[t], headers[t], algorithm, series_uid, sop_uid, edited)
         joined = joined or phase
         for item in phase.PerFrameFunctionalGroupsSequence:
             source = str(item.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID)
@@ -103,7 +111,8 @@ def build_segmentation(labels: np.ndarray, headers: list[list], algorithm: Algor
     return joined
 
 
-def write_segmentation(path: Path, labels: np.ndarray, headers: list[list], algorithm: AlgorithmInfo) -> Dataset:
-    seg = build_segmentation(labels, headers, algorithm)
+def write_segmentation(path: Path, labels: np.ndarray, headers: list[list], algorithm: AlgorithmInfo,
+                       edited: bool = False) -> Dataset:
+    seg = build_segmentation(labels, headers, algorithm, edited)
     seg.save_as(Path(path), enforce_file_format=True)
     return seg
