@@ -21,7 +21,9 @@ MODULE_DIR = ROOT / "UnetGANSlicer"
 MODULE_FILE = MODULE_DIR / "UnetGANSlicer.py"
 UI_FILE = MODULE_DIR / "Resources" / "UI" / "UnetGANSlicer.ui"
 MODULE_CMAKE = MODULE_DIR / "CMakeLists.txt"
-PACKAGES = ("UnetGANSlicerLib", "UnetGANSlicerWeb", "unetgan")
+GUI_DIR = MODULE_DIR / "UnetGANSlicerGUI"
+PARAMETERS_FILE = GUI_DIR / "parameters.py"
+PACKAGES = ("UnetGANSlicerGUI", "UnetGANSlicerLib", "UnetGANSlicerWeb", "unetgan")
 SKIP_PARTS = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
 
 
@@ -226,8 +228,14 @@ def ui_object_names() -> set[str]:
 
 
 def module_ui_names() -> set[str]:
-    """Every ``self.ui.<name>`` the module file uses."""
-    tree = ast.parse(MODULE_FILE.read_text())
+    """Every ``self.ui.<name>`` the module file and its Qt package use."""
+    names = set()
+    for path in [MODULE_FILE, *sorted(GUI_DIR.glob("*.py"))]:
+        names |= _ui_names(ast.parse(path.read_text()))
+    return names
+
+
+def _ui_names(tree) -> set[str]:
     names = set()
     for node in ast.walk(tree):
         if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) and node.value.attr == "ui"
@@ -257,7 +265,7 @@ def test_ui_has_the_sections_and_parameter_bindings():
     assert bindings["trainingFolder"][1] == "ctkPathLineEdit"
     assert bindings["iterations"][1] == "QSpinBox"
     # every bound name is a field of the parameter node wrapper
-    tree = ast.parse(MODULE_FILE.read_text())
+    tree = ast.parse(PARAMETERS_FILE.read_text())
     wrapper = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "UnetGANSlicerParameterNode")
     fields = {n.target.id for n in wrapper.body if isinstance(n, ast.AnnAssign)}
     assert set(bindings) <= fields, set(bindings) - fields
@@ -270,7 +278,8 @@ def test_ui_has_the_sections_and_parameter_bindings():
     offered = ast.literal_eval(choice.args[0])
     assert set(offered) == set(TTA_FLIPS) and offered[0] == DEFAULT_TTA == ast.literal_eval(tta.value)
     classes = {w.get("class") for w in root.iter("widget")}
-    assert {"qMRMLNodeComboBox", "ctkPathLineEdit", "QProgressBar", "qMRMLTableView", "QPushButton"} <= classes
+    assert {"qMRMLNodeComboBox", "ctkPathLineEdit", "QProgressBar", "qMRMLTableView", "QPushButton",
+            "QPlainTextEdit"} <= classes  # the backend's log in the panel
     declared = {c.find("class").text for c in root.iter("customwidget")}
     assert {c for c in classes if c.startswith(("ctk", "qMRML"))} <= declared
 
@@ -283,30 +292,54 @@ def test_module_file_compiles_and_has_the_slicer_classes(tmp_path):
     assert classes["UnetGANSlicerWidget"] == ["ScriptedLoadableModuleWidget", "VTKObservationMixin"]
     assert classes["UnetGANSlicerLogic"] == ["ScriptedLoadableModuleLogic"]
     assert classes["UnetGANSlicerTest"] == ["ScriptedLoadableModuleTest"]
-    decorated = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "UnetGANSlicerParameterNode"]
+    decorated = [n for n in ast.parse(PARAMETERS_FILE.read_text()).body
+                 if isinstance(n, ast.ClassDef) and n.name == "UnetGANSlicerParameterNode"]
     assert decorated and ast.unparse(decorated[0].decorator_list[0]) == "parameterNodeWrapper"
+    # the module file stays the module's entry points: the panel, logic and installer live in their packages
+    assert len(MODULE_FILE.read_text().splitlines()) <= 130
 
 
 def test_module_file_has_no_side_effects_at_import():
-    """Top level: imports, constants, classes and functions only; the backend is imported lazily."""
+    """Top level: imports, constants, classes and functions only; the backend and the panel are imported lazily."""
     tree = ast.parse(MODULE_FILE.read_text())
     for node in tree.body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             names = [a.name for a in node.names] + ([node.module] if isinstance(node, ast.ImportFrom) else [])
-            assert not any(n and n.split(".")[0] in ("unetgan", "UnetGANSlicerLib", "torch") for n in names), names
+            assert not any(n and n.split(".")[0] in ("unetgan", "UnetGANSlicerLib", "UnetGANSlicerGUI", "torch", "qt")
+                           for n in names), names
             continue
         ok = isinstance(node, (ast.ClassDef, ast.FunctionDef)) or (
             isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)) or (
             isinstance(node, ast.Assign) and isinstance(node.value, (ast.Constant, ast.List, ast.Tuple)))
         assert ok, f"top-level statement with effects at line {node.lineno}: {ast.unparse(node)[:80]}"
-    text = MODULE_FILE.read_text()
-    assert 'installTorch(askConfirmation=askConfirmation, torchVersionRequirement=TORCH_REQUIREMENT)' in text
-    assert "pip_ensure" in text and "pip_install" in text and "skip_packages=list(dependencies.SLICER_PACKAGES)" in text
+    # the layout and Sample Data are registered when Slicer has started, not when the module is opened
+    assert 'slicer.app.connect("startupCompleted()", onStartupCompleted)' in MODULE_FILE.read_text()
+    startup = (GUI_DIR / "startup.py").read_text()
+    assert "layout.register_layout(slicer.mrmlScene)" in startup and "sample_data.load_and_show" in startup
+    # packages are installed with Slicer's documented pip_install and the PyTorch extension, after asking
+    dialogs = (GUI_DIR / "install_dialogs.py").read_text()
+    assert "slicer.util.pip_install(arguments)" in dialogs and "confirm=slicer.util.confirmOkCancelDisplay" in dialogs
+    install = (MODULE_DIR / "UnetGANSlicerLib" / "install.py").read_text()
+    assert "installTorch(askConfirmation=ask, torchVersionRequirement=requirement)" in install
+
+
+def test_the_mrml_layer_never_imports_qt():
+    """UnetGANSlicerLib stays Qt-free (tested on slicer-core); Qt code lives in UnetGANSlicerGUI."""
+    problems = []
+    for path in sorted((MODULE_DIR / "UnetGANSlicerLib").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            problems += [f"{path.name}: {n}" for n in names
+                         if n.split(".")[0] in ("qt", "ctk", "PythonQt", "UnetGANSlicerGUI", "SampleData")]
+    assert not problems, problems
 
 
 def test_mrml_layer_imports_without_qt_or_torch():
     code = ("import sys; import UnetGANSlicerLib, UnetGANSlicerLib.workflow, UnetGANSlicerLib.layout, "
-            "UnetGANSlicerLib.training, UnetGANSlicerLib.models; "
+            "UnetGANSlicerLib.training, UnetGANSlicerLib.models, UnetGANSlicerLib.module_logic, "
+            "UnetGANSlicerLib.background, UnetGANSlicerLib.install, UnetGANSlicerLib.panel_jobs, "
+            "UnetGANSlicerLib.editor; "
             "bad = [m for m in ('torch', 'qt', 'ctk', 'PythonQt') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     run = subprocess.run([sys.executable, "-c", code], cwd=MODULE_DIR, capture_output=True, text=True, timeout=120,

@@ -209,3 +209,75 @@ def test_scheduled_updates_collapse_a_burst(app_scene, study):
     myocardium = table_rows(result.frames_table)[loaded.browser.GetSelectedItemNumber()]["Myocardium"]
     assert myocardium == pytest.approx(mask.sum() * float(np.prod(study.spacing)) / 1000.0, abs=2e-3)
     watcher.stop()
+
+
+def test_a_scene_saved_with_the_layout_shows_its_views_once_the_module_has_started(app_scene):
+    """Opening a scene saved with the module's layout sets its arrangement before the module registers it:
+    registering at startup (or any later time) brings the views."""
+    scene = app_scene["scene"]
+    node = layout.layout_node(scene)
+    node.SetViewArrangement(layout.LAYOUT_ID)  # what reading the saved scene does (the id is not known yet)
+    assert not node.IsLayoutDescription(layout.LAYOUT_ID)
+    assert layout.register_layout(scene)  # UnetGANSlicerGUI.startup.register_layout, on startupCompleted
+    assert node.GetViewArrangement() == layout.LAYOUT_ID
+    assert node.GetCurrentLayoutDescription() == layout.LAYOUT_XML
+    plots = [scene.GetNthNodeByClass(i, "vtkMRMLPlotViewNode").GetLayoutName()
+             for i in range(scene.GetNumberOfNodesByClass("vtkMRMLPlotViewNode"))]
+    assert layout.CHART_VIEW in plots  # the layout logic made the result layout's own view
+    assert layout.register_layout(scene) and node.GetCurrentLayoutDescription() == layout.LAYOUT_XML  # once
+
+
+def test_sample_data_shows_what_it_loads(app_scene):
+    from UnetGANSlicerLib import sample_data
+
+    scene = app_scene["scene"]
+    loaded = sample_data.load_and_show(scene)
+    backgrounds = {name: layout.view_nodes(name)[1].GetBackgroundVolumeID() for name in ("Red", "Yellow", "Green")}
+    assert set(backgrounds.values()) == {loaded.volume.GetID()}
+    assert loaded.browser.GetSequenceNode(loaded.volume).GetNumberOfDataNodes() == sample_data.SAMPLE_PHASES
+
+
+class FakeSegmentEditor:
+    """qMRMLSegmentEditorWidget's calls the hand-off makes, recorded (the widget needs Qt)."""
+
+    def __init__(self, auto_show: bool):
+        self.autoShowSourceVolumeNode = auto_show
+        self.calls = []
+
+    def setAutoShowSourceVolumeNode(self, value):
+        self.autoShowSourceVolumeNode = value
+        self.calls.append(("autoShow", value))
+
+    def setSegmentationNode(self, node):
+        self.calls.append(("segmentation", node.GetID(), self.autoShowSourceVolumeNode))
+
+    def setSourceVolumeNode(self, node):
+        self.calls.append(("source", node.GetID(), self.autoShowSourceVolumeNode))
+
+
+@pytest.mark.parametrize("auto_show", [True, False])
+def test_segment_editor_edits_the_results_own_input_and_keeps_its_setting(app_scene, study, auto_show):
+    from UnetGANSlicerLib import editor
+    from UnetGANSlicerLib.module_logic import ModuleLogic
+
+    scene = app_scene["scene"]
+    _loaded, _labels, result = cine_result(scene, study)
+    loading.add_image(study.image[0], Geometry(study.spacing, study.origin, study.direction), "another", scene)
+    fake = FakeSegmentEditor(auto_show)
+    ModuleLogic().handToEditor(fake, result)  # whatever the panel's input selector shows now
+    assert ("segmentation", result.segmentation.GetID(), False) in fake.calls
+    assert ("source", result.input.GetID(), False) in fake.calls  # set while auto-show is off
+    assert fake.autoShowSourceVolumeNode is auto_show  # the user's setting, as it was
+    assert editor.AUTO_SHOW[0] == ("autoShowSourceVolumeNode", "setAutoShowSourceVolumeNode")
+
+
+def test_the_views_say_which_look_the_image_was_translated_to(app_scene, study):
+    from UnetGANSlicerLib.module_logic import ModuleLogic
+
+    scene = app_scene["scene"]
+    _loaded, _labels, result = cine_result(scene, study)
+    logic = ModuleLogic()
+    vendor = logic.sourceVendor()
+    assert vendor  # the shipped segmenter's source vendor (models.json)
+    text = logic.viewRolesText(result)
+    assert f"translated to the {vendor} look (what the segmenter saw)" in text and "source look" not in text

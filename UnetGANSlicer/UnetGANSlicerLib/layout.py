@@ -58,6 +58,9 @@ def register_layout(scene) -> bool:
         return False
     if not node.IsLayoutDescription(LAYOUT_ID):
         node.AddLayoutDescription(LAYOUT_ID, LAYOUT_XML)
+        if node.GetViewArrangement() == LAYOUT_ID:  # a scene saved with this layout was opened first: show it now
+            node.SetLayoutDescription(LAYOUT_ID, LAYOUT_XML)
+            node.SetViewArrangement(LAYOUT_ID)
     return True
 
 
@@ -227,19 +230,30 @@ def view_backgrounds() -> dict[str, str | None]:
             for name in VIEW_ROLES}
 
 
-def view_roles_text(original, translated=None) -> str:
-    """What the panel says about the views."""
+def translated_role(source_vendor: str | None = None) -> str:
+    """The right view's role in plain words: "translated to the Philips look (what the segmenter saw)"."""
+    if not source_vendor:
+        return VIEW_ROLES[TRANSLATED_VIEW]
+    return f"translated to the {source_vendor} look (what the segmenter saw)"
+
+
+def view_roles_text(original, translated=None, source_vendor: str | None = None) -> str:
+    """What the panel says about the views; source_vendor: the scanner vendor the segmenter learnt from."""
     left = f"Left (Red): {original.GetName()}, {VIEW_ROLES[ORIGINAL_VIEW]}"
     if translated is None:
         return left + "; right (Yellow): the same image (no adapter was used)"
-    return left + f"; right (Yellow): {translated.GetName()}, {VIEW_ROLES[TRANSLATED_VIEW]}"
+    return left + f"; right (Yellow): {translated.GetName()}, {translated_role(source_vendor)}"
 
 
 def show_volume(volume) -> bool:
-    """Make ``volume`` the background of every slice view (no-op outside the Slicer application)."""
-    from .context import in_slicer_app
-
-    if not in_slicer_app() or volume is None:
+    """Make ``volume`` the background of every slice view, fitted (what Sample Data does with what it loads).
+    False (nothing changed) when there are no slice views (a script, the web page's scene)."""
+    app_logic = application_logic()
+    logics = app_logic.GetSliceLogics() if app_logic is not None and volume is not None else None
+    if logics is None or logics.GetNumberOfItems() == 0:
         return False
-    slicer.util.setSliceViewerLayers(background=volume, fit=True)
+    for i in range(logics.GetNumberOfItems()):
+        logic = logics.GetItemAsObject(i)
+        logic.GetSliceCompositeNode().SetBackgroundVolumeID(volume.GetID())
+        logic.FitSliceToBackground()
     return True

@@ -5,13 +5,14 @@ run (input, segmentation, translated image, per-frame table, chart) and the
 backend's notes (warnings, adapter) as an attribute. References and attributes
 are saved with the scene, so after a module reload, or a scene saved and opened
 again, :func:`result_from_table` rebuilds the
-:class:`~UnetGANSlicerLib.workflow.AdaptSegmentResult` that Export, Recompute and
+:class:`AdaptSegmentResult` (defined here) that Export, Recompute and
 the edit watcher need. The sequences and the browser of a cine are found from
 the proxy nodes, as Slicer itself finds them.
 """
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 
 from .context import module_logic
 
@@ -23,6 +24,33 @@ ROLES = {  # node reference role -> AdaptSegmentResult field
     "unetganFramesTable": "frames_table",
     "unetganChart": "chart",
 }
+
+
+@dataclass
+class AdaptSegmentResult:
+    """The nodes one run made. For a cine, ``translated`` and ``segmentation`` are proxies of the new sequences."""
+
+    input: object
+    segmentation: object
+    table: object  # summary: EDV, ESV, SV, EF, mass (or volumes of a single frame)
+    frames_table: object  # one row per frame
+    translated: object | None = None  # None when no adapter was used
+    translated_sequence: object | None = None
+    segmentation_sequence: object | None = None
+    browser: object | None = None
+    chart: object | None = None  # blood-pool volume per frame (cines)
+    measurements: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    n_frames: int = 1
+    seconds: float = 0.0
+
+    @property
+    def nodes(self) -> list:
+        """Every node this run added to the scene (display and storage nodes aside)."""
+        series = self.chart.GetNthPlotSeriesNode(0) if self.chart is not None else None
+        candidates = [self.translated_sequence, self.segmentation_sequence, self.translated, self.segmentation,
+                      self.table, self.frames_table, series, self.chart]
+        return [node for node in candidates if node is not None]
 
 
 def remember(result) -> None:
@@ -49,8 +77,6 @@ def is_result_table(node) -> bool:
 
 def result_from_table(table):
     """The result whose summary table is ``table``, rebuilt from the scene (None if it is not one)."""
-    from .workflow import AdaptSegmentResult
-
     if not is_result_table(table):
         return None
     nodes = {field_name: table.GetNodeReference(role) for role, field_name in ROLES.items()}

@@ -4,7 +4,9 @@
                                progress=lambda done, total, stage: ..., cancel=lambda: False)
 
 The backend runs in this session's warm worker (:func:`.runner.run_in_worker`): the first run
-starts it, later runs reuse its loaded models.
+starts it, later runs reuse its loaded models. A run is three steps: read the input from the
+scene (main thread), run the backend (any thread: the Slicer panel keeps it off the GUI thread),
+add the result's nodes (main thread).
 
 Nothing is lost: the input node and its voxels are never modified; every run
 creates new nodes with unique names (a segmentation the user edited is never
@@ -18,7 +20,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -34,38 +36,11 @@ from .context import scene_of
 from .measurements import add_frames_table, add_summary_table
 from .layout import add_volume_chart
 from .nodes import add_volume, remove_nodes
-from .results import remember
+from .results import AdaptSegmentResult, remember  # the result type lives with its scene records
 from .runner import BackendError, run_in_worker
 from .segmentation import add_segmentation, set_reference_volume
 
 DEVICES = {"auto": "auto", "cpu": "cpu", "gpu": "cuda", "cuda": "cuda"}
-
-
-@dataclass
-class AdaptSegmentResult:
-    """The nodes one run made. For a cine, ``translated`` and ``segmentation`` are proxies of the new sequences."""
-
-    input: object
-    segmentation: object
-    table: object  # summary: EDV, ESV, SV, EF, mass (or volumes of a single frame)
-    frames_table: object  # one row per frame
-    translated: object | None = None  # None when no adapter was used
-    translated_sequence: object | None = None
-    segmentation_sequence: object | None = None
-    browser: object | None = None
-    chart: object | None = None  # blood-pool volume per frame (cines)
-    measurements: dict = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    n_frames: int = 1
-    seconds: float = 0.0
-
-    @property
-    def nodes(self) -> list:
-        """Every node this run added to the scene (display and storage nodes aside)."""
-        series = self.chart.GetNthPlotSeriesNode(0) if self.chart is not None else None
-        candidates = [self.translated_sequence, self.segmentation_sequence, self.translated, self.segmentation,
-                      self.table, self.frames_table, series, self.chart]
-        return [node for node in candidates if node is not None]
 
 
 def _argument_path(value, what: str) -> str:
@@ -110,6 +85,80 @@ def _check(cancel):
         raise Cancelled("cancelled by the user")
 
 
+@dataclass
+class PreparedRun:
+    """A run's input, read from the scene and written for the backend (:func:`prepare_run`, main thread)."""
+
+    source: seq.InputFrames
+    workdir: Path
+    arguments: list[str]
+    adapter: object
+    started: float
+
+    def discard(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@dataclass
+class BackendOutputs:
+    """What the backend returned (:func:`run_prepared`, any thread)."""
+
+    translated: np.ndarray | None
+    labels: np.ndarray
+    measurements: dict
+    warnings: list[str]
+
+
+def prepare_run(volume_node, adapter="Siemens", model=None, device="auto", tta: str | None = None,
+                stopwatch=NO_STOPWATCH) -> PreparedRun:
+    """Read the input from the scene and write it for the backend. Touches the scene: call it on the main
+    thread. Bad options and unusable input raise here, before any work."""
+    started = time.monotonic()
+    with stopwatch.stage("scene to arrays"):
+        source = seq.read_input(volume_node)
+    backend_arguments("input", "output", adapter, model, device, tta)  # refuse bad options before any work
+    workdir = Path(tempfile.mkdtemp(prefix="unetgan-slicer-"))
+    try:
+        input_path = workdir / "input.nrrd"
+        with stopwatch.stage("hand-off write"):  # uncompressed both ways (the worker writes so too): read once
+            write_image(source.frames if source.is_cine else source.frames[0], source.geometry, input_path,
+                        compress=False)
+        arguments = backend_arguments(input_path, workdir / "output", adapter, model, device, tta)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    return PreparedRun(source, workdir, arguments, adapter, started)
+
+
+def run_prepared(prepared: PreparedRun, progress=None, cancel=None, log=None,
+                 stopwatch=NO_STOPWATCH) -> BackendOutputs:
+    """Run the backend on a prepared input and read what it wrote. No scene access: a GUI runs this on a
+    background thread (progress, cancel and log are then called on that thread)."""
+    with stopwatch.stage("backend"):
+        run = run_in_worker(prepared.arguments, progress=progress, cancel=cancel, log=log)
+    for name, seconds in run.stages.items():
+        stopwatch.add(f"backend {name}", seconds)
+    with stopwatch.stage("hand-off read"):
+        translated, labels, measurements = _read_outputs(prepared.workdir / "output", prepared.source.frames.shape)
+    if prepared.adapter in (None, "", "none"):
+        translated = None
+    return BackendOutputs(translated, labels, measurements, list(run.warnings))
+
+
+def finish_run(prepared: PreparedRun, outputs: BackendOutputs, cancel=None,
+               stopwatch=NO_STOPWATCH) -> AdaptSegmentResult:
+    """The result's nodes in the scene (main thread); the temporary files go in any case."""
+    try:
+        _check(cancel)
+        with stopwatch.stage("nodes"):
+            result = add_result_nodes(prepared.source, outputs.labels, outputs.measurements, outputs.translated,
+                                      outputs.warnings, cancel)
+        result.seconds = time.monotonic() - prepared.started
+        return result
+    finally:
+        prepared.discard()
+
+
 def adapt_and_segment(volume_node, adapter="Siemens", model=None, device="auto", tta: str | None = None,
                       progress: Callable[[int, int, str], None] | None = None,
                       cancel: Callable[[], bool] | None = None,
@@ -125,36 +174,20 @@ def adapt_and_segment(volume_node, adapter="Siemens", model=None, device="auto",
     Raises ``InputError`` for unusable input and ``BackendError`` (message = the
     backend's ``ERROR:`` line) when the backend fails. stopwatch (``unetgan.timing.Stopwatch``):
     seconds per stage, this layer's and the backend's ("backend read", ...), for benchmarks.
+
+    The three steps (:func:`prepare_run`, :func:`run_prepared`, :func:`finish_run`) one after the other;
+    the Slicer panel runs the middle one on a background thread (:mod:`.background`).
     """
-    started = time.monotonic()
-    with stopwatch.stage("scene to arrays"):
-        source = seq.read_input(volume_node)
-    backend_arguments("input", "output", adapter, model, device, tta)  # refuse bad options before any work
-    workdir = Path(tempfile.mkdtemp(prefix="unetgan-slicer-"))
+    prepared = prepare_run(volume_node, adapter, model, device, tta, stopwatch)
     try:
-        input_path = workdir / "input.nrrd"
-        with stopwatch.stage("hand-off write"):  # uncompressed both ways (the worker writes so too): read once
-            write_image(source.frames if source.is_cine else source.frames[0], source.geometry, input_path,
-                        compress=False)
-        output_dir = workdir / "output"
-        with stopwatch.stage("backend"):
-            run = run_in_worker(backend_arguments(input_path, output_dir, adapter, model, device, tta),
-                                progress=progress, cancel=cancel, log=log)
-        for name, seconds in run.stages.items():
-            stopwatch.add(f"backend {name}", seconds)
-        with stopwatch.stage("hand-off read"):
-            translated, labels, measurements = _read_outputs(output_dir, source.frames.shape)
-        _check(cancel)
-        if adapter in (None, "", "none"):
-            translated = None
-        with stopwatch.stage("nodes"):
-            result = add_result_nodes(source, labels, measurements, translated, run.warnings, cancel)
-        result.seconds = time.monotonic() - started
-        if progress is not None:
-            progress(source.n_frames, source.n_frames, "done")
-        return result
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        outputs = run_prepared(prepared, progress, cancel, log, stopwatch)
+    except BaseException:
+        prepared.discard()
+        raise
+    result = finish_run(prepared, outputs, cancel, stopwatch)
+    if progress is not None:
+        progress(prepared.source.n_frames, prepared.source.n_frames, "done")
+    return result
 
 
 def add_result_nodes(source: seq.InputFrames, labels: np.ndarray, measurements: dict,
