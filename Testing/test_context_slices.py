@@ -131,7 +131,7 @@ def test_an_adapter_is_not_trained_against_a_context_network():
 
 
 def test_a_one_slice_network_joins_a_context_networks_soup_widened(tmp_path):
-    """scripts/soup_lvunet.py with a context network first: the one-slice ingredient's stem kernel goes to the
+    """scripts/recipes/soup_lvunet.py with a context network first: the one-slice ingredient's stem kernel goes to the
     centre channel, its neighbour kernels count as zero."""
     import subprocess
     import sys
@@ -147,7 +147,7 @@ def test_a_one_slice_network_joins_a_context_networks_soup_widened(tmp_path):
         files.append(tmp_path / f"{name}.safetensors")
         write_weights(network, files[-1], {"architecture": "LVUnet", "config": network.config.to_dict()})
     out = tmp_path / "mix.safetensors"
-    done = subprocess.run([sys.executable, str(MODULE_DIR.parent / "scripts" / "soup_lvunet.py"), *map(str, files),
+    done = subprocess.run([sys.executable, str(MODULE_DIR.parent / "scripts" / "recipes" / "soup_lvunet.py"), *map(str, files),
                            "-o", str(out)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     mix = read_weights(out)[0]["stem.0.weight"]
@@ -156,7 +156,7 @@ def test_a_one_slice_network_joins_a_context_networks_soup_widened(tmp_path):
     torch.testing.assert_close(mix[:, 1], (wide.stem[0].weight[:, 1] + narrow.stem[0].weight[:, 0]) / 2)
     assert load_lvunet(out).config.in_channels == 3
     # the other way round (a one-slice network first) a context network cannot join
-    refused = subprocess.run([sys.executable, str(MODULE_DIR.parent / "scripts" / "soup_lvunet.py"),
+    refused = subprocess.run([sys.executable, str(MODULE_DIR.parent / "scripts" / "recipes" / "soup_lvunet.py"),
                               *map(str, files[::-1]), "-o", str(tmp_path / "bad.safetensors")],
                              capture_output=True, text=True)
     assert refused.returncode != 0 and "cannot widen" in refused.stderr

@@ -231,3 +231,23 @@ def test_automatic_choice_for_a_ge_study_is_the_shipped_ge_adapter():
         assert choose_adapter(image, manufacturer).adapter == "adapter-ge"
     assert choose_adapter(image, "SIEMENS").adapter == "adapter-siemens-small"
     assert choose_adapter(image, "Philips Medical Systems").adapter == "none"
+
+
+def test_the_identity_adapter_is_paired_and_registered_as_a_metadata_file(registry, tmp_path):
+    from unetgan.networks.generator import load_identity_adapter
+    from unetgan.registry import pair_adapter, register_model
+
+    out = tmp_path / "adapter_ge_identity.json"
+    pair_adapter("GE", "lvunet-robust", out, registry)
+    paired = load_identity_adapter(out)
+    assert paired.is_identity() and paired.metadata["segmenter"] == "lvunet-robust"
+    assert paired.metadata["pairing"]["weights_from"]["sha256"] == find_model("GE", "adapter", registry).sha256
+    assert paired.metadata["histogram_reference"] == load_adapter("GE", registry).metadata["histogram_reference"]
+    entry = register_model(out, "adapter-ge", "adapter", "a test", "Philips", "GE", registry=registry)
+    assert entry.identity and entry.sha256 == sha256_of(out)
+    assert json.loads(registry.read_text())["models"][3]["identity"] is True  # kept its place
+    assert load_adapter("GE", registry).metadata["segmenter"] == "lvunet-robust"
+    not_identity = tmp_path / "other.json"
+    not_identity.write_text('{"segmenter": "x"}')
+    with pytest.raises(ModelError, match="not an identity adapter"):
+        register_model(not_identity, "adapter-x", "adapter", "a test", registry=registry)

@@ -69,7 +69,7 @@ def columns(args) -> dict[str, dict]:
     if adapter_available("adapter-siemens") and find_model("Siemens", "adapter").name != "adapter-siemens":
         cols["Unet-GAN, the trained adapter the shipped one is distilled from"] = {
             "method": "unetgan", "adapter": "adapter-siemens", "only": "Siemens", "tta": DEFAULT_TTA}
-    # the extra adapters of scripts/adapter_ablation_runs.sh, from the registry (or given as files)
+    # the extra adapters of research/recipes/adapter_ablation_runs.sh, from the registry (or given as files)
     held_out = (dict(pair.split("=", 1) for pair in args.held_out_ge) if args.held_out_ge else
                 {patient: f"adapter-ge-without-{patient}" for patient in GE_PATIENTS})
     if all(adapter_available(adapter) for adapter in held_out.values()):
@@ -190,7 +190,7 @@ def write_markdown(results: dict, path: Path, args) -> None:
     names = list(columns(args))
     lines = ["# Results on the real data", "",
              "Regenerate with `make results` (= `python scripts/results.py --manifest ../shared/data/manifest.csv --out docs`;",
-             "the held-out GE and ablation columns appear once the adapters of `scripts/adapter_ablation_runs.sh` are",
+             "the held-out GE and ablation columns appear once the adapters of `research/recipes/adapter_ablation_runs.sh` are",
              "registered, docs/models.md). This page was made by",
              f"`python {' '.join(sys.argv)}`" + (" (`--reuse`: the cells already in results.json were kept, as the "
                                                  "full command last computed them; only this text was written again)."

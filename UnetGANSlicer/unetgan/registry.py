@@ -105,7 +105,7 @@ def find_model(name_or_path: str | os.PathLike | None, kind: str, registry: Path
             return entry
     path = Path(text)
     if path.suffix == ".safetensors" or path.exists():
-        return ModelEntry(name=path.stem, kind=kind, file=path, sha256=None)
+        return ModelEntry(name=path.stem, kind=kind, file=path, sha256=None, identity=path.suffix == ".json")
     names = ", ".join(e.name for e in entries) or "none"
     raise ModelError(f"unknown {kind} {text!r}: not in the registry ({names}) and not a file")
 
@@ -199,6 +199,11 @@ def pair_adapter(adapter, segmenter: str, out: Path, registry: Path | None = Non
     previous = metadata.get("pairing", {}).get("trained_against", metadata.get("segmenter"))
     metadata.update(segmenter=segmenter, pairing={"trained_against": previous,
                                                   "weights_from": {"name": entry.name, "sha256": sha256_of(entry.file)}})
+    if entry.identity:  # still no weights: the metadata file, with the new pairing
+        metadata["config"] = adapter_metadata(entry).get("config", {})
+        with atomic_path(Path(out)) as tmp:
+            tmp.write_text(json.dumps(metadata, indent=1, sort_keys=True) + "\n")
+        return sha256_of(Path(out))
     return save_generator(generator, Path(out), **metadata)
 
 
@@ -210,9 +215,15 @@ def register_model(file: Path, name: str, kind: str, command: str, source_vendor
     Order matters: the first segmenter is the default one, and `--adapter VENDOR` picks the first adapter for
     that vendor. A replaced entry keeps its place; a new one goes last, or before every entry of its kind
     with `first`."""
+    from .networks.generator import read_identity_metadata
+
     registry = Path(registry or registry_file())
     registry.parent.mkdir(parents=True, exist_ok=True)
-    read_weights(file)  # only valid safetensors files get registered
+    identity = Path(file).suffix == ".json"
+    if identity:
+        read_identity_metadata(file)  # an identity adapter's metadata file, or a clear error
+    else:
+        read_weights(file)  # only valid safetensors files get registered
     target = registry.parent / Path(file).name if copy else Path(file).resolve()
     if copy and Path(file).resolve() != target.resolve():
         import shutil
@@ -223,6 +234,8 @@ def register_model(file: Path, name: str, kind: str, command: str, source_vendor
     relative = os.path.relpath(target, registry.parent)
     entry = {"name": name, "kind": kind, "file": relative, "sha256": sha256_of(target), "source_vendor": source_vendor,
              "target_vendor": target_vendor, "description": description, "command": command}
+    if identity:
+        entry["identity"] = True
     place = next((i for i, m in enumerate(models) if m["name"] == name), None)
     if place is not None and not first:
         models[place] = entry

@@ -46,7 +46,7 @@ def read_contour(path: Path) -> np.ndarray:
 
 # The contour files use MATLAB's 1-based pixel coordinates: pixel (row, col) of the array has its centre at
 # (x=col+1, y=row+1). Measured, not assumed: the image's edge strength along the 84 contours of our 3 patients
-# peaks at that offset (scripts/sunnybrook_contour_offset.py, docs/ge_myocardium.md); read as 0-based, every
+# peaks at that offset (research/analyses/sunnybrook_contour_offset.py, docs/ge_myocardium.md); read as 0-based, every
 # contour sat one pixel down and right of the anatomy, which cost the thin myocardium most of its Dice.
 CONTOUR_ORIGIN = 1.0
 
