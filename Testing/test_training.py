@@ -306,7 +306,7 @@ def test_a_soup_is_the_weighted_mean_of_its_ingredients_written_reproducibly(tmp
                                            "validation_subjects": ["s0"], "val_dice": 0.5, "step": seed})
     outputs = [tmp_path / "soup1.safetensors", tmp_path / "soup2.safetensors"]
     for out in outputs:
-        done = subprocess.run([sys.executable, str(MODULE_DIR.parent / "scripts" / "soup_lvunet.py"), f"{files[0]}:3",
+        done = subprocess.run([sys.executable, str(MODULE_DIR.parent / "scripts" / "recipes" / "soup_lvunet.py"), f"{files[0]}:3",
                                f"{files[1]}:1", "-o", str(out)], capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
     assert sha256_of(outputs[0]) == sha256_of(outputs[1])
@@ -319,7 +319,7 @@ def test_a_soup_is_the_weighted_mean_of_its_ingredients_written_reproducibly(tmp
     assert not torch.allclose(mix["stem.1.running_mean"], a["stem.1.running_mean"])
     assert "0.75 x" in metadata["soup"] and "step" not in metadata and "val_dice" not in metadata
     assert isinstance(load_lvunet_file(outputs[0]), LVUnet)
-    refused = subprocess.run([sys.executable, str(MODULE_DIR.parent / "scripts" / "soup_lvunet.py"), f"{files[0]}:0",
+    refused = subprocess.run([sys.executable, str(MODULE_DIR.parent / "scripts" / "recipes" / "soup_lvunet.py"), f"{files[0]}:0",
                               str(files[1]), "-o", str(tmp_path / "bad.safetensors")], capture_output=True, text=True)
     assert refused.returncode != 0 and "must be positive" in refused.stderr
 
