@@ -450,3 +450,16 @@ def test_phantom_samples_take_the_grey_levels_of_the_real_training_slices(torch_
     phantom_median = np.median([median(quantile_function_of(s)) for s in phantom.images.numpy()])
     batch_median = np.median([median(quantile_function_of(s)) for s in images.numpy()])
     assert abs(batch_median - source_median) < 0.5 * abs(phantom_median - source_median)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(phantom_fraction=1.5), "--phantom-fraction is a probability"),
+    (dict(zoom_range=(1.6, 0.75)), "--zoom-range is two factors"),
+    (dict(sick_emphasis=-1.0), "--sick-emphasis must be 0 or more"),
+])
+def test_emphasis_settings_that_mean_nothing_are_refused(tmp_path, change, message):
+    config = UnetTrainConfig(widths=(8, 8, 16, 16), crop=48, batch=2, epochs=1, steps_per_epoch=1, val_subjects=1,
+                             **change)
+    with pytest.raises(InputError, match=message):
+        train_unet(ring_volumes(2), config, tmp_path, progress=False, log=lambda *_: None)
+    assert not (tmp_path / "training_state.pt").exists()

@@ -120,12 +120,29 @@ def emphasis_weights(volumes: list[LabelledVolume], emphasis: float) -> tuple[np
     return weights / weights.sum(), unusual
 
 
+def check_emphasis(config) -> None:
+    """Clear errors for emphasis and protocol settings that mean nothing."""
+    from ..errors import InputError
+
+    for name in ("phantom_fraction", "partial_volume", "zoom", "low_resolution", "off_centre"):
+        if not 0.0 <= getattr(config, name) <= 1.0:
+            raise InputError(f"--{name.replace('_', '-')} is a probability between 0 and 1, got {getattr(config, name)}")
+    if config.sick_emphasis < 0:
+        raise InputError(f"--sick-emphasis must be 0 or more (0: no emphasis), got {config.sick_emphasis}")
+    if config.phantom_fraction > 0 and config.phantom_subjects < 1:
+        raise InputError(f"--phantom-subjects must be at least 1 with --phantom-fraction, got {config.phantom_subjects}")
+    low, high = tuple(config.zoom_range) if len(config.zoom_range) == 2 else (0.0, 0.0)
+    if not 0.0 < low <= high:
+        raise InputError(f"--zoom-range is two factors, smallest first, e.g. 0.75,1.6; got {config.zoom_range}")
+
+
 def training_emphasis(train_volumes, train_set, pseudo_volumes, config, log):
     """What the sick-heart emphasis and the through-plane blend need: the phantom sick hearts' slices, the
     sampling weight of each source slice, and each set's neighbour slices (None where not asked for)."""
     from .datasets import slices_of
     from .protocol import neighbour_indices
 
+    check_emphasis(config)
     phantom_volumes = phantom_set = weights = None
     if config.phantom_fraction > 0:
         started = time.process_time()
