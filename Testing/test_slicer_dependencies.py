@@ -105,3 +105,73 @@ def test_install_failures_say_what_happened():
     assert "without replacing a package Slicer ships" in conflict
     other = dependencies.install_failure_message(RuntimeError("pip exited with code 2\nbroken wheel"))
     assert other == "Installing Python packages failed: broken wheel"
+
+
+class FakeSlicer:
+    """Slicer's dialogs, its pip_install and the PyTorch extension, recorded (install.InstallUI's parts)."""
+
+    def __init__(self, shipped: dict, answer=True, pip_error=None, torch=True):
+        self.installed = {name: version for name, version in shipped.items() if name != "python"}
+        self.python = shipped["python"]
+        self.answer, self.pip_error = answer, pip_error
+        self.questions, self.errors, self.pip_calls, self.constraints = [], [], [], []
+        self.torch = torch
+
+    def ui(self):
+        from UnetGANSlicerLib.install import InstallUI
+
+        return InstallUI(confirm=self._confirm, error=lambda message, details: self.errors.append(message),
+                         pip_install=self._pip)
+
+    def _confirm(self, question):
+        self.questions.append(question)
+        return self.answer
+
+    def _pip(self, arguments):
+        self.pip_calls.append(arguments)
+        self.constraints.append(Path(arguments[1]).read_text())
+        if self.pip_error:
+            raise RuntimeError(self.pip_error)
+        for requirement in arguments[2:]:  # pip installs what it was asked for
+            self.installed[requirement.split(">")[0].split("=")[0].replace("-", "_")] = "99.0"
+
+    def pytorch_utils(self):
+        if not self.torch:
+            return None
+        logic = type("PyTorchUtilsLogic", (), {"torchInstalled": lambda self: True})
+        return type("PyTorchUtils", (), {"PyTorchUtilsLogic": logic})
+
+    def ensure(self):
+        from UnetGANSlicerLib import install
+
+        return install.ensure_dependencies(REQUIREMENTS, self.ui(), True, self.pytorch_utils(),
+                                           version_of=lambda name: versions(**self.installed)(name),
+                                           python_version=self.python)
+
+
+def test_a_stock_slicer_is_asked_once_then_installed_under_slicers_own_versions():
+    fake = FakeSlicer({**SLICER_5_12, "numpy": "2.1.3", "simpleitk": "2.5.0", "torch": "2.6.0"})
+    assert fake.ensure() and fake.errors == []
+    assert len(fake.questions) == 1 and "matplotlib" in fake.questions[0] and "highdicom" in fake.questions[0]
+    (arguments,) = fake.pip_calls
+    assert arguments[0] == "-c" and {"matplotlib>=3.7", "highdicom>=0.27"} <= set(arguments[2:])
+    assert not any(a.startswith(("pydicom", "numpy", "scipy", "torch", "SimpleITK")) for a in arguments[2:])
+    pins = set(fake.constraints[0].splitlines())
+    assert {"pydicom==3.0.2", "numpy==2.1.3", "SimpleITK==2.5.0", "torch==2.6.0"} <= pins
+    assert not Path(arguments[1]).exists()  # the constraints file is gone afterwards
+    assert fake.ensure() and len(fake.questions) == 1  # nothing more to ask
+
+
+def test_nothing_is_installed_into_an_old_slicer_or_without_consent():
+    old = FakeSlicer(SLICER_5_8)
+    assert not old.ensure() and old.pip_calls == [] and old.questions == []
+    assert len(old.errors) == 1 and "needs 3D Slicer 5.12 or newer" in old.errors[0]
+    declined = FakeSlicer(SLICER_5_12, answer=False)
+    assert not declined.ensure() and declined.pip_calls == [] and declined.errors == []
+    no_torch = FakeSlicer(SLICER_5_12, torch=False)
+    assert not no_torch.ensure() and no_torch.pip_calls == [] and "PyTorch extension" in no_torch.errors[0]
+
+
+def test_a_failed_installation_says_why_in_one_message():
+    offline = FakeSlicer(SLICER_5_12, pip_error="Could not fetch URL https://pypi.org/simple/matplotlib/")
+    assert not offline.ensure() and len(offline.errors) == 1 and "no network" in offline.errors[0]

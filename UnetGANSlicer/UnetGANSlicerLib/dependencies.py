@@ -54,7 +54,7 @@ def _normal(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _version_of(name: str) -> Optional[str]:
+def version_of_installed(name: str) -> Optional[str]:
     try:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
@@ -79,7 +79,7 @@ def _importable(name: str) -> bool:
 
 def installed_version(name: str) -> Optional[str]:
     """The version of an installed, importable package, else None (what :func:`check` asks by default)."""
-    version = _version_of(name)
+    version = version_of_installed(name)
     return version if version is not None and _importable(name) else None
 
 
@@ -105,7 +105,7 @@ def _release(version: str) -> tuple:
     return tuple(numbers)
 
 
-def slicer_problem(python_version=None, version_of: VersionOf = _version_of) -> Optional[str]:
+def slicer_problem(python_version=None, version_of: VersionOf = version_of_installed) -> Optional[str]:
     """None on a supported Slicer; else the one sentence an older Slicer shows (Python or pydicom too old)."""
     python = tuple(python_version if python_version is not None else sys.version_info[:3])
     pydicom = version_of("pydicom")
@@ -122,7 +122,7 @@ def slicer_problem(python_version=None, version_of: VersionOf = _version_of) -> 
             f"Install the current Slicer from {SLICER_DOWNLOAD}.")
 
 
-def torch_problem(requirement: str = TORCH_REQUIREMENT, version_of: VersionOf = _version_of):
+def torch_problem(requirement: str = TORCH_REQUIREMENT, version_of: VersionOf = version_of_installed):
     """None when the installed torch satisfies ``requirement``; else what the user should do."""
     version = version_of("torch")
     if version is None:
@@ -137,17 +137,17 @@ def check(requirements_file, version_of: Optional[VersionOf] = None, torch_requi
           python_version=None) -> DependencyReport:
     """What this Slicer lacks. version_of(name): the installed version or None (default: the package's
     metadata, for the packages pip installs only when the module is importable too)."""
-    report = DependencyReport(slicer_problem=slicer_problem(python_version, version_of or _version_of))
+    report = DependencyReport(slicer_problem=slicer_problem(python_version, version_of or version_of_installed))
     if report.slicer_problem:
         return report  # nothing else is worth saying (or installing) on an unsupported Slicer
     from packaging.requirements import Requirement
 
-    report.torch_problem = torch_problem(torch_requirement, version_of or _version_of)
+    report.torch_problem = torch_problem(torch_requirement, version_of or version_of_installed)
     slicer_own = {_normal(name) for name in SLICER_PACKAGES}
     for line in requirement_lines(requirements_file):
         requirement = Requirement(line)
         own = _normal(requirement.name) in slicer_own
-        version = (version_of or (_version_of if own else installed_version))(requirement.name)
+        version = (version_of or (version_of_installed if own else installed_version))(requirement.name)
         if own:
             if version is None:
                 report.slicer_missing.append(requirement.name)
@@ -156,7 +156,7 @@ def check(requirements_file, version_of: Optional[VersionOf] = None, torch_requi
     return report
 
 
-def constraints_text(version_of: VersionOf = _version_of) -> str:
+def constraints_text(version_of: VersionOf = version_of_installed) -> str:
     """A pip constraints file: every package Slicer ships, pinned at the version installed here."""
     pins = [f"{name}=={version_of(name)}" for name in SLICER_PACKAGES if version_of(name)]
     return "# Slicer's own packages: pip may not replace them\n" + "\n".join(pins) + "\n"

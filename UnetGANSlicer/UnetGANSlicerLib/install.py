@@ -54,10 +54,13 @@ def ensure_torch(pytorch_utils, ui: InstallUI, ask: bool = True,
 
 
 def ensure_dependencies(requirements_file, ui: InstallUI, ask: bool = True, pytorch_utils=None,
-                        check: Callable[[], dependencies.DependencyReport] | None = None) -> bool:
+                        version_of: dependencies.VersionOf | None = None, python_version=None) -> bool:
     """Everything the module needs, installed after asking. False (after one message, or a declined
-    question) when something is still missing. ``check``: the dependency report (default: this Python's)."""
-    check = check or (lambda: dependencies.check(requirements_file))
+    question) when something is still missing. version_of, python_version: what is installed (default:
+    this Python's packages and version)."""
+    def check():
+        return dependencies.check(requirements_file, version_of, python_version=python_version)
+
     report = check()
     if report.slicer_problem:
         ui.error(report.slicer_problem, "")
@@ -78,7 +81,8 @@ def ensure_dependencies(requirements_file, ui: InstallUI, ask: bool = True, pyto
     folder = Path(tempfile.mkdtemp(prefix="unetgan-constraints-"))
     try:
         constraints = folder / "slicer-packages.txt"
-        constraints.write_text(dependencies.constraints_text(), encoding="utf-8")
+        pins = dependencies.constraints_text(version_of or dependencies.version_of_installed)
+        constraints.write_text(pins, encoding="utf-8")
         ui.pip_install(dependencies.pip_arguments(report.to_install, constraints))
     except Exception as error:  # noqa: BLE001 - no network, a proxy, a conflict: one sentence, details below it
         ui.error(dependencies.install_failure_message(error), traceback.format_exc())
