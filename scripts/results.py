@@ -50,8 +50,8 @@ def columns(args) -> dict[str, dict]:
         "histogram matching": {"method": "histmatch"},
         "augmented Unet + hist. matching": {"method": "histmatch", "model": "lvunet-augment"},
         "robust Unet + hist. matching": {"method": "histmatch", "model": "lvunet-robust"},
-        "Unet-GAN, clean Unet (session-1 adapters)": {"method": "unetgan", "adapter": "adapter-{vendor}-clean-unet"},
-        "Unet-GAN, augmented Unet (session-2 adapters)": {"method": "unetgan", "adapter": "adapter-{vendor}-augment-unet"},
+        "Unet-GAN, clean Unet (first adapters)": {"method": "unetgan", "adapter": "adapter-{vendor}-clean-unet"},
+        "Unet-GAN, augmented Unet (second adapters)": {"method": "unetgan", "adapter": "adapter-{vendor}-augment-unet"},
         # the GAN's own share: the shipped pipeline with and without its generator G_S (same LV-Unet)
         "shipped pipeline without G_S (its LV-Unet + hist. matching)": {"method": "histmatch", "model": "{paired}",
                                                                         "tta": DEFAULT_TTA},
@@ -59,9 +59,9 @@ def columns(args) -> dict[str, dict]:
         # what four flips (4x the segmenter's time) would add to the default one pass ...
         "default, `--tta flip4`": {"method": "default", "tta": "flip4"},
         "Unet-GAN (shipped), `--tta flip4`": {"method": "unetgan", "adapter": "{vendor}", "tta": "flip4"},
-        # ... and the defaults until session 8 (lvunet-robust with four flips), the same adapters
-        "lvunet-robust, `--tta flip4` (default until session 8)": {"method": "robust", "tta": "flip4"},
-        "Unet-GAN, lvunet-robust, `--tta flip4` (shipped until session 8)": {
+        # ... and the earlier defaults (lvunet-robust with four flips), the same adapters
+        "lvunet-robust, `--tta flip4` (an earlier default)": {"method": "robust", "tta": "flip4"},
+        "Unet-GAN, lvunet-robust, `--tta flip4` (shipped earlier)": {
             "method": "unetgan", "adapter": "{vendor}", "model": "lvunet-robust", "tta": "flip4"},
     }
     # the shipped Siemens adapter is distilled from a trained one (docs/models.md): the teacher, for the
@@ -207,7 +207,7 @@ def write_markdown(results: dict, path: Path, args) -> None:
              f"run its default `--tta {DEFAULT_TTA}` (unetgan/tta.py: one pass of the LV-Unet per slice; the default segmenter",
              "was made to give in one pass what four flips give, docs/models.md); the comparison columns run without test-",
              "time augmentation too, as first measured. The `--tta flip4` columns show what averaging over the four flips",
-             "(4x the segmenter's time) would add, and the two `until session 8` columns the previous defaults",
+             "(4x the segmenter's time) would add, and the two `earlier` columns the previous defaults",
              "(`lvunet-robust` with four flips, the same adapters) measured in the same run.",
              f"**Clean-up after the network** (every column, as the product does it): {postprocess.description()}",
              "(unetgan/postprocess.py; thresholds chosen on Philips training subjects with the default segmenter of the",
