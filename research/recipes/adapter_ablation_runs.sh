@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The adapters that docs/results.md's extra columns need (issue #12, item 7), all with the shipped recipe of
+# The adapters that docs/results.md's extra columns need, all with the shipped recipe of
 # scripts/recipes/adapter_robust_runs.sh (against lvunet-robust, histogram matching first, 500 iterations, seed 0):
 # - three GE adapters, each trained without one Sunnybrook patient's images (leave one patient out), so the
 #   held-out GE column scores every patient with an adapter that never saw it;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The shipped Siemens recipe trained 6x longer (issue #12, item 4; session 11): 3000 iterations against the default
+# The shipped Siemens recipe trained 6x longer: 3000 iterations against the default
 # segmenter's features, the label-free criterion choosing the checkpoint. Research, not shipped (docs/models.md,
 # 'adapter-siemens-long'). Resumable: rerun the same command after an interruption; registers the file when done.
 set -euo pipefail

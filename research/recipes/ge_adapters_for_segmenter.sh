@@ -3,7 +3,7 @@
 # held-out GE column needs) trained against another LV-Unet with the shipped recipe of
 # scripts/recipes/adapter_robust_runs.sh (histogram matching first, the LV-Unet's features in the loss and in the
 # label-free checkpoint criterion, 500 iterations, seed 0). An adapter is tied to the LV-Unet whose features
-# guided it, so a new default segmenter needs its own GE adapters (issue #12).
+# guided it, so a new default segmenter needs its own GE adapters.
 # Usage: research/recipes/ge_adapters_for_segmenter.sh LVUNET   (a registry name or a .safetensors file).
 # Resumable: rerun to continue.
 set -euo pipefail

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Self-training round (issue #12, item 3): the robust LV-Unet labels the unlabelled Siemens training volumes
+# Self-training round: the robust LV-Unet labels the unlabelled Siemens training volumes
 # (histogram-matched to Philips, flip-averaged), the plausible labels are kept (unetgan pseudo-label), and the
 # network is fine-tuned on them mixed half and half with the Philips labels. Resumable: rerun to continue.
 # GE images are never used: GE stays a vendor the segmenter has not seen.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A wider robust LV-Unet (issue #12): channels 24-48-96-192 (2.9 M parameters, 2.2x the shipped one), the same
+# A wider robust LV-Unet: channels 24-48-96-192 (2.9 M parameters, 2.2x the shipped one), the same
 # robust recipe, split and seed as lvunet-robust, 5000 steps. Resumable: rerun the same command after an interruption.
 # One torch thread: the other core stays free for other work.
 set -euo pipefail

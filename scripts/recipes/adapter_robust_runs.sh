@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Adapters trained against the robust LV-Unet (issue #12): the shipped recipe (histogram matching first, the
+# Adapters trained against the robust LV-Unet: the shipped recipe (histogram matching first, the
 # LV-Unet's features in the loss and in the label-free checkpoint criterion). Resumable: rerun to continue.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

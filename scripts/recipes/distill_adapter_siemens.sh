@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The small Siemens adapter (issue #17): a student generator (8 filters, 4 residual blocks, 3 x 3 first and last
+# The small Siemens adapter: a student generator (8 filters, 4 residual blocks, 3 x 3 first and last
 # convolutions) trained to reproduce adapter-siemens' translations on the images that adapter was trained on.
 # Resumable: rerun the same command after an interruption.
 set -euo pipefail

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# lvunet-soup, the default segmenter since session 8 (issues #12 and #17; docs/models.md): the uniform weight
+# lvunet-soup, the default segmenter before lvunet-soup2 (docs/models.md): the uniform weight
 # average ("model soup") of three continuations of lvunet-robust, each trained with the same seed and split.
 # In one pass it segments as lvunet-robust does with four flips on Philips and Siemens and better on GE, so
 # the default test-time augmentation is none and a click runs the LV-Unet once per image instead of four times.

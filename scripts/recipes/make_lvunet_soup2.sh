@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# lvunet-soup2, the default segmenter since session 10 (issue #12; docs/models.md): the uniform weight average
+# lvunet-soup2, the default segmenter (docs/models.md): the uniform weight average
 # ("model soup") of two continuations of lvunet-soup on the Philips labels, same seed and split (2000 steps each,
 # robust recipe, peak lr 0.0003), which differ in one thing:
 #   1. with histogram matching toward the Siemens training volumes     runs/unet_context_control/last.safetensors
-#      (CONTEXT=0 scripts/recipes/train_context_unet.sh, session 9's control run)
+#      (CONTEXT=0 scripts/recipes/train_context_unet.sh, the control run)
 #   2. without it (GIN and MRI artefacts only)                          runs/unet_soup_generic/last.safetensors
 #      (VARIANT=generic scripts/recipes/train_soup_continuation.sh)
 #   3. the mean of 1 and 2                                              runs/lvunet_soup2.safetensors

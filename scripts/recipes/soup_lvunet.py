@@ -1,5 +1,5 @@
 """Average the weights of LV-Unets of one training lineage (a "model soup", Wortsman et al., ICML 2022) and
-write the mix as a .safetensors file (issues #12 and #17, docs/models.md).
+write the mix as a .safetensors file (docs/models.md).
 
     python scripts/recipes/soup_lvunet.py A.safetensors[:WEIGHT] B.safetensors[:WEIGHT] ... -o MIX.safetensors \
         [--remeasure-bn --manifest ../shared/data/manifest.csv]

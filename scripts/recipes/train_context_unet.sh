@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Through-plane context (issue #12, session 9): lvunet-soup widened to see the slice on either side as two more
+# Through-plane context: lvunet-soup widened to see the slice on either side as two more
 # input channels (at zero, so it starts as lvunet-soup), fine-tuned with the robust recipe at a low learning rate.
 # Why: on the Philips validation subjects the largest blood-pool error is whole basal slices the experts leave
 # out, which one slice alone does not tell apart (docs/models.md, "End-slice clean-up"). Same split and seed as
@@ -17,11 +17,11 @@ if [ "$CONTEXT" = 0 ]; then OUT=runs/unet_context_control; fi
 EXTRA=(--epochs 8)
 if [ "${VARIANT:-}" = distilled ]; then
   OUT=runs/unet_context_distilled
-  EXTRA=(--epochs 4 --distill-from UnetGANSlicer/Resources/Models/lvunet_soup.safetensors --distill-weight 1)
+  EXTRA=(--epochs 4 --distill-from research/models/lvunet_soup.safetensors --distill-weight 1)
 fi
 OMP_NUM_THREADS=1 .venv/bin/unetgan train-unet --manifest ../shared/data/manifest.csv --vendor Philips \
   --split train_labelled -o "$OUT" --method robust --gin 0.3 \
   --target-histograms 0.3 --histogram-target-vendor Siemens --histogram-target-split train_unlabelled \
-  --init-from UnetGANSlicer/Resources/Models/lvunet_soup.safetensors --context-slices "$CONTEXT" \
+  --init-from research/models/lvunet_soup.safetensors --context-slices "$CONTEXT" \
   --config fast "${EXTRA[@]}" --steps-per-epoch 250 --batch 8 --crop 112 --lr 0.0003 --val-subjects 10 --seed 0 \
   --checkpoint-minutes 3 "$@"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The robust LV-Unet (issue #12): resumable; rerun the same command to continue after an interruption.
+# The robust LV-Unet: resumable; rerun the same command to continue after an interruption.
 # One torch thread: the other core stays free for other work (two threads with another process on the
 # box measured 7x slower per step).
 set -euo pipefail

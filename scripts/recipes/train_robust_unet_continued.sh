@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# lvunet-robust, trained further (issue #12): its loss was still falling at step 6000, so a second one-cycle
+# lvunet-robust, trained further: its loss was still falling at step 6000, so a second one-cycle
 # schedule (peak lr 0.001, half the first run's) of 7000 steps starts from the shipped weights. Seed 0 as
 # before: the seed also draws the 10 validation subjects, which must stay the ones lvunet-robust never saw.
 # Resumable: rerun the same command after an interruption.

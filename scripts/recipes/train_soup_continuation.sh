@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Ingredients of a second-generation soup (issue #12, session 10; scripts/recipes/make_lvunet_soup2.sh): lvunet-soup
-# trained further on the labels with the robust recipe at peak lr 0.0003, 2000 steps, as the session-9 control
+# Ingredients of a second-generation soup (scripts/recipes/make_lvunet_soup2.sh): lvunet-soup
+# trained further on the labels with the robust recipe at peak lr 0.0003, 2000 steps, as the control
 # (`CONTEXT=0 scripts/recipes/train_context_unet.sh`, runs/unet_context_control), each with another appearance mix so
 # that the continuations differ. One continuation alone gains Philips (0.899) and loses GE's myocardium (0.745);
 # the bet is that their average keeps the gain and, as lvunet-soup's own ingredients did, gets the robustness
@@ -20,7 +20,7 @@ HISTOGRAMS=(--target-histograms 0.3 --histogram-target-vendor Siemens --histogra
 GIN=0.3
 REMATCH=()
 CONTEXT=()
-FROM=UnetGANSlicer/Resources/Models/lvunet_soup.safetensors
+FROM=research/models/lvunet_soup.safetensors
 case "${VARIANT:-}" in
   generic) OUT=runs/unet_soup_generic; HISTOGRAMS=() ;;
   gin) OUT=runs/unet_soup_gin; GIN=0.5 ;;
