@@ -67,6 +67,27 @@ def test_the_version_check_runs_on_an_old_slicers_python():
                 assert not any(isinstance(arg, ast.BinOp) for arg in node.args), path.name
 
 
+def test_an_old_slicer_reaches_the_message():
+    """What runs on Slicer 5.8 (Python 3.9) before the panel shows the message: the module file, the panel's
+    setup up to the check, the module logic. Python 3.9's grammar, and no X | Y annotation evaluated."""
+    chain = [MODULE_DIR / "UnetGANSlicer.py", *(MODULE_DIR / "UnetGANSlicerGUI" / name for name in
+                                                  ("__init__.py", "panel.py", "install_dialogs.py", "parameters.py")),
+             *(MODULE_DIR / "UnetGANSlicerLib" / name for name in ("module_logic.py", "context.py"))]
+    for path in chain:
+        tree = ast.parse(path.read_text(encoding="utf-8"), feature_version=(3, 9))
+        postponed = any(isinstance(node, ast.ImportFrom) and node.module == "__future__" and
+                        any(alias.name == "annotations" for alias in node.names) for node in tree.body)
+        if not postponed:
+            annotations = [node.annotation for node in ast.walk(tree) if isinstance(node, (ast.arg, ast.AnnAssign))
+                           and node.annotation is not None]
+            annotations += [node.returns for node in ast.walk(tree)
+                            if isinstance(node, ast.FunctionDef) and node.returns is not None]
+            assert not any(isinstance(part, ast.BinOp) for a in annotations for part in ast.walk(a)), path.name
+    panel = (MODULE_DIR / "UnetGANSlicerGUI" / "panel.py").read_text(encoding="utf-8")
+    setup = panel[panel.index("    def setup(self)"):panel.index("    def _setupControls")]
+    assert "slicer_too_old_text(self.logic)" in setup and "return" in setup  # nothing else runs on an old Slicer
+
+
 def test_old_torch_is_reported_with_what_to_do():
     problem = dependencies.torch_problem(">=2.3", versions(torch="2.1.0+cu118"))
     assert "2.1.0" in problem and "PyTorch Utils" in problem

@@ -28,16 +28,27 @@ class Panel:
         self._parameterNodeGuiTag = None
         self._editWatcher = None  # keeps the shown result's tables in step with its segmentation
         self._tooOld = ""
+        self._pdfOffered = False
 
     # -- setup ---------------------------------------------------------------------------------------------
 
     def setup(self) -> None:
-        from UnetGANSlicerLib.background import BackgroundRunner
-
         uiWidget = slicer.util.loadUI(self.moduleWidget.resourcePath("UI/UnetGANSlicer.ui"))
         self.moduleWidget.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
+        self._tooOld = slicer_too_old_text(self.logic)
+        if self._tooOld:  # an older Slicer: one message, and nothing that could fail on its Python runs
+            self.ui.statusLabel.text = self._tooOld
+            for button in (self.ui.applyButton, self.ui.trainButton):
+                button.enabled = False
+                button.toolTip = self._tooOld
+            return
+        self._setupControls()
+
+    def _setupControls(self) -> None:
+        from UnetGANSlicerLib.background import BackgroundRunner
+
         self.segmentRunner = BackgroundRunner(_("Adapt and segment"), _("Cancel"), _("Cancelling..."),
                                               on_change=self._onRunnerChanged, on_done=self._onSegmentDone,
                                               on_failed=self._onSegmentFailed, on_cancelled=self._onSegmentCancelled)
@@ -66,13 +77,11 @@ class Panel:
         self.ui.trainButton.connect("clicked(bool)", self.onTrainButton)
         self.ui.progressBar.setVisible(False)
         self.ui.trainProgressBar.setVisible(False)
-
-        self._tooOld = slicer_too_old_text(self.logic)  # an older Slicer: one message, nothing runs
-        if self._tooOld:
-            self.ui.statusLabel.text = self._tooOld
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
+        if self._tooOld:
+            return
         self.segmentRunner.cancel()
         self.trainRunner.cancel()
         self.logic.stopBackends()  # a backend never outlives the module
@@ -80,9 +89,10 @@ class Panel:
         self._watchResult(None)
 
     def enter(self) -> None:
+        if self._tooOld:
+            return
         self.initializeParameterNode()
-        if not self._tooOld:
-            self.logic.startBackend()  # torch imported and the models loaded while the user picks a volume
+        self.logic.startBackend()  # torch imported and the models loaded while the user picks a volume
 
     def exit(self) -> None:
         if self._parameterNode:
@@ -179,16 +189,16 @@ class Panel:
         if segment.busy:
             self.ui.applyButton.enabled = segment.button_enabled
         else:
-            ready = p.inputVolume is not None and not train.busy and not self._tooOld
+            ready = p.inputVolume is not None and not train.busy
             self.ui.applyButton.enabled = ready
             self.ui.applyButton.toolTip = (_("Translate, segment and measure every frame") if ready
-                                           else self._tooOld or _("Select an input volume"))
+                                           else _("Select an input volume"))
         self.ui.trainButton.text = train.button_text
         if train.busy:
             self.ui.trainButton.enabled = train.button_enabled
         else:
             folders = [str(f or "").strip(". ") for f in (p.trainingFolder, p.sourceFolder)]
-            self.ui.trainButton.enabled = not segment.busy and all(folders) and not self._tooOld
+            self.ui.trainButton.enabled = not segment.busy and all(folders)
         self.ui.progressBar.setVisible(segment.busy)
         self.ui.trainProgressBar.setVisible(train.busy)
         hasResult = p.segmentation is not None
@@ -339,7 +349,8 @@ class Panel:
         """The PDF report needs matplotlib: offer to install it once, before the first Export without it."""
         from unetgan.dicom_outputs import pdf_available
 
-        if not pdf_available():
+        if not pdf_available() and not self._pdfOffered:
+            self._pdfOffered = True
             ensure_dependencies(self.logic)  # asks; a 'no' exports everything but the PDF, and says so
 
     # -- Train adapter --------------------------------------------------------------------------------------------
