@@ -38,7 +38,7 @@ from unetgan.phantom import make_study, write_study
 from unetgan.pipeline import adapt_segment_file
 from unetgan.networks.lvunet import with_tta
 from unetgan.registry import find_model, load_adapter, load_lvunet, paired_segmenter
-from unetgan.runtime import on_runtime, onnx_available
+from unetgan.runtime import cpu_description, on_runtime, onnx_available
 from unetgan.timing import Stopwatch
 
 SIDE = 192
@@ -60,10 +60,23 @@ def machine() -> dict:
                 flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    wanted = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16"]
+    wanted = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "avx512_vnni", "avx_vnni"]
+    described = cpu_description()  # the int8 figures depend on it: VNNI or not, and the int8 setting used
     return {"cpu": model, "cores": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "isa": {f: f in flags for f in wanted}, "load_average": os.getloadavg(),
+            "isa": {f: f in flags for f in wanted}, "instruction_set": described["instruction_set"],
+            "vnni": described["vnni"], "int8_weights": described["int8_weights"], "load_average": os.getloadavg(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def cpu_line(m: dict) -> str:
+    """The CPU as the report names it: model, VNNI or not (older reports recorded only some flags)."""
+    if "vnni" not in m:
+        flags = [k for k, v in m["isa"].items() if v]
+        implied = (", but its avx512_bf16 comes only on CPUs that have AVX-512 VNNI too: AMD Zen 4 and later, Intel "
+                   "Cooper Lake and later" if "avx512_bf16" in flags else "")
+        return f"{m['cpu']} with {', '.join(flags)}; VNNI not recorded{implied}"
+    return (f"{m['cpu']}, {'with' if m['vnni'] else 'without'} VNNI (instruction set {m['instruction_set']}; int8 weights "
+            f"{m['int8_weights']})")
 
 
 def _timed(fn, device, min_seconds=1.0) -> float:
@@ -455,8 +468,8 @@ def targets(r: dict) -> list[str]:
 
 def markdown(r: dict) -> str:
     m, p = r["machine"], r["peak"]
-    lines = ["# Benchmarks", "", f"Made by `{r['command']}` (`make bench`). Machine: {m['cpu']}, {m['cores']} cores, "
-             f"torch {m['torch']} with {m['torch_threads']} threads; ISA {', '.join(k for k, v in m['isa'].items() if v)}; "
+    lines = ["# Benchmarks", "", f"Made by `{r['command']}` (`make bench`). Machine: {cpu_line(m)}; {m['cores']} cores, "
+             f"torch {m['torch']} with {m['torch_threads']} threads; "
              f"load average at start {', '.join(f'{x:.1f}' for x in m['load_average'])}"
              + (f"; GPU {m['cuda']}" if m["cuda"] else "") + ".", "",
              "## Targets (issue #7)", "", *targets(r), "",
@@ -511,6 +524,8 @@ def markdown(r: dict) -> str:
                          f"on one thread to reach it")
     if "dice_per_speedup" in r:
         lines += ["", "## Dice per speed-up on the real dev data", "",
+                  f"The int8 rows were run on {cpu_line(m)}. On a CPU without VNNI int8 runs with 7-bit weights, "
+                  "which cannot saturate there; their masks and speed: [int8_safety.md](int8_safety.md).", "",
                   "| vendor | variant | volumes | mean Dice | blood pool | myocardium | seconds |", "|---|---|---|---|---|---|---|"]
         lines += [f"| {d['vendor']} | {d['variant']} | {d['volumes']} | {d['mean_dice']:.4f} | {d['blood_pool']:.4f} | "
                   f"{d['myocardium']:.4f} | {d['seconds']:.0f} |" for d in r["dice_per_speedup"]]

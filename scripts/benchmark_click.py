@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "UnetGANSlicer"))
 
 from report_files import write_report  # noqa: E402 - scripts/ is on the path when a script runs
 from UnetGANSlicerLib import adapt_and_segment, context, loading, runner  # noqa: E402
-from unetgan.runtime import resolve_runtime  # noqa: E402
+from unetgan.runtime import cpu_description, resolve_runtime  # noqa: E402
 from unetgan.tta import DEFAULT_TTA  # noqa: E402
 from unetgan.timing import Stopwatch  # noqa: E402
 
@@ -179,11 +179,21 @@ def targets(report: dict) -> list[str]:
         f"| {name} | {value} | {goal} | {'yes' if ok else '**no**'} |" for name, value, ok, goal in rows]
 
 
+def cpu_line(m: dict, runtime: str | None) -> str:
+    """The CPU the clicks ran on: model and VNNI or not (older reports did not record it)."""
+    if "cpu" in m:
+        cpu = m["cpu"]
+        return f"CPU {cpu['model']} ({cpu['instruction_set']}, {'with' if cpu['vnni'] else 'without'} VNNI)"
+    if runtime == "onnx-int8":  # `auto` resolves to int8 only where it finds VNNI
+        return "CPU model not recorded (with VNNI: `auto` chose onnx-int8)"
+    return "CPU not recorded"
+
+
 def markdown(report: dict) -> str:
     m = report["machine"]
     reference = any("reference_click_s" in r for r in report["cines"])
     lines = ["# Click-to-result", "",
-             f"Made by `{report['command']}`. {m['cores']} cores, load average at start "
+             f"Made by `{report['command']}`. {cpu_line(m, report.get('runtime'))}, {m['cores']} cores, load average at start "
              f"{', '.join(f'{x:.1f}' for x in m['load_average'])} (figures depend on the load); networks on "
              f"{report.get('runtime', 'torch')}.", "",
              "What a user waits for from the Adapt & Segment click to the result in the scene (MRML layer, "
@@ -240,7 +250,7 @@ def main() -> int:
     parser.add_argument("--reference", action="store_true", help="also the reference-size networks' click (slow)")
     args = parser.parse_args()
     report = {"command": " ".join(["python", *sys.argv]),
-              "machine": {"cores": os.cpu_count(), "load_average": os.getloadavg()}, "cines": [],
+              "machine": {"cpu": cpu_description(), "cores": os.cpu_count(), "load_average": os.getloadavg()}, "cines": [],
               "runtime": resolve_runtime("auto", args.device), "memory_bandwidth_gb_s": memory_bandwidth_gb_s()}
     with tempfile.TemporaryDirectory() as tmp:
         phases, slices, matrix = args.phantom
