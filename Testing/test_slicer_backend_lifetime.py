@@ -1,4 +1,4 @@
-"""The backend never outlives the module (issue #13 item 5): runner.stop_all (called by the module on
+"""The backend never outlives the module: runner.stop_all (called by the module on
 cleanup, scene close and application quit, and at interpreter exit) kills every running backend with
 its children, the run ends as cancelled and the scene keeps exactly the nodes it had.
 """

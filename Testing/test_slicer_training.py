@@ -1,4 +1,4 @@
-"""Train adapter in the panel (issue #13 item 9): the shipped adapters' recipe by default (histogram
+"""Train adapter in the panel: the shipped adapters' recipe by default (histogram
 matching, the paired augmented LV-Unet), and the new adapter registered with its SHA256 in a user
 registry so the module lists it after a restart (the backend run itself is stubbed here; it is
 tested in test_training.py)."""

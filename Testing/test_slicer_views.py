@@ -1,8 +1,8 @@
 """What a radiologist sees after a run, on a real slicer-core scene whose views are made as the
 application makes them (UnetGANSlicerLib.context.add_views: a vtkMRMLLayoutLogic for the layout
 node and view nodes, one vtkMRMLSliceLogic per slice view registered in the application logic, as
-qSlicerLayoutManager does for every slice widget). Issue #13 items 1, 2 and 3 (the chart follows
-the tables).
+qSlicerLayoutManager does for every slice widget): the result layout, the chart following the
+tables, the layout registered at startup, Sample Data shown, the Segment Editor hand-off.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The warm backend worker (issue #17 item 2) through the MRML layer, on a real slicer-core scene.
+"""The warm backend worker through the MRML layer, on a real slicer-core scene.
 
 One worker per session: started by the first Adapt & Segment, reused by the next ones (same process,
 no model read again), restarted after a crash, stopped by stop_all (and gone with a killed session:
