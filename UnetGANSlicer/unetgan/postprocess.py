@@ -23,7 +23,7 @@ from scipy import ndimage
 from .measurements import BLOOD_POOL, MYOCARDIUM
 
 # chosen on the Philips training subjects (research/analyses/end_slice_threshold.py), never on the validation or dev
-# subjects the results report; then checked once on the dev data. Session 11 chose again with lvunet-soup2,
+# subjects the results report; then checked once on the dev data. Chosen again with lvunet-soup2,
 # which trained on those subjects: in-sample the basal rule no longer paid (+0.001 off), on the dev data turning
 # it off cost 0.005 (Philips) and 0.004 (Siemens), so it stays (docs/models.md, 'End-slice clean-up')
 MIN_END_SLICE_COVERAGE = 0.65
