@@ -203,8 +203,10 @@ def add_inference_commands(sub):
     common.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "gpu"])
     common.add_argument("--overwrite", action="store_true", help="replace existing output files")
     common.add_argument("--progress", action="store_true", help="print 'PROGRESS done total stage' lines")
-    common.add_argument("--series", metavar="UID", help="DICOM study: the SeriesInstanceUID of the short-axis cine "
-                        "(default: found from orientation, phases, slices and description)")
+    common.add_argument("--series", metavar="UID", action="append",
+                        help="DICOM study: the SeriesInstanceUID of the short-axis cine (default: found from orientation, "
+                        "phases, slices and description); several (repeated, or separated by commas): one series per "
+                        "slice position, joined into one cine")
     common.add_argument("--whole-field", action="store_true",
                         help="run the networks on the whole field in every frame (about 4x slower on cines; by default "
                              "frames after the first are processed in a box around the LV found in the first)")

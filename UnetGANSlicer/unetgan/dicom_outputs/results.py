@@ -29,7 +29,7 @@ class DicomResults:
            segmenter: str | None, adapter: str | None, adapter_reason: str = "") -> "DicomResults":
         """From a DICOM image as read (its array still in memory), its labels and translation, the measurements."""
         frames = labels if labels.ndim == 4 else labels[None]
-        headers = source_headers(image.meta["files"])
+        headers = source_headers(image.meta["files"], image.meta.get("frame_numbers"))
         share_orientation(headers)
         shared = share_frame_of_reference(headers)
         if shared and shared not in measurements.setdefault("warnings", []):

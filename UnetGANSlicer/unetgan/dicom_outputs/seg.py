@@ -20,6 +20,7 @@ from pydicom.sr.codedict import codes
 
 from ..measurements import BLOOD_POOL, MYOCARDIUM
 from .algorithm import PROGRAM, AlgorithmInfo
+from .source_frames import referenced_key, refer_to_frames, source_key
 
 SEG_SERIES_NUMBER = 9901  # far above a scanner's own series numbers
 SEGMENT_LABELS = {BLOOD_POOL: "Left ventricle blood pool", MYOCARDIUM: "Left ventricle myocardium"}
@@ -54,7 +55,7 @@ def phase_segmentation(labels: np.ndarray, headers: list, algorithm: AlgorithmIn
     phase's SEG as it is (e.g. the ED and ES phases for a front end's export)."""
     with warnings.catch_warnings():  # highdicom's advice on the source's values (e.g. one-part names): not ours to act on
         warnings.simplefilter("ignore", UserWarning)
-        return hd.seg.Segmentation(
+        seg = hd.seg.Segmentation(
             source_images=headers, pixel_array=np.ascontiguousarray(labels, dtype=np.uint8),
             segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
             segment_descriptions=_segment_descriptions(algorithm, edited),
@@ -64,6 +65,8 @@ def phase_segmentation(labels: np.ndarray, headers: list, algorithm: AlgorithmIn
             device_serial_number="none", series_description="LV segmentation (UnetGANSlicer)",
             content_label="LV_SEGMENTATION", content_description=algorithm.shown()[:64],
             omit_empty_frames=False)  # every source image gets its frames: read back, each image has its mask
+    refer_to_frames(seg, [headers])  # frames of multi-frame sources: their instance and ReferencedFrameNumber
+    return seg
 
 
 def build_segmentation(labels: np.ndarray, headers: list[list], algorithm: AlgorithmInfo, edited: bool = False
@@ -78,13 +81,13 @@ def build_segmentation(labels: np.ndarray, headers: list[list], algorithm: Algor
     if len(headers) != frames or any(len(row) != slices for row in headers):
         raise ValueError(f"labels {labels.shape[:2]} and source images {len(headers)} x {len(headers[0])} differ")
     series_uid, sop_uid = hd.UID(), hd.UID()
-    where = {str(ds.SOPInstanceUID): (t, z) for t, row in enumerate(headers) for z, ds in enumerate(row)}
+    where = {source_key(ds): (t, z) for t, row in enumerate(headers) for z, ds in enumerate(row)}
     joined, per_frame, masks, referenced = None, [], [], {}
     for t in range(frames):
         phase = phase_segmentation(labels[t], headers[t], algorithm, series_uid, sop_uid, edited)
         joined = joined or phase
         for item in phase.PerFrameFunctionalGroupsSequence:
-            source = str(item.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID)
+            source = referenced_key(item.DerivationImageSequence[0].SourceImageSequence[0])
             segment = int(item.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
             t_of, z_of = where[source]
             content = item.FrameContentSequence[0]

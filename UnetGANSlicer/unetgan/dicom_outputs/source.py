@@ -14,6 +14,7 @@ import pydicom
 from pydicom.valuerep import DA, DT, TM
 
 from ..errors import InputError
+from .source_frames import frame_header
 
 PARSERS = {"DA": DA, "TM": TM, "DT": DT}
 
@@ -30,12 +31,17 @@ def _blank_unreadable_dates(ds: pydicom.Dataset) -> pydicom.Dataset:
     return ds
 
 
-def source_headers(file_grid: list[list[str]]) -> list[list[pydicom.Dataset]]:
-    """Headers (no pixel data) as [t][z], from the reader's `meta["files"]` ([z][t] -> path)."""
+def source_headers(file_grid: list[list[str]], frame_numbers: list[list] | None = None) -> list[list[pydicom.Dataset]]:
+    """Headers (no pixel data) as [t][z], from the reader's `meta["files"]` ([z][t] -> path) and
+    `meta["frame_numbers"]` (a frame of a multi-frame file: its stand-in, :mod:`.source_frames`)."""
     if not file_grid or not file_grid[0]:
         raise InputError("the result has no DICOM source images; SEG and SR need a DICOM input")
-    headers = [[_blank_unreadable_dates(pydicom.dcmread(path, stop_before_pixels=True)) for path in row]
-               for row in file_grid]  # [z][t]
+    read = {}  # a multi-frame file: read once for all its frames
+    for path in {path for row in file_grid for path in row}:
+        read[path] = _blank_unreadable_dates(pydicom.dcmread(path, stop_before_pixels=True))
+    numbers = frame_numbers or [[None] * len(row) for row in file_grid]
+    headers = [[read[path] if number is None else frame_header(read[path], number) for path, number in zip(row, row_numbers)]
+               for row, row_numbers in zip(file_grid, numbers)]  # [z][t]
     return [list(frame) for frame in zip(*headers)]
 
 

@@ -20,6 +20,7 @@ from pydicom.sr.codedict import codes
 
 from ..measurements import BLOOD_POOL, MYOCARDIUM, frame_index
 from .algorithm import PROGRAM, AlgorithmInfo
+from .source_frames import evidence, measurement_images
 
 SR_SERIES_NUMBER = 9902
 MILLILITRE = hd.sr.CodedConcept("ml", "UCUM", "milliliter")
@@ -36,7 +37,7 @@ MYOCARDIAL_VARIATION = hd.sr.CodedConcept("myo-variation", LOCAL_SCHEME,
 
 
 def _images(frame_headers) -> list[hd.sr.SourceImageForMeasurement]:
-    return [hd.sr.SourceImageForMeasurement(ds.SOPClassUID, ds.SOPInstanceUID) for ds in frame_headers]
+    return measurement_images(frame_headers)  # instances, or the frames of a multi-frame instance
 
 
 def _blood_pool_measurements(measurements: dict, headers) -> list[hd.sr.Measurement]:
@@ -107,7 +108,7 @@ def build_measurement_report(measurements: dict, seg: Dataset, headers: list[lis
     with warnings.catch_warnings():  # highdicom's advice on the source's values (e.g. one-part names): not ours to act on
         warnings.simplefilter("ignore", UserWarning)
         return hd.sr.Comprehensive3DSR(
-            evidence=[seg, *(ds for row in headers for ds in row)], content=report[0],
+            evidence=[seg, *evidence(headers)], content=report[0],
             series_instance_uid=hd.UID(), series_number=SR_SERIES_NUMBER, sop_instance_uid=hd.UID(), instance_number=1,
             manufacturer=PROGRAM, is_complete=True, series_description="LV measurements (UnetGANSlicer)")
 

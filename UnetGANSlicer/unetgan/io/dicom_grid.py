@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import InputError
 
 MAX_DROPPED_PHASES = 0.25  # of the cine's phases: more missing than this is not the same cine any more
-GAP_FACTOR = 1.5  # a step between slice positions this many times the usual spacing: a slice is missing
+GAP_FACTOR = 1.5  # a step between slice positions this many times the smallest: a slice is missing
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def _check_no_gap(locations: list[float], folder) -> None:
     if len(locations) < 3:
         return
     steps = np.diff(locations)
-    spacing = float(np.median(steps))
+    spacing = float(np.min(steps))  # the stack's spacing: a missing slice makes one step larger, never smaller
     for a, b, step in zip(locations, locations[1:], steps):
         if step > GAP_FACTOR * spacing:
             raise InputError(f"{folder}: no image between the slice positions {a:.1f} mm and {b:.1f} mm, where the other "

@@ -23,7 +23,7 @@ from .dicom_study import SeriesSummary
 MIN_SERIES = 3  # two parallel single-slice cines are not yet a short-axis stack
 ORIENTATION_DECIMALS = 2  # ~0.6 degree: the reader checks orientation within its own tolerance afterwards
 TRIGGER_TOLERANCE = 0.1  # of the phase interval: the same phase in two series
-GAP_FACTOR = 1.5  # a step this many times the usual spacing: a slice position is missing
+GAP_FACTOR = 1.5  # a step this many times the smallest: a slice position is missing
 
 
 @dataclass
@@ -45,20 +45,18 @@ class _Slice:
     spacing: tuple
     triggers: tuple
     position: np.ndarray
+    normal: np.ndarray  # from the orientation as written, not rounded
 
     @property
     def along(self) -> tuple:
         return self.frame_of_reference, self.orientation
 
-    def normal(self) -> np.ndarray:
-        row, col = np.array(self.orientation[:3]), np.array(self.orientation[3:])
-        return np.cross(row, col)
-
 
 def _slice_of(summary: SeriesSummary, frames) -> _Slice | None:
     first = frames[0]
     try:
-        orientation = tuple(round(float(v), ORIENTATION_DECIMALS) + 0.0 for v in first.get("ImageOrientationPatient"))
+        cosines = [float(v) for v in first.get("ImageOrientationPatient")]
+        orientation = tuple(round(v, ORIENTATION_DECIMALS) + 0.0 for v in cosines)
         position = np.array([float(v) for v in first.get("ImagePositionPatient")], dtype=float)
         spacing = tuple(round(float(v), 3) for v in first.get("PixelSpacing"))
         triggers = tuple(sorted(float(f.get("TriggerTime", 0) or 0) for f in frames))
@@ -66,9 +64,10 @@ def _slice_of(summary: SeriesSummary, frames) -> _Slice | None:
         return None  # the reader says what is wrong if this series is the one chosen
     if len(orientation) != 6 or position.size != 3:
         return None
+    normal = np.cross(cosines[:3], cosines[3:])
     matrix = (int(getattr(first.ds, "Rows", 0) or 0), int(getattr(first.ds, "Columns", 0) or 0))
     return _Slice(summary, str(getattr(first.ds, "FrameOfReferenceUID", "") or ""), orientation, matrix, spacing,
-                  triggers, position)
+                  triggers, position, normal / (np.linalg.norm(normal) or 1.0))
 
 
 def _triggers_agree(a: tuple, b: tuple) -> bool:
@@ -100,7 +99,7 @@ def _usual(slices: list[_Slice]) -> _Slice:
 
 def _stack(slices: list[_Slice], by_series, folder: Path, warnings: list[str]) -> Stack:
     """Join series that agree: check that they stack evenly along their normal, one series per position."""
-    normal = slices[0].normal()
+    normal = slices[0].normal
     placed = sorted(slices, key=lambda s: float(s.position @ normal))
     where = [float(s.position @ normal) for s in placed]
     for (a, pa), (b, pb) in zip(zip(placed, where), zip(placed[1:], where[1:])):
@@ -108,7 +107,7 @@ def _stack(slices: list[_Slice], by_series, folder: Path, warnings: list[str]) -
             raise InputError(f"{folder}: {a.summary.shown()} and {b.summary.shown()} both image the slice position "
                              f"{pa:.1f} mm (a repeated acquisition?); choose the series to join with --series UID,UID,...")
     steps = np.diff(where)
-    spacing = float(np.median(steps))
+    spacing = float(np.min(steps))  # the stack's spacing: a missing slice makes one step larger, never smaller
     gaps = [(placed[i], placed[i + 1]) for i, step in enumerate(steps) if step > GAP_FACTOR * spacing]
     if gaps:
         shown = "; ".join(f"between {a.summary.shown(with_uid=False)} and {b.summary.shown(with_uid=False)} "

@@ -1,0 +1,232 @@
+"""DICOM layouts that scanners and archives really write, each made from the phantom's single-frame study and read
+to the same cine, EF and masks: Enhanced MR multi-frame files (highdicom's legacy conversion; one file for the whole
+cine, or one per slice position with the Enhanced MR's own cardiac and temporal tags), one series per slice position
+(sax_5, sax_6, ...), a DICOMDIR (pydicom's FileSet). Untidy studies (an image missing, repeated, a slice with a phase
+fewer) get their exact message. The DICOM SEG of a multi-frame input references the frames it segments.
+"""
+from __future__ import annotations
+
+import shutil
+
+import highdicom as hd
+import numpy as np
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+from pydicom.uid import generate_uid
+
+from test_cli import unetgan_here
+from test_reliability import assert_refused, fingerprint
+from unetgan.dicom_outputs.results import export_dicom_results
+from unetgan.io.images import read_image
+from unetgan.phantom import make_study, write_study
+from unetgan.pipeline import run_study
+
+pytestmark = pytest.mark.timeout(300)
+N_PHASES, N_SLICES = 3, 4
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The phantom's single-frame study and its segmentation by the shipped networks (one run, shared)."""
+    folder = write_study(make_study("GE", seed=4, n_phases=N_PHASES, n_slices=N_SLICES, matrix=96),
+                         tmp_path_factory.mktemp("plain"), fmt="dicom", name="ge")["dicom_dir"]
+    image, labels, _, measurements = run_study(folder, None, runtime="torch", tta="none")
+    return folder, image, labels, measurements
+
+
+def _short_axis(folder):
+    """The short-axis cine's files (the phantom writes them at the top of the study folder), by slice then phase."""
+    files = [(pydicom.dcmread(p), p) for p in folder.glob("*.dcm")]
+    return sorted(files, key=lambda f: (float(f[0].SliceLocation), float(f[0].TriggerTime)))
+
+
+def _study_without_short_axis(reference_folder, target):
+    shutil.copytree(reference_folder, target, ignore=lambda d, names: [n for n in names if n.endswith(".dcm")
+                                                                         and d == str(reference_folder)])
+    return target
+
+
+def _legacy_multiframe(datasets, number) -> Dataset:
+    return hd.legacy.LegacyConvertedEnhancedMRImage(datasets, series_instance_uid=datasets[0].SeriesInstanceUID,
+                                                    series_number=int(datasets[0].SeriesNumber),
+                                                    sop_instance_uid=hd.UID(), instance_number=number)
+
+
+def _enhanced_cardiac_tags(ds: Dataset) -> Dataset:
+    """As an Enhanced MR writes them: the trigger delay in the Cardiac Synchronization Sequence and the phase in
+    the Frame Content Sequence's TemporalPositionIndex, nothing left in the legacy conversion's 'unassigned' group."""
+    for item in ds.PerFrameFunctionalGroupsSequence:
+        unassigned = item.UnassignedPerFrameConvertedAttributesSequence[0]
+        cardiac = Dataset()
+        cardiac.NominalCardiacTriggerDelayTime = unassigned.TriggerTime
+        item.CardiacSynchronizationSequence = Sequence([cardiac])
+        item.FrameContentSequence[0].TemporalPositionIndex = int(unassigned.TemporalPositionIdentifier)
+        del item.UnassignedPerFrameConvertedAttributesSequence
+    return ds
+
+
+def one_multiframe_file(reference_folder, target):
+    """The whole cine as one Legacy Converted Enhanced MR file."""
+    folder = _study_without_short_axis(reference_folder, target)
+    _legacy_multiframe([ds for ds, _ in _short_axis(reference_folder)], 1).save_as(folder / "cine.dcm")
+    return folder
+
+
+def multiframe_file_per_slice(reference_folder, target):
+    """One multi-frame file per slice position (its phases), with the Enhanced MR's cardiac and temporal tags."""
+    folder = _study_without_short_axis(reference_folder, target)
+    files = _short_axis(reference_folder)
+    for z in range(N_SLICES):
+        ds = _legacy_multiframe([ds for ds, _ in files[z * N_PHASES:(z + 1) * N_PHASES]], z + 1)
+        _enhanced_cardiac_tags(ds).save_as(folder / f"slice{z}.dcm")
+    return folder
+
+
+def series_per_slice(reference_folder, target, numbers=range(N_SLICES)):
+    """One series per slice position, described sax_5, sax_6, ... as Siemens exports them (slices not in
+    `numbers` left out)."""
+    folder = _study_without_short_axis(reference_folder, target)
+    for index, (ds, path) in enumerate(_short_axis(reference_folder)):
+        z = index // N_PHASES
+        if z not in numbers:
+            continue
+        ds.SeriesInstanceUID = generate_uid(entropy_srcs=[str(reference_folder), str(z)])
+        ds.SeriesNumber, ds.SeriesDescription = 5 + z, f"sax_{5 + z}"
+        ds.save_as(folder / path.name)
+    return folder
+
+
+LAYOUTS = {"one multi-frame file": one_multiframe_file, "a multi-frame file per slice": multiframe_file_per_slice,
+           "a series per slice position": series_per_slice}
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_a_layout_gives_the_single_frame_result(layout, reference, tmp_path):
+    plain, image, labels, measurements = reference
+    folder = LAYOUTS[layout](plain, tmp_path / "study")
+    read = read_image(folder)
+    np.testing.assert_array_equal(read.array, image.array)
+    for got, expected in zip(vars(read.geometry).values(), vars(image.geometry).values()):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-9)
+    assert read.trigger_times_ms == image.trigger_times_ms and read.meta["warnings"] == []
+    _, got_labels, _, got = run_study(folder, None, runtime="torch", tta="none")
+    assert got["ef_percent"] == measurements["ef_percent"]
+    np.testing.assert_array_equal(got_labels, labels)
+
+
+def test_series_per_slice_are_joined_with_a_line_that_names_them(reference, tmp_path):
+    folder = series_per_slice(reference[0], tmp_path / "study")
+    reason = read_image(folder).meta["series"]["reason"]
+    assert reason.startswith(
+        "4 series joined (5, 6, 7, 8) (3 phases x 4 slices, UID ")
+    assert ("joined 4 series, one per slice position (series 5 'sax_5', series 6 'sax_6', series 7 'sax_7', series 8 "
+            "'sax_8'): same orientation, frame of reference, matrix, pixel spacing, 3 phases and trigger times, 10.0 mm "
+            "apart, several slice positions and phases; passed over series 3 'LAX cine bSSFP (phantom)' (3 images): one "
+            "slice position: a long-axis or single-slice view; series 2 'Localizer (phantom)' (1 image): a localiser"
+            ) in reason
+
+
+def test_series_uids_choose_the_series_to_join(reference, tmp_path):
+    folder = series_per_slice(reference[0], tmp_path / "study")
+    uids = [pydicom.dcmread(p, stop_before_pixels=True).SeriesInstanceUID for p in sorted(folder.glob("*.dcm"))]
+    chosen = sorted(set(uids))[:3]
+    image = read_image(folder, series_uid=",".join(chosen))
+    assert image.array.shape[:2] == (N_PHASES, 3) and "chosen with --series" in image.meta["series"]["reason"]
+    out = tmp_path / "out" / "labels.nrrd"
+    result = unetgan_here("segment", folder, "-o", out, "--series", chosen[0], "--series", ",".join(chosen[1:]),
+                          "--runtime", "torch")
+    assert result.returncode == 0, result.stderr
+    assert read_image(out).array.shape[:2] == (N_PHASES, 3)
+
+
+def test_a_gap_in_a_stack_of_series_is_refused_naming_them(reference, tmp_path):
+    folder = series_per_slice(reference[0], tmp_path / "study", numbers=(0, 1, 3))
+    before = fingerprint(folder)
+    result = unetgan_here("segment", folder, "-o", tmp_path / "out" / "labels.nrrd")
+    assert_refused(result, r"the short-axis stack of one series per slice position has a gap: between series 6 "
+                           r"'sax_6' \(3 images\) and series 8 'sax_8' \(3 images\) \(20\.0 mm apart\), where the other "
+                           r"slices are 10\.0 mm apart; a slice position's series is missing",
+                   tmp_path / "out", before, folder)
+
+
+def test_a_series_that_disagrees_is_left_out_with_a_warning(reference, tmp_path):
+    folder = series_per_slice(reference[0], tmp_path / "study", numbers=range(N_SLICES))
+    apex = [p for p in folder.glob("*.dcm") if pydicom.dcmread(p, stop_before_pixels=True).get("SeriesNumber") == 8]
+    for path in apex[:1]:  # one phase fewer than the others
+        path.unlink()
+    image = read_image(folder)
+    assert image.array.shape[:2] == (N_PHASES, 3)
+    uid = pydicom.dcmread(apex[1], stop_before_pixels=True).SeriesInstanceUID
+    assert image.meta["warnings"] == [f"series 8 'sax_8' (2 images, UID {uid}) lies in the plane of the short-axis "
+                                      "series but has 2 phases, the others 3: not joined to them"]
+
+
+# ---------------------------------------------------------------- the SEG of a multi-frame input
+
+@pytest.mark.parametrize("layout", ["one multi-frame file", "a multi-frame file per slice"])
+def test_the_seg_of_a_multiframe_input_references_its_frames(layout, reference, tmp_path):
+    plain, _, labels, measurements = reference
+    folder = LAYOUTS[layout](plain, tmp_path / "study")
+    image = read_image(folder)
+    export_dicom_results(tmp_path / "out", folder, labels, dict(measurements))
+    seg = hd.seg.segread(tmp_path / "out" / "segmentation.seg.dcm")
+    sources = {str(ds.SOPInstanceUID): ds for ds in (pydicom.dcmread(p, stop_before_pixels=True)
+                                                     for p in folder.glob("*.dcm")) if "NumberOfFrames" in ds}
+    listed = [str(i.ReferencedSOPInstanceUID) for s in seg.ReferencedSeriesSequence for i in s.ReferencedInstanceSequence]
+    assert sorted(listed) == sorted(sources)  # each multi-frame instance once
+    for item in seg.PerFrameFunctionalGroupsSequence:
+        source = item.DerivationImageSequence[0].SourceImageSequence[0]
+        assert str(source.ReferencedSOPInstanceUID) in sources
+        assert source.ReferencedSOPClassUID == sources[str(source.ReferencedSOPInstanceUID)].SOPClassUID
+        assert 1 <= int(source.ReferencedFrameNumber) <= int(sources[str(source.ReferencedSOPInstanceUID)].NumberOfFrames)
+    for z, (paths, numbers) in enumerate(zip(image.meta["files"], image.meta["frame_numbers"])):
+        for t, (path, number) in enumerate(zip(paths, numbers)):
+            uid = str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)
+            mask = seg.get_pixels_by_source_frame(uid, source_frame_numbers=[number], combine_segments=True)[0]
+            np.testing.assert_array_equal(mask, labels[t, z])
+    report = pydicom.dcmread(tmp_path / "out" / "measurements.sr.dcm")
+    frames = [item.ReferencedSOPSequence[0] for item in _content_items(report)
+              if item.get("ValueType") == "IMAGE" and "ReferencedSegmentNumber" not in item.ReferencedSOPSequence[0]]
+    assert frames and all(str(f.ReferencedSOPInstanceUID) in sources and "ReferencedFrameNumber" in f for f in frames)
+
+
+def _content_items(ds):
+    for item in ds.get("ContentSequence", []):
+        yield item
+        yield from _content_items(item)
+
+
+def _frame_masks(seg, uid, numbers):
+    return seg.get_pixels_by_source_frame(uid, source_frame_numbers=numbers, combine_segments=True)
+
+
+def test_the_mrml_layer_loads_a_multiframe_cine_and_its_export_references_the_frames(reference, tmp_path):
+    """The Slicer module's and the web page's path: the backend's reader into a real MRML scene, then Export."""
+    from test_slicer_dicom_export import result_in_scene
+    from unetgan.measurements import frame_index
+    from UnetGANSlicerLib import context, export, loading, sequences, vendor
+
+    plain, image, labels, _ = reference
+    folder = one_multiframe_file(plain, tmp_path / "study")
+    uid = str(pydicom.dcmread(folder / "cine.dcm", stop_before_pixels=True).SOPInstanceUID)
+    scene = context.setup_standalone()["scene"]
+    try:
+        loaded = loading.load_image(folder, scene)
+        assert loaded.n_frames == N_PHASES and loaded.warnings == []
+        np.testing.assert_array_equal(sequences.read_input(loaded.volume).frames, image.frames)
+        assert [loaded.sequence.GetNthDataNode(t).GetAttribute(vendor.INSTANCE_UIDS_ATTRIBUTE).split()
+                for t in range(N_PHASES)] == [[uid] * N_SLICES] * N_PHASES
+        result = result_in_scene(scene, loaded, labels, None)
+        files = export.save_result(result, tmp_path / "out", "mf", database=loaded.dicom_index)
+    finally:
+        scene.Clear(True)
+    numbers = read_image(folder).meta["frame_numbers"]  # [z][t]
+    cine, ed_seg = (hd.seg.segread(path) for path in files["dicom"][:2])
+    for t in range(N_PHASES):
+        np.testing.assert_array_equal(_frame_masks(cine, uid, [row[t] for row in numbers]), labels[t])
+    ed = frame_index(result.measurements, "ed")
+    np.testing.assert_array_equal(_frame_masks(ed_seg, uid, [row[ed] for row in numbers]), labels[ed])
+    assert {str(i.ReferencedSOPInstanceUID) for s in ed_seg.ReferencedSeriesSequence
+            for i in s.ReferencedInstanceSequence} == {uid}

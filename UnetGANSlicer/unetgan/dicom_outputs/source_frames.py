@@ -1,0 +1,113 @@
+"""Source images that are frames of multi-frame files (Enhanced MR): referenced as the standard asks.
+
+highdicom builds a SEG on a multi-frame source only when its frames lie at distinct positions,
+and a cine in one file images every position at every phase. So each frame is given to highdicom
+as a stand-in single-frame header (the file's attributes, the frame's geometry from its functional
+groups, a temporary SOP instance UID); the SEG is built as for single-frame images; then every
+reference to a stand-in becomes what it stands for: the multi-frame instance's SOP class and
+instance UID with the ReferencedFrameNumber of the frame (Derivation Image Sequence), each instance
+listed once in the Referenced Series Sequence. The SR's measurements reference frames the same way.
+highdicom has no such path for cines: written here.
+"""
+from __future__ import annotations
+
+import copy
+
+import highdicom as hd
+from pydicom.dataset import Dataset
+from pydicom.uid import MRImageStorage
+
+from ..io.dicom_frames import Frame
+
+STAND_IN = "_stands_for"  # attribute of a stand-in header: (the multi-frame file's header, the frame number)
+GEOMETRY = ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "SliceThickness",
+            "SpacingBetweenSlices", "TriggerTime", "RescaleSlope", "RescaleIntercept")
+MULTIFRAME_ONLY = ("PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence", "NumberOfFrames", "PixelData")
+
+
+def frame_header(ds: Dataset, number: int) -> Dataset:
+    """A single-frame stand-in for frame `number` (1-based) of the multi-frame header `ds`."""
+    frame = Frame(None, ds, number)
+    stand_in = Dataset()
+    for element in ds:
+        if element.keyword not in MULTIFRAME_ONLY:
+            stand_in.add(copy.deepcopy(element))
+    for keyword in GEOMETRY:
+        value = frame.get(keyword)
+        if value is not None:
+            setattr(stand_in, keyword, value)
+    stand_in.file_meta = copy.deepcopy(ds.file_meta) if hasattr(ds, "file_meta") else Dataset()
+    stand_in.SOPClassUID = MRImageStorage
+    stand_in.SOPInstanceUID = hd.UID()
+    setattr(stand_in, STAND_IN, (ds, number))
+    return stand_in
+
+
+def _stood_for(headers) -> dict[str, tuple[Dataset, int]]:
+    return {str(ds.SOPInstanceUID): getattr(ds, STAND_IN) for row in headers for ds in row if hasattr(ds, STAND_IN)}
+
+
+def _items(ds: Dataset):
+    for element in ds:
+        if element.VR == "SQ":
+            for item in element.value:
+                yield item
+                yield from _items(item)
+
+
+def refer_to_frames(seg: Dataset, headers) -> None:
+    """Replace the references to stand-ins in `seg` by the multi-frame instances and their frame numbers."""
+    stood_for = _stood_for(headers)
+    if not stood_for:
+        return
+    for item in _items(seg):
+        uid = str(getattr(item, "ReferencedSOPInstanceUID", ""))
+        if uid in stood_for:
+            source, number = stood_for[uid]
+            item.ReferencedSOPClassUID = source.SOPClassUID
+            item.ReferencedSOPInstanceUID = source.SOPInstanceUID
+            item.ReferencedFrameNumber = number
+    for series in getattr(seg, "ReferencedSeriesSequence", []):
+        once = {}
+        for instance in series.ReferencedInstanceSequence:
+            if "ReferencedFrameNumber" in instance:  # the instance reference macro names instances, not frames
+                del instance.ReferencedFrameNumber
+            once.setdefault(str(instance.ReferencedSOPInstanceUID), instance)
+        series.ReferencedInstanceSequence = list(once.values())
+
+
+def source_key(ds: Dataset) -> tuple[str, int | None]:
+    """(SOP instance UID, frame number or None) of the image a header is, or stands in for."""
+    source, number = getattr(ds, STAND_IN, (ds, None))
+    return str(source.SOPInstanceUID), number
+
+
+def referenced_key(item: Dataset) -> tuple[str, int | None]:
+    """(SOP instance UID, frame number or None) that a reference item (after :func:`refer_to_frames`) names."""
+    number = item.get("ReferencedFrameNumber")
+    return str(item.ReferencedSOPInstanceUID), None if number is None else int(number)
+
+
+def measurement_images(frame_headers) -> list[hd.sr.SourceImageForMeasurement]:
+    """The SR's references to the images of one phase: instances, or a multi-frame instance's frames."""
+    frames_of: dict[str, list] = {}
+    classes = {}
+    for ds in frame_headers:
+        source, number = getattr(ds, STAND_IN, (ds, None))
+        uid = str(source.SOPInstanceUID)
+        classes[uid] = source.SOPClassUID
+        frames_of.setdefault(uid, [])
+        if number is not None:
+            frames_of[uid].append(number)
+    return [hd.sr.SourceImageForMeasurement(classes[uid], uid, referenced_frame_numbers=sorted(numbers) or None)
+            for uid, numbers in frames_of.items()]
+
+
+def evidence(headers) -> list[Dataset]:
+    """The source instances of the headers [t][z], each once (a multi-frame file for its stand-ins)."""
+    once = {}
+    for row in headers:
+        for ds in row:
+            source = getattr(ds, STAND_IN, (ds, None))[0]
+            once.setdefault(str(source.SOPInstanceUID), source)
+    return list(once.values())
