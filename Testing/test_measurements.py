@@ -9,7 +9,7 @@ import pytest
 
 from unetgan.evaluation import dice, dice_per_structure, ef_agreement
 from unetgan.measurements import (choose_ed_es, cine_measurements, frame_measurements, measurements_csv,
-                                  myocardial_variation_percent, outlier_frames, smoothed_curve)
+                                  myocardial_variation_percent, dip_frames, smoothed_curve)
 
 
 def test_frame_volumes_and_mass():
@@ -48,19 +48,19 @@ def test_one_frame_dip_does_not_decide_es():
     assert choose_ed_es(CURVE, robust=False) == (0, 10)  # the raw minimum: the dip
     assert choose_ed_es(CURVE) == (0, 7)
     assert smoothed_curve(CURVE)[10] == 80  # the dip's median with its neighbours
-    assert outlier_frames(CURVE)[10] and not outlier_frames(CURVE)[7] and not outlier_frames(CURVE)[0]
+    assert list(np.flatnonzero(dip_frames(CURVE))) == [10]
     smooth = np.array(CURVE, float)
-    smooth[10] = 90  # no dip: nothing is an outlier, the raw rule and this one agree
-    assert not outlier_frames(smooth).any() and choose_ed_es(smooth) == choose_ed_es(smooth, robust=False)
+    smooth[10] = 90  # no dip: nothing is one, the raw rule and this one agree
+    assert not dip_frames(smooth).any() and choose_ed_es(smooth) == choose_ed_es(smooth, robust=False)
 
 
-def test_a_dip_next_to_the_minimum_is_not_chosen_and_the_cycle_wraps():
+def test_a_dip_next_to_the_minimum_is_not_chosen_and_ed_stays_the_largest_frame():
     # the dip lies beside the true minimum (both have the same median): the true minimum is chosen
     curve = [100, 98, 90, 80, 70, 62, 61, 40, 66, 75, 85, 95]
     assert choose_ed_es(curve, robust=False)[1] == 7 and choose_ed_es(curve)[1] == 6
-    # a peak at the last frame next to the first: the circular median keeps the first frame as ED
-    wrapped = [150, 140, 110, 80, 70, 75, 90, 110, 130, 145, 190]
-    assert choose_ed_es(wrapped, robust=False)[0] == 10 and choose_ed_es(wrapped)[0] == 0
+    # a dip in the first frame is judged against the last one (the cycle wraps around); a peak stays ED
+    wrapped = [40, 140, 110, 80, 70, 75, 90, 110, 130, 145, 190]
+    assert choose_ed_es(wrapped, robust=False) == (10, 0) and choose_ed_es(wrapped) == (10, 4)
 
 
 def test_short_cines_are_not_smoothed():
@@ -76,7 +76,7 @@ def test_reported_volumes_are_the_chosen_frames_own():
     m = cine_measurements(labels, 1.0)
     assert (m["ed_frame_number"], m["es_frame_number"]) == (1, 8)
     assert (m["edv_ml"], m["esv_ml"]) == (150.0, 70.0) and m["ef_percent"] == pytest.approx(53.3, abs=0.05)
-    assert m["myocardial_volume_variation_percent"] == 0.0 and "outliers" in m["ed_es_choice"]
+    assert m["myocardial_volume_variation_percent"] == 0.0 and "dips" in m["ed_es_choice"]
     rows = list(csv.reader(io.StringIO(measurements_csv(m))))
     assert rows[0][0] == "frame_number" and [r[0] for r in rows[1:21]] == [str(n) for n in range(1, 21)]
     summary = {r[0]: r[1] for r in rows[21:]}

@@ -6,9 +6,9 @@ cine, as the DICOM phases and Slicer's sequence browser count them): the keys sa
 in measurements.json. Code that indexes arrays uses :func:`frame_index`.
 
 ED is the frame with the largest blood-pool volume and ES the smallest (the usual definition
-when ECG-derived markers are not at hand), among the frames that are not one-frame dips or
-peaks of the volume curve (a segmentation slip), so that such a frame does not decide them;
-the volumes reported are the chosen frames' own (see :func:`choose_ed_es`, docs/measurements.md).
+when ECG-derived markers are not at hand), ES among the frames that are not one-frame dips
+of the volume curve (a segmentation slip), so that such a frame does not decide it; the
+volumes reported are the chosen frames' own (see :func:`choose_ed_es`, docs/measurements.md).
 Mass uses 1.05 g/mL.
 """
 from __future__ import annotations
@@ -23,19 +23,21 @@ MYOCARDIAL_DENSITY_G_PER_ML = 1.05
 BLOOD_POOL, MYOCARDIUM = 1, 2
 FRAME_NUMBERING = ("1-based: frame 1 is the first phase of the cine, as DICOM phases and Slicer's sequence browser "
                    "count them")
-# ED and ES are read from the frames that are not one-frame outliers of the volume curve: a frame is one when
-# it is further from the median of itself and its two neighbours (the cycle wraps around) than both 3 robust
+# ES is read from the frames that are not one-frame dips of the volume curve: a frame is one when it lies
+# below the median of itself and its two neighbours (the cycle wraps around) by more than both 3 robust
 # standard deviations of those differences over the cycle (1.4826 x their median absolute value: the Hampel
-# identifier) and 5 % of the smoothed curve's largest volume. Near ED and ES the volume changes slowly (the
-# curve is flat there), so a true extreme stays within a few % of its neighbours, while a segmentation slip of
-# one frame does not. Written by hand: scipy gives the median, no library the rule. A cine of fewer frames (ED + ES
-# pairs) is too coarse to judge: its own largest and smallest frames are taken.
+# identifier) and 5 % of the smoothed curve's largest volume. At end-systole the curve is flat (the valves
+# are closed), so a true minimum stays within a few % of its neighbours, while one frame's segmentation slip
+# does not. ED stays the largest frame: it sits at the top of the steep systolic fall, where one frame can
+# stand well above its neighbours; on the GE cines a peak rule moved ED 6 frames from the expert's
+# (docs/es_choice.json). Written by hand: scipy gives the median, no library the rule. A cine of fewer frames
+# (ED + ES pairs) is too coarse to judge: its own largest and smallest frames are taken.
 SMOOTHING_MIN_FRAMES = 5
 OUTLIER_ROBUST_SDS = 3.0
 OUTLIER_MIN_FRACTION_OF_EDV = 0.05
-ED_ES_RULE = ("ED and ES: largest and smallest blood-pool volume among the frames that are not one-frame outliers "
-              "of the volume curve (circular 3-frame median; cines of 5 frames or more); EDV and ESV are those "
-              "frames' own volumes")
+ED_ES_RULE = ("ED: the largest blood-pool volume; ES: the smallest among the frames that are not one-frame dips of "
+              "the volume curve (circular 3-frame median; cines of 5 frames or more); EDV and ESV are those frames' "
+              "own volumes")
 ED_ES_RULE_SHORT = "ED and ES: largest and smallest blood-pool volume"
 
 
@@ -58,25 +60,25 @@ def smoothed_curve(volumes) -> np.ndarray:
     return median_filter(volumes, size=3, mode="wrap")
 
 
-def outlier_frames(volumes) -> np.ndarray:
-    """Boolean per frame: a one-frame outlier of the volume curve (see the rule above; none below
+def dip_frames(volumes) -> np.ndarray:
+    """Boolean per frame: a one-frame dip of the volume curve (see the rule above; none below
     SMOOTHING_MIN_FRAMES frames)."""
     volumes = np.asarray(volumes, float)
     smooth = smoothed_curve(volumes)
     residual = volumes - smooth
     threshold = max(OUTLIER_ROBUST_SDS * 1.4826 * float(np.median(np.abs(residual))),
                     OUTLIER_MIN_FRACTION_OF_EDV * float(smooth.max()))
-    return np.abs(residual) > threshold if threshold > 0 else np.zeros(len(volumes), bool)
+    return residual < -threshold if threshold > 0 else np.zeros(len(volumes), bool)
 
 
 def choose_ed_es(volumes, robust: bool = True) -> tuple[int, int]:
-    """0-based (ED, ES) frames: the largest and smallest volume among the frames that are not one-frame
-    outliers (``robust=False``: among all frames, the rule before this one, kept for comparison)."""
+    """0-based (ED, ES) frames: the largest volume, and the smallest among the frames that are not one-frame
+    dips (``robust=False``: among all frames, the rule before this one, kept for comparison)."""
     volumes = np.asarray(volumes, float)
     if not robust:
         return int(volumes.argmax()), int(volumes.argmin())
-    kept = np.flatnonzero(~outlier_frames(volumes))
-    return int(kept[volumes[kept].argmax()]), int(kept[volumes[kept].argmin()])
+    kept = np.flatnonzero(~dip_frames(volumes))
+    return int(volumes.argmax()), int(kept[volumes[kept].argmin()])
 
 
 def myocardial_variation_percent(myocardium_ml) -> float | None:

@@ -15,10 +15,10 @@ MAX_EF_PERCENT = 90.0
 # a single frame (no ED/ES): its blood-pool volume within the widest of the two ranges
 FRAME_BLOOD_POOL_RANGE_ML = (ESV_RANGE_ML[0], EDV_RANGE_ML[1])
 MAX_MASS_CHANGE = 0.5  # of the backend's own mass: an edit that moves it by more than half is a slip, not a correction
-# The myocardium is nearly incompressible: its volume stays within a few % over the cycle (wall thickening
-# makes up for the shortening). On expert contours and on good segmentations, the (max - min) / mean of the
-# myocardial volume over a cine is 5-10 %, segmentation noise at the thin apical and basal slices; beyond 15 %
-# the masks, not the heart, change from frame to frame.
+# The myocardium is nearly incompressible: its true volume changes by a few % over the cycle (the wall
+# thickens as the ventricle shortens), so what a segmentation measures beyond that is its own noise, most of
+# it at the thin apical and basal slices. Beyond 15 % the masks, not the heart, change from frame to frame
+# (the best-segmented GE cine gives 8 %, docs/es_choice.json).
 MAX_MYOCARDIAL_VARIATION_PERCENT = 15.0
 
 
