@@ -1,5 +1,6 @@
 """The suite fails, never skips, when slicer-core or the project's own modules cannot be imported:
-a missing slicer-core once turned about 25 MRML tests into skips and CI stayed green. Also: the code stays within what the supported Slicer's Python (3.12) runs.
+a missing slicer-core once turned about 25 MRML tests into skips and CI stayed green. Also: the code
+stays within what the supported Slicer's Python (3.12) runs.
 """
 from __future__ import annotations
 
