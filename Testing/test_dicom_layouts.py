@@ -230,3 +230,135 @@ def test_the_mrml_layer_loads_a_multiframe_cine_and_its_export_references_the_fr
     np.testing.assert_array_equal(_frame_masks(ed_seg, uid, [row[ed] for row in numbers]), labels[ed])
     assert {str(i.ReferencedSOPInstanceUID) for s in ed_seg.ReferencedSeriesSequence
             for i in s.ReferencedInstanceSequence} == {uid}
+
+
+# ---------------------------------------------------------------- untidy studies: each case's exact message
+
+UNTIDY_PHASES = 8  # a real cine has 20 to 30: one phase left out of 8 is still most of the cycle
+
+
+@pytest.fixture(scope="module")
+def untidy_source(tmp_path_factory):
+    folder = write_study(make_study("GE", seed=6, n_phases=UNTIDY_PHASES, n_slices=N_SLICES, matrix=96),
+                         tmp_path_factory.mktemp("untidy"), fmt="dicom", name="ge")["dicom_dir"]
+    return folder, read_image(folder)
+
+
+def _cell(folder, z, t):
+    """The file of slice z, phase t (0-based) of the phantom's short-axis cine."""
+    return _short_axis(folder)[z * UNTIDY_PHASES + t][1]
+
+
+def _location(folder, z):
+    """Slice z's position along the normal, as the reader rounds it (the phantom writes it as SliceLocation)."""
+    return round(float(_short_axis(folder)[z * UNTIDY_PHASES][0].SliceLocation), 2)
+
+
+def test_a_missing_instance_is_named_and_its_phase_left_out(untidy_source, tmp_path):
+    source, complete = untidy_source
+    folder = shutil.copytree(source, tmp_path / "study")
+    _cell(folder, 1, 4).unlink()  # slice 2, phase 5: instance 13 of the slice-major numbering
+    image = read_image(folder)
+    trigger = complete.trigger_times_ms[4]
+    assert image.meta["warnings"] == [
+        f"the cine is incomplete: slice 2 of 4 (at {_location(source, 1):.1f} mm) has no image at phase 5 of 8 "
+        f"(trigger time {trigger:g} ms) (instance 13 missing from the series): phase 5 is left out at every slice, "
+        "and the cine is read with 7 of 8 phases"]
+    kept = [t for t in range(UNTIDY_PHASES) if t != 4]
+    np.testing.assert_array_equal(image.array, complete.array[kept])  # no frame shifted
+    assert image.trigger_times_ms == [complete.trigger_times_ms[t] for t in kept]
+
+
+def test_a_slice_with_a_phase_fewer_is_named_and_the_phase_left_out(untidy_source, tmp_path):
+    """A slice acquired with one phase fewer (e.g. an arrhythmia): its instances are numbered without a gap."""
+    source, complete = untidy_source
+    folder = shutil.copytree(source, tmp_path / "study")
+    _cell(folder, 2, UNTIDY_PHASES - 1).unlink()
+    for ds, path in _short_axis(folder)[3 * UNTIDY_PHASES - 1:]:
+        ds.InstanceNumber -= 1
+        ds.save_as(path)
+    image = read_image(folder)
+    assert image.meta["warnings"] == [
+        f"the cine is incomplete: slice 3 of 4 (at {_location(source, 2):.1f} mm) has no image at phase 8 of 8 "
+        f"(trigger time {complete.trigger_times_ms[-1]:g} ms): phase 8 is left out at every slice, and the cine is "
+        "read with 7 of 8 phases"]
+    np.testing.assert_array_equal(image.array, complete.array[:-1])
+
+
+def test_a_duplicate_instance_is_read_once_with_a_warning(untidy_source, tmp_path):
+    source, complete = untidy_source
+    folder = shutil.copytree(source, tmp_path / "study")
+    original = _cell(folder, 0, 2)
+    shutil.copy(original, folder / "lax_cine" / "copy.dcm")  # the same image twice, in another folder
+    image = read_image(folder)
+    assert image.meta["warnings"] == [f"copy.dcm repeats {original.name} (the same SOPInstanceUID): each image read once"]
+    np.testing.assert_array_equal(image.array, complete.array)
+
+
+def test_a_cine_missing_too_many_phases_is_refused_naming_them(untidy_source, tmp_path):
+    source, complete = untidy_source
+    folder = shutil.copytree(source, tmp_path / "study")
+    for path in [_cell(folder, 3, t) for t in (1, 3, 5)]:
+        path.unlink()
+    before = fingerprint(folder)
+    result = unetgan_here("segment", folder, "-o", tmp_path / "out" / "labels.nrrd")
+    where = f"slice 4 of 4 \\(at {_location(source, 3):.1f} mm\\)"
+    assert_refused(result, f"the cine is incomplete: {where} has no image at phase 2 of 8 \\(trigger time [\\d.]+ ms\\); "
+                           f"{where} has no image at phase 4 of 8 .*; {where} has no image at phase 6 of 8 .* \\(instances "
+                           r"26, 28, 30 missing from the series\); too many phases are missing to measure it \(5 of 8 "
+                           r"complete\); expected every slice at every phase",
+                   tmp_path / "out", before, folder)
+
+
+def test_the_warning_reaches_the_command_line_and_the_results(untidy_source, tmp_path):
+    source, _ = untidy_source
+    folder = shutil.copytree(source, tmp_path / "study")
+    _cell(folder, 1, 4).unlink()
+    out = tmp_path / "out" / "labels.nrrd"
+    result = unetgan_here("segment", folder, "-o", out, "--runtime", "torch")
+    assert result.returncode == 0, result.stderr
+    assert "WARNING: the cine is incomplete: slice 2 of 4" in result.stderr and "Traceback" not in result.stderr
+    import json
+    said = json.loads((tmp_path / "out" / "labels_measurements.json").read_text())["warnings"]
+    assert said[0].startswith("the cine is incomplete: slice 2 of 4") and len(said[-1]) > 0
+
+
+def test_a_dicomdir_lists_the_files_to_read(reference, tmp_path):
+    """A patient CD: pydicom's FileSet writes the study with its DICOMDIR; files it does not list are not read."""
+    from pydicom.fileset import FileSet
+
+    plain, image, _, _ = reference
+    files = FileSet()
+    for path in sorted(plain.rglob("*.dcm")):
+        files.add(path)
+    cd = tmp_path / "cd"
+    files.write(cd)
+    assert (cd / "DICOMDIR").is_file() and not list(cd.rglob("*.dcm"))  # the CD's own names, no suffixes
+    stray = pydicom.dcmread(_short_axis(plain)[0][1])
+    stray.SeriesInstanceUID, stray.SOPInstanceUID = generate_uid(), generate_uid()
+    stray.save_as(cd / "stray.dcm")  # another series beside the CD's index: not listed, not read
+    read = read_image(cd)
+    np.testing.assert_array_equal(read.array, image.array)
+    assert read.meta["series"]["reason"].startswith("series 1 'SA cine bSSFP (phantom)'") and read.meta["warnings"] == []
+    localizer = next(p for p in cd.rglob("*") if p.is_file() and p.name not in ("DICOMDIR", "stray.dcm")
+                     and "LOCALIZER" in pydicom.dcmread(p, stop_before_pixels=True).ImageType)
+    localizer.unlink()  # a CD copied in part
+    assert read_image(cd).meta["warnings"] == [f"the DICOMDIR lists 1 file(s) that are not in {cd}: "
+                                               f"{localizer.relative_to(cd)}"]
+
+
+def test_a_dicomdir_naming_a_file_outside_its_folder_is_refused(reference, tmp_path):
+    from pydicom.fileset import FileSet
+
+    files = FileSet()
+    for path in sorted(reference[0].glob("*.dcm")):
+        files.add(path)
+    cd = tmp_path / "cd"
+    files.write(cd)
+    index = pydicom.dcmread(cd / "DICOMDIR")
+    next(r for r in index.DirectoryRecordSequence if "ReferencedFileID" in r).ReferencedFileID = ["..", "ELSEWHERE"]
+    index.save_as(cd / "DICOMDIR")
+    before = fingerprint(cd)
+    result = unetgan_here("segment", cd, "-o", tmp_path / "out" / "labels.nrrd")
+    assert_refused(result, r"DICOMDIR: the DICOMDIR names the file '\.\./ELSEWHERE', not a path inside its folder",
+                   tmp_path / "out", before, cd)

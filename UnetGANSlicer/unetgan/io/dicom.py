@@ -52,19 +52,30 @@ def _listed_files(folder: Path, warnings: list[str]) -> list[Path]:
     index = _dicomdir(folder)
     if index is None:
         return sorted(p for p in folder.rglob("*") if p.is_file())
-    from pydicom.fileset import FileSet
-
     try:
-        instances = list(FileSet(pydicom.dcmread(index)))
+        records = pydicom.dcmread(index).DirectoryRecordSequence
+        ids = [record.ReferencedFileID for record in records if "ReferencedFileID" in record]
     except Exception as err:  # pydicom raises many types for a damaged DICOMDIR
         raise InputError(f"{index}: the DICOMDIR cannot be read ({(str(err).splitlines() or [type(err).__name__])[0][:100]}); "
                          "expected a DICOMDIR that lists the study's files (or remove it)") from None
-    paths = [Path(instance.path) for instance in instances]
+    # ISO 9660 names are upper case; a CD copied to another disk may have them in lower case
+    on_disk = {str(p.relative_to(folder)).upper(): p for p in folder.rglob("*") if p.is_file()}
+    relative = [_file_id(i, index) for i in ids]
+    paths = [on_disk.get(str(r).upper(), folder / r) for r in relative]
     absent = [p for p in paths if not p.is_file()]
     if absent:
         shown = ", ".join(str(p.relative_to(folder)) for p in absent[:3]) + (f" and {len(absent) - 3} more" if len(absent) > 3 else "")
         warnings.append(f"the DICOMDIR lists {len(absent)} file(s) that are not in {folder}: {shown}")
     return sorted(p for p in paths if p.is_file())
+
+
+def _file_id(referenced_file_id, index: Path) -> Path:
+    """A DICOMDIR's ReferencedFileID (path components) as a path inside the DICOMDIR's folder."""
+    parts = [str(referenced_file_id)] if isinstance(referenced_file_id, str) else [str(p) for p in referenced_file_id]
+    if not parts or any(p in ("", ".", "..") or "/" in p or "\\" in p for p in parts):
+        raise InputError(f"{index}: the DICOMDIR names the file {'/'.join(parts)!r}, not a path inside its folder; "
+                         "expected the file IDs of a DICOM medium")
+    return Path(*parts)
 
 
 def _read_headers(folder: Path, warnings: list[str]):
