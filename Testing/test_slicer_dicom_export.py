@@ -249,17 +249,18 @@ def _exported(result, out, folder) -> dict:
 
     from pypdf import PdfReader
 
-    from unetgan.dicom_outputs.sr import ED_FRAME, EDITED_FRAME, ES_FRAME
+    from unetgan.dicom_outputs.sr import ED_FRAME, EDITED_FRAME, ES_FRAME, MYOCARDIAL_VARIATION
 
     export.save_result(result, out, BASE, database=vendor.FolderDicomIndex(folder))
     saved = json.loads((out / f"{BASE}_measurements.json").read_text())
     summary = {row["Measurement"]: row["Value"] for row in csv.DictReader((out / f"{BASE}_measurements.csv").open())}
     frames = [row["Frame"] for row in csv.DictReader((out / f"{BASE}_volumes.csv").open())]
     report = hd.sr.srread(out / f"{BASE}_measurements.sr.dcm")
-    pool = {str(g.tracking_identifier): g for g in report.content.get_volumetric_roi_measurement_groups()}[
-        "Left ventricle blood pool"]
+    groups = {str(g.tracking_identifier): g for g in report.content.get_volumetric_roi_measurement_groups()}
+    pool, myocardium = groups["Left ventricle blood pool"], groups["Left ventricle myocardium"]
     sr = {name: [m.value for m in pool.get_measurements(name=concept)]
           for name, concept in (("ed", ED_FRAME), ("es", ES_FRAME), ("edited", EDITED_FRAME))}
+    sr["variation"] = [m.value for m in myocardium.get_measurements(name=MYOCARDIAL_VARIATION)]
     text = " ".join(PdfReader(out / f"{BASE}_report.pdf").pages[0].extract_text().split())
     return {"json": saved, "summary": summary, "frames": frames, "sr": sr, "pdf": text,
             "seg": {name: _segment_types(out / f"{BASE}_segmentation{name}.seg.dcm") for name in ("", "_ED", "_ES")}}
@@ -285,6 +286,10 @@ def test_edited_and_seg_algorithm_type_follow_the_masks_and_frame_numbers_agree(
     assert (untouched["sr"]["ed"], untouched["sr"]["es"]) == ([ed], [es])
     assert f"ED (frame {ed})" in untouched["pdf"] and f"ES (frame {es})" in untouched["pdf"]
     assert f"ED and ES frames (frame 1 = first phase) {ed} and {es}" in untouched["pdf"]
+    variation = untouched["json"]["myocardial_volume_variation_percent"]  # the same in the CSV, the SR and the PDF
+    assert variation > 0 and untouched["sr"]["variation"] == [pytest.approx(variation)]
+    assert float(untouched["summary"]["Myocardial volume variation over the cycle"]) == pytest.approx(variation)
+    assert f"Myocardial volume variation over the cycle {variation:.1f} %" in untouched["pdf"]
 
     loaded.browser.SetSelectedItemNumber(1)  # frame 2 on screen, a stroke of blood pool in its corner
     painted = on_scene[1].copy()
