@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .dicom_study import SeriesSummary
+from .dicom_series import SeriesSummary
 
 MIN_SERIES = 3  # two parallel single-slice cines are not yet a short-axis stack
 ORIENTATION_DECIMALS = 2  # ~0.6 degree: the reader checks orientation within its own tolerance afterwards
