@@ -229,3 +229,8 @@ def test_the_log_keeps_the_last_lines():
     assert runner.outcome == DONE and runner.result == 7
     assert len(runner.log) == background.MAX_LOG_LINES and runner.log[-1] == f"line {background.MAX_LOG_LINES + 9}"
     assert len(runner.new_log_lines()) == background.MAX_LOG_LINES and runner.new_log_lines() == []
+
+
+def test_progress_is_said_in_words():
+    assert panel_jobs.progress_text(3, 12, "adapt-segment") == "Translating and segmenting: frame 3 of 12 done"
+    assert panel_jobs.progress_text(200, 2000, "train-adapter") == "Training the adapter: iteration 200 of 2000"

@@ -218,7 +218,9 @@ class Panel:
             done, total, stage = runner.progress
             bar.setMaximum(max(total, 1))
             bar.setValue(done)
-            status.text = _("{stage}: {done} of {total}").format(stage=stage, done=done, total=total)
+            from UnetGANSlicerLib.panel_jobs import progress_text
+
+            status.text = progress_text(done, total, stage)
         for line in runner.new_log_lines():
             log.appendPlainText(line)
         self._updateGui()

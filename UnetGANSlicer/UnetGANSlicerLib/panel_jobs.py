@@ -29,6 +29,15 @@ class SegmentRun:
     adapter_note: str = ""
 
 
+def progress_text(done: int, total: int, stage: str) -> str:
+    """The backend's ``PROGRESS`` line in the panel's words."""
+    if stage == "adapt-segment":
+        return f"Translating and segmenting: frame {done} of {total} done"
+    if stage == "train-adapter":
+        return f"Training the adapter: iteration {done} of {total}"
+    return f"{stage or 'Working'}: {done} of {total}"
+
+
 def resolve_adapter(volume_node, value: str, user_registry=None) -> tuple[str, str]:
     """(adapter for the backend, what to tell the user). value: an adapter list entry's value
     (``models.adapter_choices``). A user's adapter is checked against its registered SHA256; "auto"
