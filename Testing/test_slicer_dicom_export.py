@@ -289,7 +289,7 @@ def test_edited_and_seg_algorithm_type_follow_the_masks_and_frame_numbers_agree(
     variation = untouched["json"]["myocardial_volume_variation_percent"]  # the same in the CSV, the SR and the PDF
     assert variation > 0 and untouched["sr"]["variation"] == [pytest.approx(variation)]
     assert float(untouched["summary"]["Myocardial volume variation over the cycle"]) == pytest.approx(variation)
-    assert f"Myocardial volume variation over the cycle {variation:.1f} %" in untouched["pdf"]
+    assert f"Myocardial volume variation {variation:.1f} % up to 15 %" in untouched["pdf"]
 
     loaded.browser.SetSelectedItemNumber(1)  # frame 2 on screen, a stroke of blood pool in its corner
     painted = on_scene[1].copy()

@@ -21,6 +21,7 @@ from ..figures import COLOURS, mid_lv_slice, pyplot
 from ..measurements import BLOOD_POOL, frame_index
 from ..plausibility import MAX_MYOCARDIAL_VARIATION_PERCENT
 from .algorithm import AlgorithmInfo
+from .pdf_fonts import readable, report_fonts
 
 A4_PORTRAIT_IN = (8.27, 11.69)
 # Approximate adult reference ranges for SSFP cine CMR, men and women pooled (the sex is often not in the
@@ -77,6 +78,8 @@ def _identifiers(header, series_reason: str, adapter_reason: str, algorithm: Alg
     scanner = " ".join(_text(v) for v in (get("Manufacturer"), get("ManufacturerModelName")) if v)
     if field_strength:
         scanner += f", {float(field_strength):g} T"
+    if get("InstitutionName"):
+        scanner += f" ({_text(get('InstitutionName'))})"
     return [
         ("Patient", f"{_text(get('PatientName'))}   ID {_text(get('PatientID'))}   born {_text(get('PatientBirthDate'))}"
                     f"   sex {_text(get('PatientSex'))}"),
@@ -139,7 +142,7 @@ def _table_rows(measurements: dict) -> list[list[str]]:
     variation = measurements.get("myocardial_volume_variation_percent")
     if rows and variation is not None:
         bound = MAX_MYOCARDIAL_VARIATION_PERCENT
-        rows.append(["Myocardial volume variation over the cycle", f"{variation:.1f} %", f"up to {bound:g} %",
+        rows.append(["Myocardial volume variation", f"{variation:.1f} %", f"up to {bound:g} %",
                      "above bound" if variation > bound else "within bound"])
     if not rows:  # a single frame: no EDV, ESV, EF
         frame = measurements["frames"][0]
@@ -165,7 +168,7 @@ def _draw_table(ax, content: ReportContent) -> None:
                      cellLoc="left", colWidths=[0.38, 0.17, 0.27, 0.18])
     table.auto_set_font_size(False)
     table.set_fontsize(8.5)
-    table.scale(1, 1.35)
+    table.scale(1, 1.2)
     for (row, col), cell in table.get_celld().items():
         cell.set_edgecolor("0.75")
         if row == 0:
@@ -190,6 +193,8 @@ def _draw_curve(ax, content: ReportContent) -> None:
                         xytext=(-offset[0] if late else offset[0], offset[1]), fontsize=8, color=colour,
                         ha="right" if late else "left")
     ax.set_xlabel("trigger time (ms)" if times else "frame (1 = first phase)", fontsize=8)
+    if not times:
+        ax.xaxis.get_major_locator().set_params(integer=True)  # frame numbers, not fractions
     ax.set_ylabel("blood-pool volume (mL)", fontsize=8)
     ax.set_title("Left-ventricular blood-pool volume over the cardiac cycle", fontsize=9)
     ax.tick_params(labelsize=7)
@@ -225,7 +230,7 @@ def report_page(content: ReportContent):
     """The page as a matplotlib figure (A4 portrait)."""
     plt = pyplot()  # imported here: the report's content is computed without matplotlib
     figure = plt.figure(figsize=A4_PORTRAIT_IN)
-    grid = figure.add_gridspec(6, 4, height_ratios=[1.15, 1.0, 1.35, 1.55, 1.55, 1.0], hspace=0.45, wspace=0.08,
+    grid = figure.add_gridspec(6, 4, height_ratios=[1.15, 1.4, 1.3, 1.45, 1.45, 1.0], hspace=0.45, wspace=0.08,
                                left=0.06, right=0.96, top=0.93, bottom=0.03)
     figure.suptitle("Left-ventricular function from cine MRI", fontsize=14, fontweight="bold", x=0.06, ha="left")
     _draw_identifiers(figure.add_subplot(grid[0, :]), content)
@@ -245,11 +250,13 @@ def write_report_pdf(path: Path, content: ReportContent) -> Path:
     from matplotlib.backends.backend_pdf import PdfPages
 
     plt = pyplot()
-    figure = report_page(content)
-    try:
-        with PdfPages(Path(path), metadata={"Title": "Left-ventricular function from cine MRI",
-                                            "Creator": "UnetGANSlicer"}) as pdf:
-            pdf.savefig(figure)
-    finally:
-        plt.close(figure)
+    content, families = readable(content)  # names in any script: the fonts that show them, or it says it cannot
+    with report_fonts(families):
+        figure = report_page(content)
+        try:
+            with PdfPages(Path(path), metadata={"Title": "Left-ventricular function from cine MRI",
+                                                "Creator": "UnetGANSlicer"}) as pdf:
+                pdf.savefig(figure)
+        finally:
+            plt.close(figure)
     return Path(path)
