@@ -148,6 +148,9 @@ def measurements_csv(measurements: dict) -> str:
             writer.writerow([key, measurements[key], "", ""])
     if measurements.get("edited_frames"):
         writer.writerow(["edited_frame_numbers", " ".join(map(str, measurements["edited_frames"])), "", ""])
+    for key, value in ((measurements.get("input") or {}).get("patient") or {}).items():  # whose study (DICOM input)
+        if value:
+            writer.writerow([key, value, "", ""])
     for warning in measurements.get("warnings") or []:
         writer.writerow(["warning", warning, "", ""])
     return out.getvalue()

@@ -78,6 +78,8 @@ def run_study(input_path, adapter=None, model=None, device="auto", bf16=False,
     measurements["postprocessing"] = postprocess.description()
     measurements["input"] = {"series": image.meta.get("series", {}).get("reason"),
                              "adapter_choice": None if choice is None else choice.reason}
+    if image.meta.get("patient"):  # a DICOM study's patient and institution, in the character set the files declared
+        measurements["input"]["patient"] = image.meta["patient"]
     if choice is not None and choice.warning:
         measurements["warnings"].insert(0, choice.warning)
     squeeze = (lambda a: a) if image.is_cine else (lambda a: a[0])
@@ -97,8 +99,8 @@ def segment_file(input_path, output_labelmap, model=None, device="auto", overwri
     image.array = None  # only its geometry is needed from here: free the input before the outputs are copied
     with staged_outputs(output.parent, names, overwrite) as staging:
         write_image(labels.astype(np.uint8), image.geometry, staging / names[0])
-        (staging / names[1]).write_text(json.dumps(measurements, indent=1))
-        (staging / names[2]).write_text(measurements_csv(measurements))
+        (staging / names[1]).write_text(json.dumps(measurements, indent=1), encoding="utf-8")
+        (staging / names[2]).write_text(measurements_csv(measurements), encoding="utf-8")  # names in any script
     return measurements
 
 
@@ -139,8 +141,8 @@ def adapt_segment_file(input_path, out_dir, adapter, model=None, device="auto", 
     with stopwatch.stage("write"), staged_outputs(Path(out_dir), names, overwrite) as staging:
         write_image(translated, image.geometry, staging / "translated.nrrd", compress=compress)
         write_image(labels.astype(np.uint8), image.geometry, staging / "labelmap.nrrd", compress=compress)
-        (staging / "measurements.json").write_text(json.dumps(measurements, indent=1))
-        (staging / "measurements.csv").write_text(measurements_csv(measurements))
+        (staging / "measurements.json").write_text(json.dumps(measurements, indent=1), encoding="utf-8")
+        (staging / "measurements.csv").write_text(measurements_csv(measurements), encoding="utf-8")  # names in any script
         if dicom is not None:
             dicom.write(staging)
     return measurements

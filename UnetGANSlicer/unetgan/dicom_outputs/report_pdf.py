@@ -21,6 +21,7 @@ from ..figures import COLOURS, mid_lv_slice, pyplot
 from ..measurements import BLOOD_POOL, frame_index
 from ..plausibility import MAX_MYOCARDIAL_VARIATION_PERCENT
 from .algorithm import AlgorithmInfo
+from .pdf_fonts import readable, report_fonts
 
 A4_PORTRAIT_IN = (8.27, 11.69)
 # Approximate adult reference ranges for SSFP cine CMR, men and women pooled (the sex is often not in the
@@ -77,6 +78,8 @@ def _identifiers(header, series_reason: str, adapter_reason: str, algorithm: Alg
     scanner = " ".join(_text(v) for v in (get("Manufacturer"), get("ManufacturerModelName")) if v)
     if field_strength:
         scanner += f", {float(field_strength):g} T"
+    if get("InstitutionName"):
+        scanner += f" ({_text(get('InstitutionName'))})"
     return [
         ("Patient", f"{_text(get('PatientName'))}   ID {_text(get('PatientID'))}   born {_text(get('PatientBirthDate'))}"
                     f"   sex {_text(get('PatientSex'))}"),
@@ -247,11 +250,13 @@ def write_report_pdf(path: Path, content: ReportContent) -> Path:
     from matplotlib.backends.backend_pdf import PdfPages
 
     plt = pyplot()
-    figure = report_page(content)
-    try:
-        with PdfPages(Path(path), metadata={"Title": "Left-ventricular function from cine MRI",
-                                            "Creator": "UnetGANSlicer"}) as pdf:
-            pdf.savefig(figure)
-    finally:
-        plt.close(figure)
+    content, families = readable(content)  # names in any script: the fonts that show them, or it says it cannot
+    with report_fonts(families):
+        figure = report_page(content)
+        try:
+            with PdfPages(Path(path), metadata={"Title": "Left-ventricular function from cine MRI",
+                                                "Creator": "UnetGANSlicer"}) as pdf:
+                pdf.savefig(figure)
+        finally:
+            plt.close(figure)
     return Path(path)

@@ -20,6 +20,7 @@ from pydicom.sr.codedict import codes
 
 from ..measurements import BLOOD_POOL, MYOCARDIUM
 from .algorithm import PROGRAM, AlgorithmInfo
+from .source import institution_of
 from .source_frames import referenced_key, refer_to_frames, source_key
 
 SEG_SERIES_NUMBER = 9901  # far above a scanner's own series numbers
@@ -63,6 +64,7 @@ def phase_segmentation(labels: np.ndarray, headers: list, algorithm: AlgorithmIn
             sop_instance_uid=sop_uid or hd.UID(), instance_number=1, manufacturer=PROGRAM,
             manufacturer_model_name=f"{PROGRAM} LV-Unet", software_versions=algorithm.version or "unknown",
             device_serial_number="none", series_description="LV segmentation (UnetGANSlicer)",
+            institution_name=institution_of(headers),
             content_label="LV_SEGMENTATION", content_description=algorithm.shown()[:64],
             omit_empty_frames=False)  # every source image gets its frames: read back, each image has its mask
     refer_to_frames(seg, [headers])  # frames of multi-frame sources: their instance and ReferencedFrameNumber

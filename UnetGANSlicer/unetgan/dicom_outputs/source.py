@@ -45,6 +45,13 @@ def source_headers(file_grid: list[list[str]], frame_numbers: list[list] | None 
     return [list(frame) for frame in zip(*headers)]
 
 
+def institution_of(headers) -> str | None:
+    """The source images' InstitutionName (headers: one phase's list, or [t][z]), for the SEG's and SR's own:
+    they are made where the images are read, for that institution's archive."""
+    first = headers[0][0] if isinstance(headers[0], (list, tuple)) else headers[0]
+    return str(getattr(first, "InstitutionName", "") or "") or None
+
+
 def share_orientation(headers: list[list[pydicom.Dataset]]) -> None:
     """Give every header copy the first image's ImageOrientationPatient: scanners round the cosines of one
     series differently in the 6th decimal (Sunnybrook: -0.307716 and -0.307715), which the reader accepts

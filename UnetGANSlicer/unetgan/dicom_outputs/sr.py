@@ -20,6 +20,7 @@ from pydicom.sr.codedict import codes
 
 from ..measurements import BLOOD_POOL, MYOCARDIUM, frame_index
 from .algorithm import PROGRAM, AlgorithmInfo
+from .source import institution_of
 from .source_frames import evidence, measurement_images
 
 SR_SERIES_NUMBER = 9902
@@ -110,7 +111,8 @@ def build_measurement_report(measurements: dict, seg: Dataset, headers: list[lis
         return hd.sr.Comprehensive3DSR(
             evidence=[seg, *evidence(headers)], content=report[0],
             series_instance_uid=hd.UID(), series_number=SR_SERIES_NUMBER, sop_instance_uid=hd.UID(), instance_number=1,
-            manufacturer=PROGRAM, is_complete=True, series_description="LV measurements (UnetGANSlicer)")
+            manufacturer=PROGRAM, is_complete=True, series_description="LV measurements (UnetGANSlicer)",
+            institution_name=institution_of(headers))
 
 
 def write_measurement_report(path: Path, measurements: dict, seg: Dataset, headers: list[list],

@@ -102,6 +102,8 @@ def _read_headers(folder: Path, warnings: list[str]):
 
 
 ORIENTATION_TOLERANCE = 1e-2
+# whose study it is, decoded in the character set the files declare (SpecificCharacterSet), for the results
+PATIENT_KEYS = {"patient_name": "PatientName", "patient_id": "PatientID", "institution_name": "InstitutionName"}
 
 
 def _shown(values) -> str:
@@ -237,6 +239,8 @@ def read_dicom_cine(folder: Path, series_uid=None) -> ImageData:
             "files": [[str(image.frame.path) for image in phases] for phases in grid],  # [z][t] -> file path
             "frame_numbers": [[image.frame.number for image in phases] for phases in grid],
             "series": {"uid": choice.summary.uid, "description": choice.summary.description, "reason": choice.reason},
+            "patient": {key: str(getattr(first.ds, keyword, "") or "").strip()
+                        for key, keyword in PATIENT_KEYS.items()},
             "warnings": warnings}
     image = ImageData(array if n_phases > 1 else array[0], geometry, triggers if n_phases > 1 else None, meta)
     return image
