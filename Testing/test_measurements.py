@@ -162,3 +162,13 @@ def test_masks_over_featureless_tissue_are_flagged_by_the_contrast_check(ring):
     warnings = study_warnings(labels[0], [0.99], voxel_ml, flat)
     assert any("not brighter than the myocardium under the masks (ratio 1.00)" in w for w in warnings), warnings
     assert blood_to_myocardium(flat, np.zeros_like(labels[0])) is None  # nothing to compare: no warning either
+
+
+def test_frame_warnings_name_frames_from_1(ring):
+    from unetgan.quality import study_warnings
+
+    _, labels, spacing = ring
+    emptied = labels.copy()
+    emptied[1] = 0  # the second frame lost its LV
+    warnings = study_warnings(emptied, [0.99] * len(emptied), float(np.prod(spacing)) / 1000)
+    assert warnings == ["frame 2: no left ventricle found: is this a short-axis cardiac cine?"]
