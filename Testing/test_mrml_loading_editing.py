@@ -233,3 +233,23 @@ def test_edited_only_while_the_masks_differ_from_the_backends(scene):
     assert erased["edited_frames"] == [1] and erased["myocardial_mass_ed_g"] == 0
     assert any(w.startswith("myocardial mass 0 g differs by more than half from the automatic result's 115 g")
                for w in result.warnings), result.warnings
+
+
+def test_the_edit_watcher_hands_each_update_to_the_panel(scene):
+    image, labels = rings(3)
+    loaded = loading.add_image(image, LARGE, "cine", scene)
+    result = make_result(scene, loaded, labels)
+    shown = []
+    watcher = editing.watch_edits(result, on_update=lambda m: shown.append((m["edited_frames"], list(result.warnings))))
+    try:
+        loaded.browser.SetSelectedItemNumber(2)
+        slicer.util.updateSegmentBinaryLabelmapFromArray(np.zeros(labels[2].shape, np.uint8), result.segmentation,
+                                                         "LeftVentricleBloodPool", loaded.volume)  # ES blood pool gone
+        frames, warnings = shown[-1]
+        assert frames == [3] and any(w.startswith("EF 100 % is above 90 %") for w in warnings), shown[-1]
+        slicer.util.updateSegmentBinaryLabelmapFromArray((labels[2] == 1).astype(np.uint8), result.segmentation,
+                                                         "LeftVentricleBloodPool", loaded.volume)  # undone
+        frames, warnings = shown[-1]
+        assert frames == [] and not any("EF" in w for w in warnings), shown[-1]
+    finally:
+        watcher.stop()

@@ -217,14 +217,18 @@ class EditWatcher:
     again and the numbers of all frames are recomputed from the cached labels, so an
     edit costs one frame's read-out. ``schedule(callback)``, when given, defers the
     update (a GUI passes a short single-shot timer so one paint stroke, which fires
-    several events, updates once); without it the update runs inside the event.
+    several events, updates once); without it the update runs inside the event. ``on_update(measurements)``,
+    when given, is called after each update: a panel re-shows ``result.warnings`` and
+    ``measurements["edited_frames"]`` there.
     """
 
     EVENTS = ("SourceRepresentationModified", "SegmentAdded", "SegmentRemoved", "SegmentModified")
 
-    def __init__(self, result, schedule: Callable[[Callable[[], None]], None] | None = None):
+    def __init__(self, result, schedule: Callable[[Callable[[], None]], None] | None = None,
+                 on_update: Callable[[dict], None] | None = None):
         self.result = result
         self.schedule = schedule
+        self.on_update = on_update
         self.updates = 0
         self._labels: np.ndarray | None = None
         self._pending = False
@@ -255,7 +259,10 @@ class EditWatcher:
                 self._labels[shown] = labels_of(result.segmentation, _input_frames(result)[shown])
         measurements = cine_measurements(self._labels, voxel_volume_ml(_input_frames(result)[0]))
         self.updates += 1
-        return _publish(result, _with_notes(result, measurements, self._labels))
+        published = _publish(result, _with_notes(result, measurements, self._labels))
+        if self.on_update is not None:
+            self.on_update(published)
+        return published
 
     def stop(self) -> None:
         for node, tag in self._observed:
@@ -263,6 +270,6 @@ class EditWatcher:
         self._observed = []
 
 
-def watch_edits(result, schedule=None) -> EditWatcher:
+def watch_edits(result, schedule=None, on_update=None) -> EditWatcher:
     """Start keeping ``result``'s measurements in step with its segmentation (``.stop()`` ends it)."""
-    return EditWatcher(result, schedule)
+    return EditWatcher(result, schedule, on_update)
