@@ -12,13 +12,12 @@ import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
-from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
 
 from test_cli import unetgan_here
 from test_reliability import assert_refused, fingerprint
 from unetgan.dicom_outputs.results import export_dicom_results
+from unetgan.io.dicom_rewrite import LAYOUTS
 from unetgan.io.images import read_image
 from unetgan.phantom import make_study, write_study
 from unetgan.pipeline import run_study
@@ -48,64 +47,17 @@ def _study_without_short_axis(reference_folder, target):
     return target
 
 
-def _legacy_multiframe(datasets, number) -> Dataset:
-    return hd.legacy.LegacyConvertedEnhancedMRImage(datasets, series_instance_uid=datasets[0].SeriesInstanceUID,
-                                                    series_number=int(datasets[0].SeriesNumber),
-                                                    sop_instance_uid=hd.UID(), instance_number=number)
-
-
-def _enhanced_cardiac_tags(ds: Dataset) -> Dataset:
-    """As an Enhanced MR writes them: the trigger delay in the Cardiac Synchronization Sequence and the phase in
-    the Frame Content Sequence's TemporalPositionIndex, nothing left in the legacy conversion's 'unassigned' group."""
-    for item in ds.PerFrameFunctionalGroupsSequence:
-        unassigned = item.UnassignedPerFrameConvertedAttributesSequence[0]
-        cardiac = Dataset()
-        cardiac.NominalCardiacTriggerDelayTime = unassigned.TriggerTime
-        item.CardiacSynchronizationSequence = Sequence([cardiac])
-        item.FrameContentSequence[0].TemporalPositionIndex = int(unassigned.TemporalPositionIdentifier)
-        del item.UnassignedPerFrameConvertedAttributesSequence
-    return ds
-
-
-def one_multiframe_file(reference_folder, target):
-    """The whole cine as one Legacy Converted Enhanced MR file."""
+def _rewritten(layout, reference_folder, target, **options):
+    """The phantom's study with its short-axis cine (the files at the top of its folder) in another layout."""
     folder = _study_without_short_axis(reference_folder, target)
-    _legacy_multiframe([ds for ds, _ in _short_axis(reference_folder)], 1).save_as(folder / "cine.dcm")
+    LAYOUTS[layout](sorted(reference_folder.glob("*.dcm")), folder, **options)
     return folder
-
-
-def multiframe_file_per_slice(reference_folder, target):
-    """One multi-frame file per slice position (its phases), with the Enhanced MR's cardiac and temporal tags."""
-    folder = _study_without_short_axis(reference_folder, target)
-    files = _short_axis(reference_folder)
-    for z in range(N_SLICES):
-        ds = _legacy_multiframe([ds for ds, _ in files[z * N_PHASES:(z + 1) * N_PHASES]], z + 1)
-        _enhanced_cardiac_tags(ds).save_as(folder / f"slice{z}.dcm")
-    return folder
-
-
-def series_per_slice(reference_folder, target, numbers=range(N_SLICES)):
-    """One series per slice position, described sax_5, sax_6, ... as Siemens exports them (slices not in
-    `numbers` left out)."""
-    folder = _study_without_short_axis(reference_folder, target)
-    for index, (ds, path) in enumerate(_short_axis(reference_folder)):
-        z = index // N_PHASES
-        if z not in numbers:
-            continue
-        ds.SeriesInstanceUID = generate_uid(entropy_srcs=[str(reference_folder), str(z)])
-        ds.SeriesNumber, ds.SeriesDescription = 5 + z, f"sax_{5 + z}"
-        ds.save_as(folder / path.name)
-    return folder
-
-
-LAYOUTS = {"one multi-frame file": one_multiframe_file, "a multi-frame file per slice": multiframe_file_per_slice,
-           "a series per slice position": series_per_slice}
 
 
 @pytest.mark.parametrize("layout", list(LAYOUTS))
 def test_a_layout_gives_the_single_frame_result(layout, reference, tmp_path):
     plain, image, labels, measurements = reference
-    folder = LAYOUTS[layout](plain, tmp_path / "study")
+    folder = _rewritten(layout, plain, tmp_path / "study")
     read = read_image(folder)
     np.testing.assert_array_equal(read.array, image.array)
     for got, expected in zip(vars(read.geometry).values(), vars(image.geometry).values()):
@@ -117,7 +69,7 @@ def test_a_layout_gives_the_single_frame_result(layout, reference, tmp_path):
 
 
 def test_series_per_slice_are_joined_with_a_line_that_names_them(reference, tmp_path):
-    folder = series_per_slice(reference[0], tmp_path / "study")
+    folder = _rewritten("a series per slice position", reference[0], tmp_path / "study")
     reason = read_image(folder).meta["series"]["reason"]
     assert reason.startswith(
         "4 series joined (5, 6, 7, 8) (3 phases x 4 slices, UID ")
@@ -129,9 +81,10 @@ def test_series_per_slice_are_joined_with_a_line_that_names_them(reference, tmp_
 
 
 def test_series_uids_choose_the_series_to_join(reference, tmp_path):
-    folder = series_per_slice(reference[0], tmp_path / "study")
-    uids = [pydicom.dcmread(p, stop_before_pixels=True).SeriesInstanceUID for p in sorted(folder.glob("*.dcm"))]
-    chosen = sorted(set(uids))[:3]
+    folder = _rewritten("a series per slice position", reference[0], tmp_path / "study")
+    numbered = {int(ds.SeriesNumber): ds.SeriesInstanceUID
+                for ds in (pydicom.dcmread(p, stop_before_pixels=True) for p in folder.glob("*.dcm"))}
+    chosen = [numbered[number] for number in (5, 6, 7)]  # three neighbouring slices
     image = read_image(folder, series_uid=",".join(chosen))
     assert image.array.shape[:2] == (N_PHASES, 3) and "chosen with --series" in image.meta["series"]["reason"]
     out = tmp_path / "out" / "labels.nrrd"
@@ -142,7 +95,7 @@ def test_series_uids_choose_the_series_to_join(reference, tmp_path):
 
 
 def test_a_gap_in_a_stack_of_series_is_refused_naming_them(reference, tmp_path):
-    folder = series_per_slice(reference[0], tmp_path / "study", numbers=(0, 1, 3))
+    folder = _rewritten("a series per slice position", reference[0], tmp_path / "study", keep=(0, 1, 3))
     before = fingerprint(folder)
     result = unetgan_here("segment", folder, "-o", tmp_path / "out" / "labels.nrrd")
     assert_refused(result, r"the short-axis stack of one series per slice position has a gap: between series 6 "
@@ -152,7 +105,7 @@ def test_a_gap_in_a_stack_of_series_is_refused_naming_them(reference, tmp_path):
 
 
 def test_a_series_that_disagrees_is_left_out_with_a_warning(reference, tmp_path):
-    folder = series_per_slice(reference[0], tmp_path / "study", numbers=range(N_SLICES))
+    folder = _rewritten("a series per slice position", reference[0], tmp_path / "study")
     apex = [p for p in folder.glob("*.dcm") if pydicom.dcmread(p, stop_before_pixels=True).get("SeriesNumber") == 8]
     for path in apex[:1]:  # one phase fewer than the others
         path.unlink()
@@ -168,7 +121,7 @@ def test_a_series_that_disagrees_is_left_out_with_a_warning(reference, tmp_path)
 @pytest.mark.parametrize("layout", ["one multi-frame file", "a multi-frame file per slice"])
 def test_the_seg_of_a_multiframe_input_references_its_frames(layout, reference, tmp_path):
     plain, _, labels, measurements = reference
-    folder = LAYOUTS[layout](plain, tmp_path / "study")
+    folder = _rewritten(layout, plain, tmp_path / "study")
     image = read_image(folder)
     export_dicom_results(tmp_path / "out", folder, labels, dict(measurements))
     seg = hd.seg.segread(tmp_path / "out" / "segmentation.seg.dcm")
@@ -209,7 +162,7 @@ def test_the_mrml_layer_loads_a_multiframe_cine_and_its_export_references_the_fr
     from UnetGANSlicerLib import context, export, loading, sequences, vendor
 
     plain, image, labels, _ = reference
-    folder = one_multiframe_file(plain, tmp_path / "study")
+    folder = _rewritten("one multi-frame file", plain, tmp_path / "study")
     uid = str(pydicom.dcmread(folder / "cine.dcm", stop_before_pixels=True).SOPInstanceUID)
     scene = context.setup_standalone()["scene"]
     try:
