@@ -4,6 +4,7 @@ fails here, as does a module grown past 500 lines."""
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -119,13 +120,30 @@ def test_no_import_circles():
     assert not found, "\n".join(shown)
 
 
-def test_no_module_imports_another_modules_private_names():
-    wrong = []
-    for name, path in MODULES.items():
-        for module, imported, line in imports_of(name, path):
-            owner = our_module(module, None)
-            if imported and imported.startswith("_") and not imported.startswith("__") and owner and owner != name:
-                wrong.append(f"{path.relative_to(SOURCE)}:{line} imports {module}.{imported}")
+def is_private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def private_uses(name: str, path: Path) -> list[str]:
+    """Another module's private names this module reaches: `from m import _x`, or `m._x` on a module imported
+    as `m` (how the worker once called the command line's `_add_inference_commands`)."""
+    wrong, modules = [], {}
+    for module, imported, line in imports_of(name, path):
+        owner = our_module(module, None)
+        if imported and is_private(imported) and owner and owner != name:
+            wrong.append(f"{path.relative_to(SOURCE)}:{line} imports {module}.{imported}")
+        target = our_module(module, imported)
+        if target and target != name and (imported is None or target.endswith("." + imported)):
+            modules[imported or module] = target  # the name the module is bound to here
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules
+                and is_private(node.attr)):
+            wrong.append(f"{path.relative_to(SOURCE)}:{node.lineno} uses {modules[node.value.id]}.{node.attr}")
+    return wrong
+
+
+def test_no_module_uses_another_modules_private_names():
+    wrong = [use for name, path in MODULES.items() for use in private_uses(name, path)]
     assert not wrong, "\n".join(wrong)
 
 
@@ -136,7 +154,7 @@ def test_no_file_over_500_lines_unless_it_does_one_job():
     assert not over, f"files over {MAX_LINES} lines: {over}"
 
 
-def test_the_checks_catch_what_they_look_for(tmp_path):
+def test_the_checks_catch_what_they_look_for(tmp_path, monkeypatch):
     """The parsing above on made-up modules: a circle, an upward import, a private name."""
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert circles(graph) == [["a", "b", "c"]]
@@ -147,6 +165,10 @@ def test_the_checks_catch_what_they_look_for(tmp_path):
     package = tmp_path / "__init__.py"
     package.write_text("from .. import errors\nfrom . import runner\n")
     assert imports_of("unetgan.io", package) == [("unetgan", "errors", 1), ("unetgan.io", "runner", 2)]
+    worker = tmp_path / "worker.py"
+    worker.write_text("from . import cli\n\ndef parser():\n    return cli._add_inference_commands\n")
+    monkeypatch.setattr(sys.modules[__name__], "SOURCE", tmp_path)
+    assert private_uses("unetgan.worker", worker) == ["worker.py:4 uses unetgan.cli._add_inference_commands"]
 
 
 @pytest.mark.parametrize("command", ["web", "phantom"])
