@@ -78,7 +78,7 @@ def study(item, runs: Path, adapter: str) -> dict:
     row = {"subject": item.subject, "adapter": adapter, "adapter_used": measurements.get("adapter"),
            "frames": len(volumes), "blood_pool_ml": volumes,
            "dip_frames": [int(t) + 1 for t in np.flatnonzero(dip_frames(volumes))],
-           "expert": {"ed_frame": reference["ed"] + 1, "es_frame": reference["es"] + 1,
+           "expert": {"ed_frame_number": reference["ed"] + 1, "es_frame_number": reference["es"] + 1,
                       "ef_percent_on_contoured_slices": round(reference["ef"], 1),
                       "contoured_slices": int(reference["slices"].sum())},
            "myocardial_volume_variation_percent": measurements.get("myocardial_volume_variation_percent")}
@@ -86,7 +86,8 @@ def study(item, runs: Path, adapter: str) -> dict:
         ed, es = chosen(volumes, name)
         on_slices = ejection_fraction(float((labels[ed][reference["slices"]] == 1).sum()),
                                       float((labels[es][reference["slices"]] == 1).sum()))
-        row[name] = {"ed_frame": ed + 1, "es_frame": es + 1, "edv_ml": volumes[ed], "esv_ml": volumes[es],
+        row[name] = {"ed_frame_number": ed + 1, "es_frame_number": es + 1, "edv_ml": volumes[ed],
+                     "esv_ml": volumes[es],
                      "ef_percent": round(ejection_fraction(volumes[ed], volumes[es]), 1),
                      "ef_percent_on_contoured_slices": round(on_slices, 1),
                      "ef_error_on_contoured_slices": round(on_slices - reference["ef"], 1),
@@ -109,9 +110,10 @@ def summary(rows: list[dict]) -> dict:
             "mean_es_frames_from_expert": round(float(np.mean([r[name]["es_frames_from_expert"] for r in chosen])), 2),
             "mean_ed_frames_from_expert": round(float(np.mean([r[name]["ed_frames_from_expert"] for r in chosen])), 2),
         } for name in RULES}
-        found[adapter]["studies_whose_es_changed"] = sum(r["before"]["es_frame"] != r["now"]["es_frame"] for r in chosen)
+        found[adapter]["studies_whose_es_changed"] = sum(
+            r["before"]["es_frame_number"] != r["now"]["es_frame_number"] for r in chosen)
         found[adapter]["studies_whose_ed_changed_with_peaks_too"] = sum(
-            r["before"]["ed_frame"] != r["peaks_too"]["ed_frame"] for r in chosen)
+            r["before"]["ed_frame_number"] != r["peaks_too"]["ed_frame_number"] for r in chosen)
         found[adapter]["studies_above_myocardial_variation_bound"] = sum(
             (r["myocardial_volume_variation_percent"] or 0) > MAX_MYOCARDIAL_VARIATION_PERCENT for r in chosen)
     return found
@@ -140,11 +142,12 @@ def main() -> int:
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report["summary"], indent=1))
     for r in rows:
-        print(f"{r['subject']} {r['adapter']:8s} expert ED/ES {r['expert']['ed_frame']}/{r['expert']['es_frame']} "
-              f"EF {r['expert']['ef_percent_on_contoured_slices']}; before {r['before']['ed_frame']}/"
-              f"{r['before']['es_frame']} EF {r['before']['ef_percent']} ({r['before']['ef_percent_on_contoured_slices']}"
-              f" on the expert's slices); now {r['now']['ed_frame']}/{r['now']['es_frame']} EF {r['now']['ef_percent']} "
-              f"({r['now']['ef_percent_on_contoured_slices']}); dips {r['dip_frames']}; myocardium varies "
+        expert, before, now = r["expert"], r["before"], r["now"]
+        print(f"{r['subject']} {r['adapter']:8s} expert ED/ES {expert['ed_frame_number']}/{expert['es_frame_number']} "
+              f"EF {expert['ef_percent_on_contoured_slices']}; before {before['ed_frame_number']}/"
+              f"{before['es_frame_number']} EF {before['ef_percent']} ({before['ef_percent_on_contoured_slices']} on "
+              f"the expert's slices); now {now['ed_frame_number']}/{now['es_frame_number']} EF {now['ef_percent']} "
+              f"({now['ef_percent_on_contoured_slices']}); dips {r['dip_frames']}; myocardium varies "
               f"{r['myocardial_volume_variation_percent']} %")
     return 0
 
