@@ -72,7 +72,7 @@ def test_series_per_slice_are_joined_with_a_line_that_names_them(reference, tmp_
     folder = _rewritten("a series per slice position", reference[0], tmp_path / "study")
     reason = read_image(folder).meta["series"]["reason"]
     assert reason.startswith(
-        "4 series joined (5, 6, 7, 8) (3 phases x 4 slices, UID ")
+        "4 series joined (5, 6, 7, 8) (3 phases x 4 slices, UIDs ")
     assert ("joined 4 series, one per slice position (series 5 'sax_5', series 6 'sax_6', series 7 'sax_7', series 8 "
             "'sax_8'): same orientation, frame of reference, matrix, pixel spacing, 3 phases and trigger times, 10.0 mm "
             "apart, several slice positions and phases; passed over series 3 'LAX cine bSSFP (phantom)' (3 images): one "

@@ -53,7 +53,12 @@ class SeriesSummary:
             name = f"series {self.number or '?'}" + (f" '{self.description}'" if self.description else "")
         layout = (f"{self.phases} phases x {self.positions} slices" if self.positions > 1 and self.is_cine
                   else f"{self.images} image{'s' if self.images != 1 else ''}")
-        uid = f", UID {self.uid or '?'}" if with_uid else ""
+        if not with_uid:
+            uid = ""
+        elif self.members:  # the series' own UIDs, first and last: --series takes them all, comma-separated
+            uid = f", UIDs {self.members[0].uid} ... {self.members[-1].uid}"
+        else:
+            uid = f", UID {self.uid or '?'}"
         return f"{name} ({layout}{uid})"
 
 
