@@ -21,39 +21,20 @@ the backend's) and replaces the result's plausibility warnings.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-from contextlib import contextmanager
 from typing import Callable
 
 import numpy as np
 import slicer
-import vtk
 
 from unetgan.measurements import cine_measurements
-from unetgan.plausibility import measurement_warnings, study_mass_g
+from unetgan.plausibility import measurement_warnings
 
+from .backend_labels import (backend_record, current_frame, fingerprint, input_frames, quiet_vtk,
+                             record_backend_labels, segmentation_labels)
 from .context import module_logic
 from .measurements import FRAME_COLUMNS, summary_rows
 from .results import store_measurements
 from .segmentation import labels_of
-
-
-def _input_frames(result) -> list:
-    """The node whose grid frame t's labels take: the input's sequence items for a cine, else the input."""
-    browser, sequence = result.browser, None
-    if browser is not None and result.segmentation_sequence is not None:
-        sequence = browser.GetSequenceNode(result.input)
-    if sequence is None:
-        return [result.input]
-    return [sequence.GetNthDataNode(t) for t in range(sequence.GetNumberOfDataNodes())]
-
-
-def current_frame(result) -> int:
-    """0-based frame the browser shows (0 for a single volume)."""
-    if result.browser is None or result.segmentation_sequence is None:
-        return 0
-    return int(result.browser.GetSelectedItemNumber())
 
 
 def commit_current_frame(result) -> None:
@@ -63,68 +44,12 @@ def commit_current_frame(result) -> None:
     module_logic("sequences").UpdateSequencesFromProxyNodes(result.browser, result.segmentation)
 
 
-@contextmanager
-def _quiet_vtk():
-    """slicer.util's segment export warns about a missing colour table on every call; it is not needed here."""
-    previous = vtk.vtkObject.GetGlobalWarningDisplay()
-    vtk.vtkObject.GlobalWarningDisplayOff()
-    try:
-        yield
-    finally:
-        vtk.vtkObject.SetGlobalWarningDisplay(previous)
-
-
-def segmentation_labels(result) -> np.ndarray:
-    """Labels (T, Z, Y, X) uint8 of every frame: 1 blood pool, 2 myocardium, edits included."""
-    references = _input_frames(result)
-    with _quiet_vtk():
-        if result.segmentation_sequence is None:
-            return labels_of(result.segmentation, references[0])[None]
-        shown = current_frame(result)
-        frames = []
-        for t, reference in enumerate(references):
-            node = result.segmentation if t == shown else result.segmentation_sequence.GetNthDataNode(t)
-            frames.append(labels_of(node, reference))
-    return np.stack(frames)
-
-
 NOTES = ("adapter", "segmenter", "input", "test_time_augmentation", "runtime", "postprocessing")  # keys that
 # describe the run (how the masks were first made), not the masks
 
 
 def voxel_volume_ml(volume_node) -> float:
     return float(np.prod(volume_node.GetSpacing())) / 1000.0
-
-
-BACKEND_LABELS_ATTRIBUTE = "UnetGAN.backendLabels"  # JSON: {"sha256": [one per frame], "myocardial_mass_g": ...}
-
-
-def fingerprint(frame_labels: np.ndarray) -> str:
-    """SHA-256 of one frame's labels (values and shape): equal exactly when the masks are."""
-    frame_labels = np.ascontiguousarray(frame_labels, dtype=np.uint8)
-    return hashlib.sha256(repr(frame_labels.shape).encode() + frame_labels.tobytes()).hexdigest()
-
-
-def _record_node(result):
-    """Where the backend's labels are recorded: the segmentation sequence of a cine (the proxy node is
-    rewritten by the browser), else the segmentation node; both are saved with the scene."""
-    return result.segmentation_sequence if result.segmentation_sequence is not None else result.segmentation
-
-
-def record_backend_labels(result, labels: np.ndarray | None = None) -> None:
-    """Record the result's masks as the backend returned them (default: as the scene holds them now, which
-    is right only before any edit: :func:`~UnetGANSlicerLib.results.remember` calls it when the result is
-    made), with the backend's myocardial mass."""
-    labels = segmentation_labels(result) if labels is None else labels
-    record = {"sha256": [fingerprint(frame) for frame in labels],
-              "myocardial_mass_g": study_mass_g(result.measurements or {"frames": []})}
-    _record_node(result).SetAttribute(BACKEND_LABELS_ATTRIBUTE, json.dumps(record))
-
-
-def backend_record(result) -> dict | None:
-    """The recorded fingerprints and mass of the backend's result (None for a result made before they were)."""
-    text = _record_node(result).GetAttribute(BACKEND_LABELS_ATTRIBUTE)
-    return json.loads(text) if text else None
 
 
 def edited_frames(result, labels: np.ndarray | None = None) -> list[int]:
@@ -144,7 +69,7 @@ def recompute_measurements(result, labels: np.ndarray | None = None) -> dict:
     """Measurements of the segmentation as it is now (same keys as the backend's measurements.json), with
     ``edited``/``edited_frames`` and the plausibility warnings of these numbers."""
     labels = segmentation_labels(result) if labels is None else labels
-    return _with_notes(result, cine_measurements(labels, voxel_volume_ml(_input_frames(result)[0])), labels)
+    return _with_notes(result, cine_measurements(labels, voxel_volume_ml(input_frames(result)[0])), labels)
 
 
 def update_tables(result, measurements: dict) -> None:
@@ -251,13 +176,13 @@ class EditWatcher:
     def update(self) -> dict:
         """Recompute now (the current frame from the screen, the others from the cache)."""
         result = self.result
-        with _quiet_vtk():
+        with quiet_vtk():
             if self._labels is None:
                 self._labels = segmentation_labels(result)
             else:
                 shown = current_frame(result)
-                self._labels[shown] = labels_of(result.segmentation, _input_frames(result)[shown])
-        measurements = cine_measurements(self._labels, voxel_volume_ml(_input_frames(result)[0]))
+                self._labels[shown] = labels_of(result.segmentation, input_frames(result)[shown])
+        measurements = cine_measurements(self._labels, voxel_volume_ml(input_frames(result)[0]))
         self.updates += 1
         published = _publish(result, _with_notes(result, measurements, self._labels))
         if self.on_update is not None:

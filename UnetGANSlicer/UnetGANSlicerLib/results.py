@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from .backend_labels import record_backend_labels
 from .context import module_logic
 
 RESULT_ATTRIBUTE = "UnetGAN.result"  # JSON: warnings, adapter, measurements as last computed
@@ -56,8 +57,6 @@ class AdaptSegmentResult:
 def remember(result) -> None:
     """Record the result's nodes and notes on its summary table node, and its masks as the backend made them
     (what "edited" is measured against: :func:`~UnetGANSlicerLib.editing.edited_frames`)."""
-    from .editing import record_backend_labels
-
     table = result.table
     for role, field_name in ROLES.items():
         node = getattr(result, field_name, None)
