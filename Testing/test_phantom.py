@@ -466,13 +466,13 @@ def _ray_through_wall(subject, angle: float, w: float, c: float) -> tuple[float,
 def test_an_infarct_is_a_thinned_akinetic_segment():
     """In the infarct's centre the wall is under 60 % of the opposite wall's, and its endocardium does not move
     inward at ES while the opposite one does; the same subject's normal heart has no such thin wall."""
-    from unetgan.phantom import anatomy
+    from unetgan.phantom import anatomy, subjects
 
-    normal = anatomy.draw_anatomy(np.random.default_rng(3))
-    infarct = anatomy.draw_anatomy(np.random.default_rng(3), "infarct")
+    normal = subjects.draw_anatomy(np.random.default_rng(3))
+    infarct = subjects.draw_anatomy(np.random.default_rng(3), "infarct")
     assert np.array_equal(infarct.body.lung_vessels, normal.body.lung_vessels)  # the same body
     heart = infarct.heart
-    centre = float(np.argmax(heart.infarct_table)) * 2.0 * np.pi / anatomy.ANGLE_SAMPLES
+    centre = float(np.argmax(heart.infarct_table)) * 2.0 * np.pi / subjects.ANGLE_SAMPLES
     opposite = centre + np.pi
     w = 0.75 * heart.length_mm  # inside the infarct's span (mid-ventricle to apex)
     scar_endo_ed, scar_wall = _ray_through_wall(infarct, centre, w, 0.0)

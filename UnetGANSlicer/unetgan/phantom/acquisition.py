@@ -14,7 +14,7 @@ import numpy as np
 import scipy.fft
 from scipy import ndimage, signal as scipy_signal
 
-from .anatomy import Anatomy
+from .subjects import Anatomy
 
 LUNG_SUSCEPTIBILITY_PPM = 0.6  # field offset near lung-tissue interfaces after shimming, order of magnitude
 COIL_LOOP_RADIUS_MM = 70.0

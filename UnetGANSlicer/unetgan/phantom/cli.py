@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .anatomy import HEART_KINDS
+from .subjects import HEART_KINDS
 from .profiles import VENDORS
 from .writer import FORMATS, write_dataset
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import scipy.fft
 
-from . import acquisition, anatomy as anat
+from . import acquisition, anatomy as anat, subjects
 from .profiles import derived_geometry, load_profile, with_overrides
 from .signal import draw_tissue_variation, signal_maps, tissue_signal
 
@@ -51,7 +51,7 @@ class _Grid:
     different sizes over the same field of view are consistent through k-space.
     """
 
-    def __init__(self, shape: tuple[int, int], fov_mm: tuple[float, float], anatomy: anat.Anatomy):
+    def __init__(self, shape: tuple[int, int], fov_mm: tuple[float, float], anatomy: subjects.Anatomy):
         self.shape = tuple(int(n) for n in shape)
         self.pixel = (fov_mm[0] / shape[0], fov_mm[1] / shape[1])
         self.v = (-fov_mm[0] / 2.0 + np.arange(shape[0]) * self.pixel[0]).astype(np.float32)
@@ -108,7 +108,7 @@ class _Simulation:
     def __init__(self, profile: dict, seed: int, heart: str = "normal"):
         self.profile = profile
         anatomy_seed, tissue_seed = np.random.SeedSequence(int(seed)).spawn(2)
-        self.subject = anat.draw_anatomy(np.random.default_rng(anatomy_seed), heart)
+        self.subject = subjects.draw_anatomy(np.random.default_rng(anatomy_seed), heart)
         self.heart = self.subject.heart
         self.tissue_variation = draw_tissue_variation(np.random.default_rng(tissue_seed))
         coil_seed, self.b0_seed, self.b1_seed, noise_seed, self.store_seed, self.pose_seed = _scan_seed(seed, profile).spawn(6)
@@ -197,7 +197,7 @@ def make_study(vendor: str | Path | dict = "Philips", seed: int = 0, n_phases: i
     subject (anatomy, motion, tissue properties) depends only on `seed`, so the same seed
     on two vendors is the same heart scanned twice. `n_phases`, `n_slices` and `matrix`
     (recon matrix: [rows, cols] or the larger dimension; same field of view) override the
-    profile, e.g. for quick tests. `heart` is the kind of heart (anatomy.HEART_KINDS: normal, dilated,
+    profile, e.g. for quick tests. `heart` is the kind of heart (subjects.HEART_KINDS: normal, dilated,
     hypertrophic, infarct); the body around it is the same for every kind.
     """
     profile = with_overrides(load_profile(vendor), n_phases, n_slices, matrix)

@@ -292,7 +292,7 @@ def write_dataset(out_dir: str | os.PathLike, vendors=VENDORS, subjects: int = 1
     others, except their last `dev_subjects` subjects, `dev_labelled` with labels.
     Each (vendor, subject) has its own anatomy seed derived from `seed`.
     `progress`, if given, is called with (done, total, subject id). `heart`: the kind of every subject's
-    heart (anatomy.HEART_KINDS).
+    heart (subjects.HEART_KINDS).
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")

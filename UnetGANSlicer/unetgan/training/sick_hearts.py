@@ -1,7 +1,7 @@
 """Training emphasis on hearts unlike the average: labelled phantom sick hearts, and the real training
 volumes that look like them drawn more often.
 
-- `phantom_sick_volumes`: dilated, hypertrophic and infarcted phantom hearts (phantom/anatomy.HEART_KINDS),
+- `phantom_sick_volumes`: dilated, hypertrophic and infarcted phantom hearts (phantom/subjects.HEART_KINDS),
   scanned by the Philips profile under varied protocols (slice thickness 5-10 mm, in-plane pixels about
   1.1-1.7 mm, 8-20 slices, the heart anywhere within 25 mm of the field's centre), ED and ES with exact labels.
   Half state a 1 mm pixel, as the M&Ms files do (their true spacing is lost), so the network sees these hearts
