@@ -349,6 +349,14 @@ def test_adapt_segment_edit_and_save(page, server):
     wait_state(page, "s('ug_saved_files').length > 0")
     assert all(p.stat().st_mtime_ns != stamps[p] for p in segmentations)
 
+    # the report downloads without the tab leaving the page (here one process serves the page and the file)
+    report = output / "web test" / "phantom_case_report.pdf"
+    with page.expect_download() as download:
+        page.click("#ug-download-pdf")
+    assert Path(download.value.path()).read_bytes() == report.read_bytes()
+    page.wait_for_timeout(1000)
+    assert page.evaluate("() => window.trame.client.isConnected()") and state(page, "ug_edited")
+
 
 def test_errors_are_shown_in_the_page(page, server):
     _, output = server
@@ -414,6 +422,7 @@ def test_other_inputs(page, tmp_path):
     page.set_input_files("#ug-upload", str(rounded))
     wait_state(page, "s('ug_input_name') === 'rounded.nii.gz (uploaded)'", timeout=60_000)
     assert any("orthonormal only to 1.0e-04" in w for w in state(page, "ug_warnings")), state(page, "ug_warnings")
+    assert "orthonormal only to 1.0e-04" in page.locator("#ug-warnings").inner_text()  # shown, not only kept
     page.set_input_files("#ug-upload", str(path))
     wait_state(page, "s('ug_input_name') === 'small_volume.nrrd (uploaded)'", timeout=60_000)
 

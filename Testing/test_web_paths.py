@@ -317,3 +317,48 @@ def test_session_processes_ask_for_the_cookie_only_when_the_launcher_does(monkey
     assert session.required == bool(token)
     if token:
         assert session.cookie_secret == signed.cookie_secret
+
+
+def test_a_tab_beyond_the_session_limit_is_told_what_happened(tmp_path):
+    """The launcher's page, once every session port is taken, says so (the trame client alone would show only
+    "try/catch on connect()"), and the session endpoint's refusal says the same."""
+    import asyncio
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from UnetGANSlicerWeb import auth, launcher
+
+    content = tmp_path / "www"
+    content.mkdir()
+    (content / "index.html").write_text("<title>the page</title>")
+    config = launcher.launcher_config("127.0.0.1", 1, (2, 2), content, tmp_path, ["true"])
+    app = launcher.build_launcher_app(config, auth.SignIn())
+
+    async def go():
+        async with TestClient(TestServer(app)) as client:
+            answers = [await client.get("/", allow_redirects=True)]
+            app["launcher"].session_manager.createSession({"application": launcher.APPLICATION})  # the one port
+            answers.append(await client.get("/", allow_redirects=True))
+            answers.append(await client.post(launcher.ENDPOINT, json={"application": "trame"}))
+            return [(answer.status, await answer.text()) for answer in answers]
+
+    (free, free_text), (full, full_text), (refused, refused_text) = asyncio.run(go())
+    assert free == 200 and free_text == "<title>the page</title>"
+    assert full == 503 and "<title>the page</title>" not in full_text
+    assert "all the sessions this server allows (1) are in use" in full_text
+    assert "Nothing of yours was lost" in full_text
+    assert refused == 503 and "all the sessions this server allows (1) are in use" in refused_text
+
+
+def test_the_printed_link_names_a_host_a_browser_can_open():
+    """Serving on every interface, the link names this machine (its address or name), never 0.0.0.0 or ::."""
+    import ipaddress
+    import socket
+
+    from UnetGANSlicerWeb.paths import reachable_host
+
+    for wildcard in ("0.0.0.0", "::"):
+        shown = reachable_host(wildcard)
+        assert shown not in ("0.0.0.0", "::", "[::]", "") and not shown.startswith("127."), shown
+        assert shown == socket.gethostname() or ipaddress.ip_address(shown.strip("[]"))
+    assert reachable_host("192.168.1.20") == "192.168.1.20" and reachable_host("127.0.0.1") == "127.0.0.1"

@@ -157,9 +157,12 @@ def test_two_sessions_are_isolated(launcher, chromium, tmp_path):
         wait_state(a, "s('ug_show_error')")
         assert "must not contain '..'" in state(a, "ug_error")
 
-        # a third session is refused while two run (the launcher's limit), with a message
+        # a third session is refused while two run (the launcher's limit): the page says so, and so does the
+        # session endpoint
         signed_in = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
-        signed_in.open(url + f"?token={TOKEN}", timeout=10).read()
+        with pytest.raises(urllib.error.HTTPError) as page_refused:
+            signed_in.open(url + f"?token={TOKEN}", timeout=10)
+        assert page_refused.value.code == 503 and "sessions this server allows" in page_refused.value.read().decode()
         with pytest.raises(urllib.error.HTTPError) as refused:
             signed_in.open(urllib.request.Request(url + "paraview/", data=b'{"application": "trame"}'), timeout=30)
         assert refused.value.code == 503 and "sessions this server allows" in refused.value.read().decode()

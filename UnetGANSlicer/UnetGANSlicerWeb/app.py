@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import sys
 
 import slicer
@@ -28,7 +27,9 @@ from trame_slicer.views import Layout, LayoutDirection, ViewLayoutDefinition
 from UnetGANSlicerLib import context
 from unetgan.io.safety import BESIDE
 
-from .controller import DOWNLOAD_PATH, UPLOAD_PATH, WebOptions, WorkflowController
+from .controller import WorkflowController
+from .edits import BRUSH_DIAMETER_MM, start_with_2d_brush
+from .options import DOWNLOAD_PATH, UPLOAD_PATH, WebOptions
 from .launcher import READY_LINE
 from .views import make_slice_gutter, show_volume_plane
 
@@ -62,14 +63,42 @@ win.fetch(url, { method: 'POST', body: file, credentials: 'include', headers: { 
   .finally(() => { ug_uploading = ''; $event.target.value = ''; });
 """
 
-# the report or SEG the last Save wrote, from this session's process (as the upload, its port), as a file download
+# the report or SEG the last Save wrote, fetched from this session's process (as the upload, its port) and saved
+# by the browser from a blob: the tab never navigates (a navigation away, even to a download, ends the session)
 _DOWNLOAD_JS = """
 const win = $event.target.ownerDocument.defaultView;
-const link = win.document.createElement('a');
-link.href = `${win.location.protocol}//${win.location.hostname}:${ug_upload_port}/ug-download` +
+const url = `${win.location.protocol}//${win.location.hostname}:${ug_upload_port}/ug-download` +
   `?ticket=${encodeURIComponent(ug_upload_ticket)}&file=${encodeURIComponent(d.kind)}`;
-link.download = d.name;
-win.document.body.appendChild(link); link.click(); link.remove();
+win.fetch(url, { credentials: 'include' })
+  .then((r) => (r.ok ? r.blob() : r.json().then((j) => Promise.reject(j.error || r.statusText))))
+  .then((blob) => win.trame.utils.download(d.name, blob, blob.type))
+  .catch((e) => { ug_error = `${d.name}: the download failed (${e})`; ug_show_error = true; });
+"""
+
+# Leaving (closing, reloading, navigating) with edits not saved asks first. trame's client closes its session in its
+# own beforeunload handler (registered first, so it runs first), and staying would find the session gone. While edits
+# are unsaved, that close waits for the page to be really left (pagehide). The client's objects are frozen, so the
+# page's trame.client becomes a copy whose session's close is the waiting one (every other method is the client's).
+_GUARD_UNSAVED_JS = """
+(function guardUnsavedEdits() {
+  const trame = window.trame;
+  const client = trame && trame.client;
+  const connection = client && client.getConnection && client.getConnection();
+  const session = connection && connection.getSession();
+  if (!session) { setTimeout(guardUnsavedEdits, 500); return; }
+  if (client.ugGuarded) { return; }
+  const unsaved = () => !!trame.state.get('ug_unsaved_edits');
+  const guardedSession = { ...session, close: (...args) => {
+    if (!unsaved()) { return session.close(...args); }
+    window.addEventListener('pagehide', () => session.close(...args), { once: true });
+    return Promise.resolve();
+  } };
+  const guardedConnection = { ...connection, getSession: () => guardedSession };
+  trame.client = { ...client, getConnection: () => guardedConnection, ugGuarded: true };
+  window.addEventListener('beforeunload', (event) => {
+    if (unsaved()) { event.preventDefault(); event.returnValue = ''; }
+  });
+})();
 """
 
 
@@ -110,12 +139,13 @@ class WebApp:
                                              undo_stack=self.slicer_app.segmentation_editor.undo_stack)
         self._build_ui()
         self.editor_logic.set_ui(self.editor_ui)
+        start_with_2d_brush(self.state)
         self.server.controller.on_server_bind.add(self._bind_http)
         self.server.controller.on_server_ready.add(self._on_ready)
         self.server.controller.on_server_exited.add(
-            lambda **_: shutil.rmtree(self.controller.upload_dir, ignore_errors=True))
+            lambda **_: self.controller.transfers.remove_uploads())
         if self.options.input:  # trame calls on_server_ready without awaiting: start a task
-            start = self.controller._in_background(self._load_initial_input)
+            start = self.controller.in_background(self._load_initial_input)
             self.server.controller.on_server_ready.add(lambda **_: start())
 
     def _reset_view(self, view) -> None:
@@ -135,7 +165,7 @@ class WebApp:
             await self.controller.load_path(path, str(path), data_files=BESIDE)  # the operator's own file
         except Exception as err:  # noqa: BLE001 - shown in the page
             with self.state:
-                self.controller._report(err, f"could not load {self.options.input}")
+                self.controller.report(err, f"could not load {self.options.input}")
 
     # ------------------------------------------------------------------ UI
     def _build_ui(self) -> None:
@@ -147,6 +177,7 @@ class WebApp:
                 ".ug-overlay { position: absolute; inset: 0; z-index: 5; background: rgba(0,0,0,0.35); "
                 "display: flex; align-items: center; justify-content: center; }"
             )
+            client.Script(_GUARD_UNSAVED_JS)
             with v3.VAppBar(density="compact", elevation=1):
                 v3.VToolbarTitle(TITLE)
                 v3.VSpacer()
@@ -185,12 +216,16 @@ class WebApp:
             with v3.VCard(title="2. Adapt & Segment", variant="tonal", density="compact"):
                 with v3.VCardText():
                     v3.VSelect(v_model=("ug_adapter",), items=("ug_adapters",), label="Adapter (scanner vendor)",
-                               density="compact", hide_details=True, classes="mb-2", id="ug-adapter",
+                               density="compact", hide_details=True, classes="mb-1", id="ug-adapter",
                                disabled=("ug_running",))
+                    html.Div("{{ ug_adapter_note }}", v_if=("ug_adapter === 'auto' && ug_adapter_note",),
+                             classes="text-caption mb-2", id="ug-adapter-note")
                     v3.VSelect(v_model=("ug_device",), items=("ug_devices",), label="Device", density="compact",
                                hide_details=True, classes="mb-2", disabled=("ug_running",))
-                    v3.VSelect(v_model=("ug_tta",), items=("ug_ttas",), label="Flip averaging (test-time augmentation)",
-                               density="compact", hide_details=True, classes="mb-2", id="ug-tta",
+                    v3.VSelect(v_model=("ug_tta",), items=("ug_ttas",), label="Averaging over mirrored copies",
+                               density="compact", persistent_hint=True, classes="mb-2", id="ug-tta",
+                               hint="The segmenter also reads mirrored copies of the image and averages its masks: "
+                                    "slower; one pass (the default) is usually as good.",
                                disabled=("ug_running",))
                     with html.Div(classes="d-flex"):
                         v3.VBtn("Adapt & Segment", id="ug-run", color="primary", prepend_icon="mdi-play",
@@ -221,16 +256,15 @@ class WebApp:
                             click=_DOWNLOAD_JS)
             v3.VAlert(v_if=("ug_error",), type="error", density="compact", variant="tonal", closable=True,
                       text=("ug_error",), classes="mb-2", id="ug-error-alert", click_close="ug_error = ''")
-            with v3.VAlert(v_if=("ug_warnings.length",), type="warning", density="compact", variant="tonal",
-                           title="Check the result", id="ug-warnings"):
-                html.Div("{{ w }}", v_for="w in ug_warnings", key="w", classes="text-caption")
 
     def _right_panel(self) -> None:
         with v3.VNavigationDrawer(location="right", width=330, permanent=True):
             with html.Div(classes="d-flex align-center pa-2"):
                 html.Span("Segment editor", classes="text-subtitle-1 flex-grow-1")
-                html.Span("{{ ug_edited ? 'edited' : '' }}", classes="text-caption text-warning mr-2",
-                          id="ug-edited")
+                html.Span("edited: frame {{ ug_edited_frames.join(', ') }}", v_if=("ug_edited",),
+                          classes="text-caption text-warning mr-2", id="ug-edited")
+            html.Div(f"Paint and Erase start with a {BRUSH_DIAMETER_MM} mm brush on the slice shown; the sphere "
+                     "button paints neighbouring slices too.", classes="text-caption px-2", id="ug-brush-hint")
             with html.Div(classes="d-flex justify-center"):
                 self.undo_redo = html.Div(classes="d-flex")
             with html.Div(style="height: calc(100% - 90px);", id="ug-segment-editor"):
@@ -239,6 +273,10 @@ class WebApp:
                 self.editor_ui.build_undo_redo_buttons()
 
     def _views(self) -> None:
+        with v3.VAlert(v_if=("ug_warnings.length",), type="warning", density="compact", variant="tonal",
+                       title="Check the result", id="ug-warnings", classes="ma-2",
+                       style="flex: 0 0 auto; max-height: 30vh; overflow-y: auto;"):
+            html.Div("{{ w }}", v_for="w in ug_warnings", key="w", classes="text-body-2")
         with html.Div(classes="d-flex text-caption px-2", style="flex: 0 0 auto;"):
             html.Div("Original", classes="flex-grow-1 text-center", style="flex-basis: 0;")
             html.Div("{{ ug_right_title }}", classes="flex-grow-1 text-center", style="flex-basis: 0;",
@@ -311,8 +349,8 @@ class WebApp:
         """Before the server starts: sign-in on every request, and the streamed upload route."""
         if self.options.sign_in is not None:
             self.options.sign_in.protect(wslink_server.app)
-        wslink_server.app.router.add_post(UPLOAD_PATH, self.controller.receive_upload)
-        wslink_server.app.router.add_get(DOWNLOAD_PATH, self.controller.send_download)
+        wslink_server.app.router.add_post(UPLOAD_PATH, self.controller.transfers.receive_upload)
+        wslink_server.app.router.add_get(DOWNLOAD_PATH, self.controller.transfers.send_download)
 
     def _on_ready(self, **_) -> None:
         with self.state:
@@ -320,7 +358,7 @@ class WebApp:
         if self.options.session_id:
             print(READY_LINE, flush=True)  # the launcher waits for this line
             if self.options.idle_minutes > 0:  # counted from now: the start itself may take a minute
-                self.controller._in_background(self._end_when_idle)()
+                self.controller.in_background(self._end_when_idle)()
 
     async def _end_when_idle(self) -> None:
         """A session process ends after ``idle_minutes`` without a user action (never during a job)."""

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from . import auth
-from .paths import MAX_UPLOAD_BYTES, exposure_warning, is_loopback
+from .paths import MAX_UPLOAD_BYTES, exposure_warning, is_loopback, reachable_host
 
 DEFAULT_PORT = 8080
 DEFAULT_SESSIONS = 4
@@ -104,7 +104,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def options_from_args(args: argparse.Namespace, sign_in: auth.SignIn | None = None):
-    from .controller import WebOptions
+    from .options import WebOptions
     from .launcher import CLOSED_GRACE_S
 
     output_dir = Path(args.output_dir).expanduser().resolve()
@@ -174,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("unetgan.web").setLevel(logging.INFO)
 
     def print_address():
-        shown = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}/"
+        shown = f"http://{reachable_host(args.host)}:{args.port}/"
         print(f"UnetGANSlicer web page: {sign_in.link(shown)} (output folder {options.output_dir})", flush=True)
 
     if args.write_static_content:

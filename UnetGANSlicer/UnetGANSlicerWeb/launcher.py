@@ -23,6 +23,7 @@ on the session ports too (``--session-ports``).
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import os
 import secrets
@@ -60,6 +61,23 @@ def copy_static_content(server, folder: Path) -> None:
         shutil.copytree(source, folder / sub_path, dirs_exist_ok=True)
 
 
+def session_limit_message(sessions: int) -> str:
+    """What a tab refused by the session limit is told (the page, and the session endpoint's error)."""
+    return (f"This page did not open: all the sessions this server allows ({sessions}) are in use, one per open "
+            "tab of this page. Nothing of yours was lost: other tabs keep their work. Close a tab of this page you "
+            f"no longer need (its session ends about {CLOSED_GRACE_S} seconds later), or wait for an idle one to "
+            "end, then reload this tab.")
+
+
+def session_limit_page(sessions: int) -> str:
+    """The HTML a refused tab gets instead of the page."""
+    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>UnetGANSlicer: no free session"
+            "</title></head><body style=\"font-family: sans-serif; max-width: 40em; margin: 4em auto;\">"
+            "<h1>No free session</h1>"
+            f"<p>{html.escape(session_limit_message(sessions))}</p>"
+            "<p><a href=\"./\">Try again</a></p></body></html>")
+
+
 def launcher_config(host: str, port: int, session_ports: tuple[int, int], content: Path, workdir: Path,
                     session_command: list[str]) -> dict:
     """wslink's launcher configuration. ``USE_HOSTNAME`` is replaced by the trame client with the page's host."""
@@ -94,13 +112,18 @@ def build_launcher_app(config: dict, sign_in: auth.SignIn):
             self.reap()
             session = self.session_manager.createSession(payload)
             if not session:
-                return web.json_response({"error": "All the sessions this server allows are in use: "
-                                                   "close another tab or try again later"}, status=503)
+                return web.json_response({"error": session_limit_message(len(self.session_manager.sessions))},
+                                         status=503)
             if not self.process_manager.startProcess(session):
                 self.session_manager.deleteSession(session["id"])
                 return web.json_response({"error": "the session process did not start"}, status=503)
             log.info("session %s started on port %s", session["id"], session["port"])
             return await self._waitForReady(session, request)
+
+        def full(self) -> bool:
+            """No port left for one more session (after freeing those of ended sessions)."""
+            self.reap()
+            return not any(host["available"] for host in self.session_manager.resources.resources.values())
 
         def reap(self) -> list[str]:
             """Free the ports of sessions whose process has ended (closed or idle tabs)."""
@@ -123,8 +146,20 @@ def build_launcher_app(config: dict, sign_in: auth.SignIn):
     launcher = SessionLauncher(None, config)
     app = web.Application()
     sign_in.protect(app)
+    index = Path(config["configuration"]["content"]) / "index.html"
+
+    async def page(_request):
+        """The page, or, when every session is taken, a page saying so. (The trame client shows only "try/catch
+        on connect()" when the launcher refuses it a session; this says what happened. A session taken between
+        this answer and the client's request still gets the client's words.)"""
+        fresh = {"Cache-Control": "no-store"}  # asked for at every load: a cached page would skip this check
+        if launcher.full():
+            return web.Response(text=session_limit_page(len(launcher.session_manager.sessions)), status=503,
+                                content_type="text/html", headers=fresh)
+        return web.FileResponse(index, headers=fresh)
+
     app.add_routes([web.post(ENDPOINT, launcher.handle_post), web.get("/", _root_handler),
-                    web.static("/", config["configuration"]["content"])])
+                    web.get("/index.html", page), web.static("/", config["configuration"]["content"])])
 
     async def reaper(_app):
         async def loop():

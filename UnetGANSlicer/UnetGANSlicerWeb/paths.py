@@ -193,6 +193,26 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def reachable_host(host: str) -> str:
+    """The host to print in the page's link: a wildcard address (0.0.0.0, ::) is not one a browser can open, so
+    it becomes this machine's address on the network (its outgoing interface), else its host name."""
+    if host not in ("0.0.0.0", "::", ""):
+        return host
+    import socket
+
+    family = socket.AF_INET6 if host == "::" else socket.AF_INET
+    probe = ("2001:db8::1", 9) if family == socket.AF_INET6 else ("192.0.2.1", 9)  # documentation addresses
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.connect(probe)  # a UDP "connect" sends nothing: it only picks the interface a packet would leave by
+            address = sock.getsockname()[0]
+        if not ipaddress.ip_address(address).is_loopback:
+            return f"[{address}]" if family == socket.AF_INET6 else address
+    except OSError:  # no network route: the name is all there is
+        pass
+    return socket.gethostname()
+
+
 def exposure_warning(host: str) -> str | None:
     """The warning to print when the page is reachable from other machines, else None."""
     if is_loopback(host):

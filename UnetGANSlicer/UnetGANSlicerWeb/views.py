@@ -64,3 +64,24 @@ def make_slice_gutter(reset_view):
                    theme="dark", dense=True)
 
     return gutter
+
+
+def link_views(scene) -> None:
+    """The two views move together (slice, zoom, pan), as Slicer's linked slice views do."""
+    for i in range(scene.GetNumberOfNodesByClass("vtkMRMLSliceCompositeNode")):
+        composite = scene.GetNthNodeByClass(i, "vtkMRMLSliceCompositeNode")
+        composite.SetLinkedControl(True)
+        composite.SetHotLinkedControl(True)
+
+
+def release_render_contexts(views) -> None:
+    """Unbind the views' OpenGL contexts from the calling (worker) thread.
+
+    Making nodes in the worker lets VTK make the views' contexts current there
+    (EGL then refuses them to the loop's thread: "Unable to eglMakeCurrent"); the
+    worker gives them back before it ends.
+    """
+    for view in views:
+        window = view.render_window()
+        if window.IsCurrent() and hasattr(window, "ReleaseCurrent"):
+            window.ReleaseCurrent()

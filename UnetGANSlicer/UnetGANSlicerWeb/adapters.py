@@ -1,0 +1,73 @@
+"""The page's adapter list and what a choice means for a run, from the MRML layer.
+
+The list is ``UnetGANSlicerLib.models.adapter_choices`` (Automatic, the shipped adapters by
+vendor name, None, the user's own), read from the registry the backend uses. "Automatic"
+is resolved as the Slicer panel resolves it (``UnetGANSlicerLib.vendor.choose_adapter``):
+the DICOM Manufacturer of the loaded files names the vendor; without DICOM origin the
+backend's ``--adapter auto`` chooses from the images and says so in a warning.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from UnetGANSlicerLib import models, vendor
+
+log = logging.getLogger("unetgan.web")
+
+AUTOMATIC, NO_ADAPTER = models.AUTOMATIC, models.NO_ADAPTER
+
+
+def _options() -> list:
+    from unetgan.registry import registry_file  # the registry the backend reads (UNETGAN_REGISTRY or the bundled one)
+
+    try:
+        return models.adapter_choices(registry=registry_file())
+    except Exception as err:  # noqa: BLE001 - a broken registry must not stop the page; it is reported on use
+        log.warning("cannot read the model registry: %s", err)
+        return [models.AdapterOption("Automatic", AUTOMATIC), models.AdapterOption("None", NO_ADAPTER)]
+
+
+def adapter_items(preferred: str | None = None) -> list[dict]:
+    """Select items ({title, value, subtitle}); ``preferred`` (the command line's --adapter) is added when
+    the list lacks it (a file, or a name the backend resolves)."""
+    items = []
+    for option in _options():
+        title = option.label
+        if option.choice is not None and not option.choice.available:
+            title += " - file missing"
+        items.append({"title": title, "value": option.value, "subtitle": option.description})
+    if preferred and preferred not in [item["value"] for item in items]:
+        title = f"{Path(preferred).name} (file)" if Path(preferred).suffix else preferred
+        items.insert(1, {"title": title, "value": preferred, "subtitle": "given on the command line"})
+    return items
+
+
+def automatic_choice(loaded) -> vendor.AutomaticAdapter:
+    """What "Automatic" means for a loaded image (its DICOM files answer for the Manufacturer)."""
+    return vendor.choose_adapter(loaded.volume, database=loaded.dicom_index)
+
+
+def backend_adapter(value: str | None, loaded) -> tuple[str | None, str]:
+    """(the backend's --adapter for the page's choice, a note for the user). A user's adapter file is
+    checked against its registered SHA256 first."""
+    if value in (None, "", NO_ADAPTER):
+        return None, ""
+    if value == AUTOMATIC:
+        choice = automatic_choice(loaded)
+        return (None if choice.adapter == NO_ADAPTER else choice.adapter), choice.text
+    for option in _options():
+        if option.value == value:
+            return option.backend_argument(), ""
+    return value, ""  # the command line's --adapter: the backend resolves and checks it
+
+
+def translated_title(adapter: str | None) -> str:
+    """The right view's title for a result made with ``adapter`` (the backend's record of it)."""
+    if not adapter:
+        return "No adapter: the image as it is"
+    for option in _options():
+        if option.choice is not None and adapter in (option.value, option.vendor, str(option.choice.file)):
+            if option.choice.source_vendor:
+                return f"Translated to the {option.choice.source_vendor} look"
+    return "Translated to the look the segmenter was trained on"
