@@ -51,7 +51,8 @@ def test_segment_writes_labelmap_on_the_input_grid(tmp_path, cine_file, tiny_lvu
     assert len(measurements["frames"]) == 3
     voxel = np.prod(OBLIQUE.spacing) / 1000
     assert measurements["frames"][1]["blood_pool_ml"] == pytest.approx((labels.array[1] == 1).sum() * voxel, abs=0.01)
-    assert (tmp_path / "out" / "seg_measurements.csv").read_text().startswith("frame,blood_pool_ml")
+    csv_rows = (tmp_path / "out" / "seg_measurements.csv").read_text().splitlines()
+    assert csv_rows[0].startswith("frame_number,blood_pool_ml") and csv_rows[1].startswith("1,")  # 1-based, as users count
     assert cine_file.read_bytes() == before, "the input file was changed"
 
 
