@@ -82,7 +82,7 @@ def clicks(path: Path, adapter: str, device: str, count: int) -> tuple[list[dict
         images = loaded.n_frames * loaded.volume.GetImageData().GetDimensions()[2]
         runner.stop_all()  # the first click starts the worker, as a click right after opening Slicer would
         rows = [click(loaded.volume, adapter, device, images, number) for number in range(1, count + 1)]
-        # the four flips: the default until session 8, an option since (4x the segmenter's time)
+        # the four flips: the default before lvunet-soup, an option since (4x the segmenter's time)
         rows.append(click(loaded.volume, adapter, device, images, "later, --tta flip4", tta="flip4"))
         runner.stop_all()
         ready = worker_ready_s(runner.start_worker())
@@ -162,7 +162,7 @@ def later_clicks(clicks: list[dict]) -> list[dict]:
 
 
 def targets(report: dict) -> list[str]:
-    """Issue #17's targets, each with the figure of this run and whether it is met."""
+    """The speed targets, each with the figure of this run and whether it is met."""
     rows = []
     for r in report["cines"]:
         later = later_clicks(r["clicks"]) or r["clicks"][:1]

@@ -39,9 +39,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "UnetGANSlicer"), str(ROOT / "Testing")]
 
 # test_web's browser helpers; importing them leaves the environment as it is (the test run's own int8 cache is
-# set by conftest's pytest_configure), so the sessions use the product's cache as a user's would. Until session 8
-# the import pointed it at an empty folder and every session's worker quantized the models itself (1.3 GB and
-# about 25 s each), which is a first use, not a click.
+# set by conftest's pytest_configure), so the sessions use the product's cache as a user's would. Pointed at an
+# empty folder, every session's worker would quantize the models itself (1.3 GB and about 25 s each), which is
+# a first use, not a click.
 from test_web import browser_pages, open_page, state, wait_state  # noqa: E402
 from unetgan.quantize import cache_folder  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""The DICOM SEG, the DICOM SR and the PDF report of a result in the scene (issue #14, the front ends).
+"""The DICOM SEG, the DICOM SR and the PDF report of a result in the scene (for the Slicer module and the web page).
 
 Export writes, beside the segmentation files of :mod:`.export` (base name ``B``):
 

@@ -10,7 +10,7 @@
 #     far from the crop's centre                         --partial-volume --zoom --low-resolution --off-centre
 #   - the robust recipe of lvunet-soup2's first ingredient (GIN 0.3, Siemens histograms 0.3), peak lr 0.0003,
 #     the same seed and the same 10 validation subjects as the whole lineage
-# 24000 steps (48 epochs of 500): several CPU hours on one core, run across sessions. One torch thread.
+# 24000 steps (48 epochs of 500): several CPU hours on one core, run in resumed parts. One torch thread.
 # Checkpoints every 3 minutes in runs/sick_hearts (atomic; rerun this script to resume exactly: weights,
 # optimiser, schedule and step; every batch is drawn from (seed, step)), and every 15 minutes a copy as
 # safetensors in research/checkpoints/sick_hearts/ (commit it: a fresh checkout resumes from it).
