@@ -131,7 +131,7 @@ def test_a_generator_with_3x3_edges_keeps_the_shape_and_round_trips_and_old_file
     assert load_generator(tmp_path / "small.safetensors").config.edge_kernel == 3
     # files written before the option existed have no edge_kernel in their config: the reference's 7
     from unetgan.registry import load_adapter
-    shipped = load_adapter("adapter-siemens-augment-unet")  # written in session 2
+    shipped = load_adapter("adapter-siemens-augment-unet")  # an adapter written by an earlier version
     assert "edge_kernel" not in shipped.metadata["config"] and shipped.head[1].kernel_size == (7, 7)
     with pytest.raises(ValueError, match="odd"):
         ResnetGenerator(filters=4, n_blocks=1, edge_kernel=4)

@@ -1,4 +1,4 @@
-"""Issue #14, items 3-6: from a phantom DICOM study, `adapt-segment` (adapter auto, shipped models) writes
+"""From a phantom DICOM study, `adapt-segment` (adapter auto, shipped models) writes
 the DICOM SEG, the TID 1500 SR and the PDF beside the usual outputs; each is read back.
 
 The SEG must give, through highdicom, the labelmap's masks on the very source instances; the SR must

@@ -1,4 +1,4 @@
-"""Issue #8, reliability and security: every case of docs/reliability.md, fed through the real command line.
+"""Reliability and security: every case of docs/reliability.md, fed through the real command line.
 
 Bad input: one `ERROR:` line that says what is wrong and what is expected, exit code 2,
 no traceback, nothing written, the input unchanged. Damaged or wrong models: refused
@@ -274,7 +274,7 @@ def test_oblique_outputs_keep_the_input_direction_and_origin(source, study, file
     before = fingerprint(input_path)
     result = unetgan_here("adapt-segment", input_path, "-o", tmp_path / "out", "--adapter", ADAPTER)
     assert result.returncode == 0, result.stderr
-    expected = OUTPUTS + (DICOM_OUTPUTS if source == "dicom" else [])  # DICOM input: also SEG, SR, PDF (issue #14)
+    expected = OUTPUTS + (DICOM_OUTPUTS if source == "dicom" else [])  # DICOM input: also SEG, SR, PDF
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(expected)
     for name in ("labelmap.nrrd", "translated.nrrd"):
         output = read_image(tmp_path / "out" / name)

@@ -1,4 +1,4 @@
-"""Issue #14 item 6, the Slicer module's Export: the DICOM SEG (the cine, and its ED and ES phases alone), the
+"""The Slicer module's Export: the DICOM SEG (the cine, and its ED and ES phases alone), the
 TID 1500 SR and the PDF report of a result in a real slicer-core scene, beside the segmentation files.
 
 The cine is a phantom GE DICOM series written by the project, put into the scene as Slicer's DICOM module

@@ -1,4 +1,4 @@
-"""Results that outlive the Python objects and the session (issue #13 items 7, 8, 12), on a real
+"""Results that outlive the Python objects and the session, on a real
 slicer-core scene: rebuilt from the scene after it was saved and opened again, a cine segmentation
 exported as one .seq.nrrd that opens as a sequence, a standalone scene that keeps its logics alive.
 """

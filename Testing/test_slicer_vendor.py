@@ -1,4 +1,4 @@
-"""`--adapter auto` in the Slicer module (issue #13 item 4): the adapter from the DICOM Manufacturer of
+"""`--adapter auto` in the Slicer module: the adapter from the DICOM Manufacturer of
 the loaded series, found through the volume's instance UIDs in the DICOM database; "auto" for the
 backend when the volume has no DICOM origin. Phantom DICOM series written by the project
 (GE and Siemens), loaded into a real slicer-core scene.
