@@ -18,6 +18,7 @@ Server helpers, browser and tiny random models are test_web.py's (plumbing, not 
 """
 from __future__ import annotations
 
+import csv
 import json
 import os
 import urllib.error
@@ -160,6 +161,18 @@ def test_dicom_study_in_a_session(chromium, launcher, tmp_path):  # noqa: F811 -
         assert len(changed) > 0
         assert set(changed[:, 0]) == {0} and len(set(changed[:, 1])) == 1, sorted(set(map(tuple, changed[:, :2])))
         assert not state(page, "ug_unsaved_edits")
+        # the page shows what the files say: ED/ES frame numbers, the warnings of the edited numbers
+        root = Path(state(page, "ug_output_root"))
+        with open(root / "after_measurements.csv", newline="") as table:
+            saved_summary = {row["Measurement"]: row["Value"] for row in csv.DictReader(table)}
+        shown = {row["name"]: row["value"] for row in state(page, "ug_summary")}
+        for name in ("ED frame", "ES frame"):
+            assert float(shown[name]) == float(saved_summary[name]), (name, shown[name], saved_summary[name])
+        saved_numbers = json.loads((root / "after_measurements.json").read_text())
+        assert saved_numbers["edited"] is True and saved_numbers["edited_frames"] == [1]
+        assert set(saved_numbers["warnings"]) <= set(state(page, "ug_warnings"))
+        # (the tiny random segmenter labels far too much: the plausibility check speaks, and the page shows it)
+        assert "outside what a human left ventricle holds" in page.locator("#ug-warnings").inner_text()
 
         # the downloads: the saved bytes, and the tab still in its session with the edit shown
         assert {d["kind"] for d in state(page, "ug_downloads")} == {"pdf", "seg"}
@@ -175,6 +188,10 @@ def test_dicom_study_in_a_session(chromium, launcher, tmp_path):  # noqa: F811 -
         assert page.url == page_url and connected(page) and not state(page, "ug_show_error")
         assert state(page, "ug_edited") and blood(page) == edited_blood
         assert page.locator("#ug-edited").is_visible()
+        # undoing the stroke makes the masks the backend's again, and the page says so
+        page.locator("button:has(.mdi-undo)").first.click()
+        wait_state(page, "!s('ug_edited')", timeout=EDIT_TIMEOUT_MS)
+        assert blood(page) == blood_before and page.locator("#ug-edited").count() == 0
         set_state(page, "ug_frame", 2)  # the server answers: the session lives
         wait_state(page, "s('ug_frame_shown') === 2")
         ticket = state(page, "ug_upload_ticket")
