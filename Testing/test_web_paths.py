@@ -362,3 +362,28 @@ def test_the_printed_link_names_a_host_a_browser_can_open():
         assert shown not in ("0.0.0.0", "::", "[::]", "") and not shown.startswith("127."), shown
         assert shown == socket.gethostname() or ipaddress.ip_address(shown.strip("[]"))
     assert reachable_host("192.168.1.20") == "192.168.1.20" and reachable_host("127.0.0.1") == "127.0.0.1"
+
+
+def test_the_adapter_given_at_start_is_selected_from_the_list(monkeypatch, tmp_path):
+    """`--adapter Siemens` selects the shipped Siemens entry (not a second "Siemens"); nothing selects
+    Automatic; a file not in the list is added to it."""
+    import json
+
+    from UnetGANSlicerWeb import adapters
+
+    registry = tmp_path / "models.json"
+    registry.write_text(json.dumps({"models": [
+        {"name": "adapter-x-siemens", "kind": "adapter", "target_vendor": "Siemens", "source_vendor": "Philips",
+         "file": "missing.safetensors", "sha256": None}]}))
+    monkeypatch.setenv("UNETGAN_REGISTRY", str(registry))
+    monkeypatch.setenv("UNETGAN_USER_REGISTRY", str(tmp_path / "no-user-models.json"))
+    assert [item["title"] for item in adapters.adapter_items("siemens")] == [
+        "Automatic", "Siemens - file missing", "None"]
+    assert adapters.selected_at_start("siemens") == "adapter-x-siemens"
+    assert adapters.selected_at_start(None) == adapters.AUTOMATIC
+    mine = str(tmp_path / "mine.safetensors")
+    assert adapters.selected_at_start(mine) == mine
+    assert adapters.adapter_items(mine)[1] == {"title": "mine.safetensors (file)", "value": mine,
+                                               "subtitle": "given on the command line"}
+    assert adapters.translated_title("Siemens") == "Translated to the Philips look"
+    assert adapters.translated_title(None) == "No adapter: the image as it is"

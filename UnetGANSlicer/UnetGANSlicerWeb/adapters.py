@@ -28,15 +28,28 @@ def _options() -> list:
         return [models.AdapterOption("Automatic", AUTOMATIC), models.AdapterOption("None", NO_ADAPTER)]
 
 
+def selected_at_start(preferred: str | None, options: list | None = None) -> str:
+    """The list's value for the command line's --adapter: a shipped adapter named by its vendor is that entry;
+    nothing given is Automatic."""
+    if not preferred:
+        return AUTOMATIC
+    for option in options if options is not None else _options():
+        if not option.user and option.vendor and option.vendor.lower() == preferred.lower():
+            return option.value
+    return preferred
+
+
 def adapter_items(preferred: str | None = None) -> list[dict]:
     """Select items ({title, value, subtitle}); ``preferred`` (the command line's --adapter) is added when
     the list lacks it (a file, or a name the backend resolves)."""
+    options = _options()
     items = []
-    for option in _options():
+    for option in options:
         title = option.label
         if option.choice is not None and not option.choice.available:
             title += " - file missing"
         items.append({"title": title, "value": option.value, "subtitle": option.description})
+    preferred = selected_at_start(preferred, options) if preferred else None
     if preferred and preferred not in [item["value"] for item in items]:
         title = f"{Path(preferred).name} (file)" if Path(preferred).suffix else preferred
         items.insert(1, {"title": title, "value": preferred, "subtitle": "given on the command line"})

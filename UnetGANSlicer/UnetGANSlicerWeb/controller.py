@@ -75,7 +75,7 @@ class WorkflowController:
         adapter_items = adapters.adapter_items(self.options.adapter)
         s.update({
             "ug_adapters": adapter_items,
-            "ug_adapter": self.options.adapter or adapters.AUTOMATIC,
+            "ug_adapter": adapters.selected_at_start(self.options.adapter),
             "ug_adapter_note": "",  # what "Automatic" means for the loaded image
             "ug_devices": DEVICES,
             "ug_device": self.options.device,
