@@ -315,3 +315,39 @@ def test_a_dicomdir_naming_a_file_outside_its_folder_is_refused(reference, tmp_p
     result = unetgan_here("segment", cd, "-o", tmp_path / "out" / "labels.nrrd")
     assert_refused(result, r"DICOMDIR: the DICOMDIR names the file '\.\./ELSEWHERE', not a path inside its folder",
                    tmp_path / "out", before, cd)
+
+
+def test_a_missing_image_is_found_where_trigger_times_drift_between_slices(untidy_source, tmp_path):
+    """Each slice is acquired in its own breath-hold, at its own heart rate: here slice 4's phases are 10 % further
+    apart than the others' (its last phase 95 ms, most of a phase interval, later), and its phase 5 is missing."""
+    source, complete = untidy_source
+    folder = shutil.copytree(source, tmp_path / "study")
+    for ds, path in _short_axis(folder)[3 * UNTIDY_PHASES:]:
+        ds.TriggerTime = round(float(ds.TriggerTime) * 1.1, 3)
+        ds.save_as(path)
+    _cell(folder, 3, 4).unlink()
+    image = read_image(folder)
+    assert image.meta["warnings"][0].startswith(
+        f"the cine is incomplete: slice 4 of 4 (at {_location(source, 3):.1f} mm) has no image at phase 5 of 8 "
+        f"(trigger time {complete.trigger_times_ms[4]:g} ms) (instance 29 missing from the series): phase 5 is left out")
+    kept = [t for t in range(UNTIDY_PHASES) if t != 4]
+    np.testing.assert_array_equal(image.array, complete.array[kept])
+
+
+def test_series_per_slice_join_despite_each_slices_own_heart_rate(reference, tmp_path):
+    """Trigger times of the same phase differ between slices acquired in different breath-holds: joined all the same;
+    a series whose phases are a different protocol's (intervals 40 % longer) is not."""
+    folder = _rewritten("a series per slice position", reference[0], tmp_path / "study")
+    for number, factor in ((6, 1.08), (8, 1.4)):
+        for path in folder.glob("*.dcm"):
+            ds = pydicom.dcmread(path)
+            if ds.get("SeriesNumber") == number:
+                ds.TriggerTime = round(float(ds.TriggerTime) * factor, 3)
+                ds.save_as(path)
+    image = read_image(folder)
+    assert image.array.shape[:2] == (N_PHASES, 3)
+    assert "joined 3 series, one per slice position (series 5 'sax_5', series 6 'sax_6', series 7 'sax_7')" in \
+        image.meta["series"]["reason"]
+    assert len(image.meta["warnings"]) == 1 and image.meta["warnings"][0].startswith("series 8 'sax_8'") and \
+        image.meta["warnings"][0].endswith("lies in the plane of the short-axis series but has other trigger times: "
+                                           "not joined to them")

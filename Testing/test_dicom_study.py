@@ -1,4 +1,4 @@
-"""Issue #14, items 1, 2 and 7: a whole DICOM study in, the short-axis cine found, the adapter from the
+"""A whole DICOM study in, the short-axis cine found, the adapter from the
 Manufacturer; bad DICOM refused with one `ERROR:` line, nothing written, the input unchanged.
 
 Every study is the phantom's DICOM output (a short-axis cine, a localiser and a long-axis cine),
@@ -153,6 +153,14 @@ def _damaged_jpeg2000(folder):
     _edit(_short_axis_files(folder)[:1], compress)
 
 
+def _unknown_syntax(folder):
+    """A transfer syntax UID pydicom does not know (as JPEG XL's are to pydicom 3.0): patched into the file meta."""
+    for path in _short_axis_files(folder)[:2]:
+        data = path.read_bytes()
+        assert data.count(b"1.2.840.10008.1.2.1\x00") == 1  # Explicit VR Little Endian, padded to 20 bytes
+        path.write_bytes(data.replace(b"1.2.840.10008.1.2.1\x00", b"1.2.840.10008.1.2.99"))
+
+
 BAD_STUDIES = {
     "no-usable-cine": (_no_cine, r"no short-axis cine in .*: series 3 'LAX cine bSSFP \(phantom\)' \(2 images, UID [\d.]+\): "
                                  r"one slice position: a long-axis or single-slice view; series 2 'Localizer \(phantom\)' "
@@ -164,6 +172,8 @@ BAD_STUDIES = {
     "undecodable-compression": (_undecodable, r"2 file\(s\) use the compressed transfer syntax JPEG 2000 Part 2 "
                                               r"Multi-component .*which no installed decoder reads; expected uncompressed "
                                               r"images"),
+    "unknown-transfer-syntax": (_unknown_syntax, r"2 file\(s\) declare the transfer syntax 1\.2\.840\.10008\.1\.2\.99, "
+                                                 r"which this pydicom does not know; expected uncompressed images"),
     "damaged-compressed-data": (_damaged_jpeg2000, r"cannot read pixel data of IM\d+\.dcm: pylibjpeg: .*J2K.*; "
                                                    r"the file is damaged or its compression is a variant"),
 }

@@ -19,7 +19,7 @@ from .source_frames import frame_header
 PARSERS = {"DA": DA, "TM": TM, "DT": DT}
 
 
-def _blank_unreadable_dates(ds: pydicom.Dataset) -> pydicom.Dataset:
+def blank_unreadable_dates(ds: pydicom.Dataset) -> pydicom.Dataset:
     for element in ds:
         parse = PARSERS.get(element.VR)
         if parse is None or not element.value or element.VM != 1:
@@ -38,7 +38,7 @@ def source_headers(file_grid: list[list[str]], frame_numbers: list[list] | None 
         raise InputError("the result has no DICOM source images; SEG and SR need a DICOM input")
     read = {}  # a multi-frame file: read once for all its frames
     for path in {path for row in file_grid for path in row}:
-        read[path] = _blank_unreadable_dates(pydicom.dcmread(path, stop_before_pixels=True))
+        read[path] = blank_unreadable_dates(pydicom.dcmread(path, stop_before_pixels=True))
     numbers = frame_numbers or [[None] * len(row) for row in file_grid]
     headers = [[read[path] if number is None else frame_header(read[path], number) for path, number in zip(row, row_numbers)]
                for row, row_numbers in zip(file_grid, numbers)]  # [z][t]

@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import InputError
 
 MAX_DROPPED_PHASES = 0.25  # of the cine's phases: more missing than this is not the same cine any more
+PLACE_TOLERANCE = 0.3  # of a phase interval: farther from every phase's place, an image matches none
 GAP_FACTOR = 1.5  # a step between slice positions this many times the smallest: a slice is missing
 
 
@@ -142,13 +143,20 @@ def _reference_phases(slices: list[list[Placed]], n_phases: int) -> list[float]:
 
 def _matched(phases: list[Placed], reference: list[float], z: int, n_slices: int, location: float, kind: str,
              folder) -> list[Placed | None]:
-    """The images of an incomplete slice at the phases they belong to (None where one is missing)."""
-    tolerance = 0.5 * float(np.min(np.diff(reference))) if len(reference) > 1 else 0.0
+    """The images of an incomplete slice at the phases they belong to (None where one is missing).
+
+    A phase's place is counted in this slice's own phase interval from the first phase's delay: each
+    slice is acquired in its own breath-hold, at its own heart rate, so the trigger times of the same
+    phase drift apart between slices towards the end of the cycle."""
+    usual = float(np.median(np.diff(reference))) if len(reference) > 1 else 1.0
+    steps = np.diff([image.phase for image in phases])
+    neighbours = steps[steps < 1.5 * usual]  # steps between consecutive phases, not across a missing one
+    interval = float(np.median(neighbours)) if len(neighbours) else usual
     row: list[Placed | None] = [None] * len(reference)
     for image in phases:
-        distances = np.abs(np.array(reference) - image.phase)
-        t = int(np.argmin(distances))
-        if distances[t] >= tolerance or row[t] is not None:
+        place = (image.phase - reference[0]) / interval if interval > 0 else -1.0
+        t = int(round(place))
+        if abs(place - t) > PLACE_TOLERANCE or not 0 <= t < len(reference) or row[t] is not None:
             raise InputError(f"{folder}: {_where(z, n_slices, location)} has {len(phases)} of {len(reference)} phases, "
                              f"and its {image.frame.name} matches no phase of the other slices; expected every slice "
                              "at the same phases (the cine is incomplete or mixes acquisitions)")

@@ -43,6 +43,10 @@ def check_decodable(datasets, folder) -> None:
     """Refuse, before any pixel is read, a transfer syntax that no installed decoder handles."""
     syntaxes = Counter(transfer_syntax(ds) for ds in datasets)
     for syntax, count in syntaxes.items():
+        if syntax is not None and not syntax.is_transfer_syntax:  # JPEG XL, say, is newer than pydicom 3.0
+            raise InputError(f"{folder}: {count} file(s) declare the transfer syntax {syntax}, which this pydicom does "
+                             "not know; expected uncompressed images or a supported compression (see docs/dicom.md; "
+                             "export the series uncompressed, e.g. 'gdcmconv --raw')")
         if syntax is None or not syntax.is_compressed:
             continue  # no file meta (pydicom assumes an uncompressed syntax), uncompressed, or Deflate
         if not decoders_for(syntax):

@@ -103,8 +103,13 @@ def _is_dicom(path: Path) -> bool:
 
 
 def cine_files(paths) -> list[tuple[Dataset, Path]]:
-    """The single-frame images of one cine series, by slice position (along the normal), then trigger time."""
+    """The single-frame images of one cine series, by slice position (along the normal), then trigger time.
+
+    Some anonymisers give every image its own FrameOfReferenceUID (Sunnybrook): the copies share the first's,
+    as a multi-frame file and a stack of series need (and as the DICOM outputs do, with a warning)."""
     files = [(pydicom.dcmread(p), Path(p)) for p in paths]
+    for ds, _ in files:
+        ds.FrameOfReferenceUID = files[0][0].FrameOfReferenceUID
     orientation = np.array([float(v) for v in files[0][0].ImageOrientationPatient])
     normal = np.cross(orientation[:3], orientation[3:])
     return sorted(files, key=lambda f: (round(float(np.array(f[0].ImagePositionPatient, float) @ normal), 2),
@@ -123,6 +128,9 @@ def _slices(files) -> list[list[tuple[Dataset, Path]]]:
 def _legacy_multiframe(datasets, number: int) -> Dataset:
     import highdicom as hd
 
+    from ..dicom_outputs.source import blank_unreadable_dates
+
+    datasets = [blank_unreadable_dates(ds) for ds in datasets]  # anonymised dates ('20120000') stop the conversion
     return hd.legacy.LegacyConvertedEnhancedMRImage(datasets, series_instance_uid=datasets[0].SeriesInstanceUID,
                                                     series_number=int(datasets[0].SeriesNumber or 1),
                                                     sop_instance_uid=hd.UID(), instance_number=number)
