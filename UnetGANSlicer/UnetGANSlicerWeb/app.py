@@ -274,9 +274,11 @@ class WebApp:
 
     def _views(self) -> None:
         with v3.VAlert(v_if=("ug_warnings.length",), type="warning", density="compact", variant="tonal",
-                       title="Check the result", id="ug-warnings", classes="ma-2",
-                       style="flex: 0 0 auto; max-height: 30vh; overflow-y: auto;"):
-            html.Div("{{ w }}", v_for="w in ug_warnings", key="w", classes="text-body-2")
+                       title=("`Check the result (${ug_warnings.length} "
+                              "warning${ug_warnings.length > 1 ? 's' : ''})`",),
+                       id="ug-warnings", classes="ma-2", style="flex: 0 0 auto;"):
+            with html.Div(style="max-height: 16vh; overflow-y: auto;"):
+                html.Div("{{ w }}", v_for="w in ug_warnings", key="w", classes="text-caption")
         with html.Div(classes="d-flex text-caption px-2", style="flex: 0 0 auto;"):
             html.Div("Original", classes="flex-grow-1 text-center", style="flex-basis: 0;")
             html.Div("{{ ug_right_title }}", classes="flex-grow-1 text-center", style="flex-basis: 0;",

@@ -60,10 +60,12 @@ class ResultTables:
         self.refresh_curve()
 
     def warnings(self) -> list[str]:
-        """The run's warnings, then those of the masks as they are now (after edits), each once."""
+        """Each warning once: first those about the numbers as they are now (the MRML layer's plausibility check,
+        redone after every edit: at the top, where an edit's consequence is seen), then the run's."""
         result = self.page.result
-        now = (result.measurements or {}).get("warnings") or []
-        return list(dict.fromkeys([*result.warnings, *now]))
+        measurements = result.measurements or {}
+        return list(dict.fromkeys([*(measurements.get("measurement_warnings") or []), *result.warnings,
+                                   *(measurements.get("warnings") or [])]))
 
     def refresh_curve(self) -> None:
         result = self.page.result
