@@ -12,6 +12,7 @@ One launcher (loopback, no sign-in, one session at most) and one tab, as a user 
 - Save offers the PDF report and the DICOM SEG; downloading both gives exactly the saved bytes and the tab stays
   in its session: same page, the edit and its numbers still shown, the server still answering;
 - a second tab beyond the session limit gets a page saying what happened;
+- an upload (no DICOM origin) runs with Automatic as `--adapter auto` does: the label-free choice, with a warning;
 - the download route answers this page's ticket only, and only the files of the last Save.
 
 Server helpers, browser and tiny random models are test_web.py's (plumbing, not accuracy).
@@ -204,6 +205,18 @@ def test_dicom_study_in_a_session(chromium, launcher, tmp_path):  # noqa: F811 -
         assert "Nothing of yours was lost" in other.inner_text("body")
         other.close()
         assert connected(page)
+
+        # without DICOM origin Automatic is the label-free choice, and the page says so before and after the run
+        cine = write_study(make_study("Siemens", seed=5, n_phases=N_PHASES, n_slices=N_SLICES, matrix=96), tmp_path,
+                           fmt="nifti", name="upload")["cine"]
+        page.set_input_files("#ug-upload", str(cine))
+        wait_state(page, "s('ug_input_name') === 'upload_cine.nii.gz (uploaded)'", timeout=60_000)
+        assert "no DICOM origin" in page.locator("#ug-adapter-note").inner_text()
+        assert state(page, "ug_adapter") == "auto" and not state(page, "ug_unsaved_edits")
+        page.click("#ug-run")
+        wait_state(page, "s('ug_has_result') && !s('ug_running')", timeout=RUN_TIMEOUT_MS)
+        assert not state(page, "ug_error"), state(page, "ug_error")
+        assert "by the label-free check" in page.locator("#ug-warnings").inner_text()
 
     base = f"http://127.0.0.1:{session_port}/ug-download"
     for query, status in (("ticket=wrong&file=pdf", 403), (f"ticket={ticket}&file=..%2Fafter_report.pdf", 404)):
