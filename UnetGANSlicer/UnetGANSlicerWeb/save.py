@@ -48,7 +48,6 @@ class Saver:
             page.error("Nothing to save yet: run Adapt & Segment first.")
             return
         try:
-            page.edits.apply()  # the files hold the mask and numbers as they are now
             folder, base = self._target()
             existing = export.existing_files(page.result, folder, base)
             if existing and not overwrite:
@@ -60,6 +59,9 @@ class Saver:
         except Exception as err:  # noqa: BLE001
             page.report(err, "could not save")
             return
+        # the export recomputed the numbers, "edited" and the warnings from the masks as they are now: show them
+        page.edits.show_edited(page.result.measurements or {})
+        page.tables.refresh()
         saved = [self.shown(p) for group in files.values() for p in group]
         self.downloads = {kind: files[group][0] for kind, (group, _) in DOWNLOADS.items() if group in files}
         self.state.update({
