@@ -5,7 +5,8 @@ its plugins), segmented by the shipped networks.
 Lossless syntaxes: the same pixels, so the uncompressed study's EF and masks exactly. Lossy ones (JPEG 2000 at 10:1,
 JPEG-LS near-lossless with error 2) change the pixels, so the masks cannot be the same: their decoding is checked
 against GDCM's own decoding of the same files, and the result's change is bounded by what was measured on this
-3-slice phantom (EF 1.2 points for JPEG 2000, 0.3 for JPEG-LS; docs/dicom.md gives the figures).
+small 3-slice phantom (EF 1.2 points for JPEG 2000, 0.3 for JPEG-LS); docs/dicom.md gives the figures on a realistic
+phantom and a real cine (scripts/dicom_layouts.py).
 """
 from __future__ import annotations
 

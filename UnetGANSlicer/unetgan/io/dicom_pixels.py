@@ -58,7 +58,10 @@ def check_decodable(datasets, folder) -> None:
 
 def read_pixels(path) -> tuple[pydicom.Dataset, np.ndarray, str]:
     """The file, its stored values as (frames, rows, cols), and the decoder that read them ("" if uncompressed)."""
-    ds = pydicom.dcmread(path)
+    try:
+        ds = pydicom.dcmread(path)
+    except Exception as err:  # pydicom raises many types for a file damaged after its header
+        raise InputError(f"cannot read pixel data of {path.name}: {_reason(err)}; the file is damaged") from None
     syntax = transfer_syntax(ds)
     plugins = decoders_for(syntax) if syntax is not None and syntax.is_compressed else [""]
     errors = []
