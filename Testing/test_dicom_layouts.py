@@ -351,3 +351,17 @@ def test_series_per_slice_join_despite_each_slices_own_heart_rate(reference, tmp
     assert len(image.meta["warnings"]) == 1 and image.meta["warnings"][0].startswith("series 8 'sax_8'") and \
         image.meta["warnings"][0].endswith("lies in the plane of the short-axis series but has other trigger times: "
                                            "not joined to them")
+
+
+def test_a_patient_cd_is_one_input_of_a_batch(reference, tmp_path):
+    """A folder of inputs holding a CD with its DICOMDIR: the CD is one study, not one per sub-folder of the CD."""
+    from pydicom.fileset import FileSet
+
+    from unetgan.io.folders import image_inputs
+
+    files = FileSet()
+    for path in sorted(reference[0].rglob("*.dcm")):
+        files.add(path)
+    files.write(tmp_path / "inputs" / "cd")
+    shutil.copytree(reference[0], tmp_path / "inputs" / "plain")
+    assert image_inputs(tmp_path / "inputs") == [tmp_path / "inputs" / "cd", tmp_path / "inputs" / "plain"]

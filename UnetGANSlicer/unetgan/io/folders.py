@@ -50,6 +50,10 @@ def image_inputs(folder: Path, exclude: Path | None = None) -> list[Path]:
         dirs[:] = sorted(d for d in dirs if not d.startswith(".")
                          and (exclude is None or (root_path / d).resolve() != exclude))
         visible = sorted(n for n in names if not n.startswith("."))
+        if any(n.upper() == "DICOMDIR" for n in visible):  # a patient CD: one input, read through its index
+            series_folders[root_path] = None
+            dirs[:] = []
+            continue
         files += [root_path / n for n in visible if is_image_file(root_path / n)]
         first_dicom = next((root_path / n for n in visible
                             if not is_image_file(root_path / n) and looks_like_dicom(root_path / n)), None)
