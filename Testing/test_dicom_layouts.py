@@ -365,3 +365,24 @@ def test_a_patient_cd_is_one_input_of_a_batch(reference, tmp_path):
     files.write(tmp_path / "inputs" / "cd")
     shutil.copytree(reference[0], tmp_path / "inputs" / "plain")
     assert image_inputs(tmp_path / "inputs") == [tmp_path / "inputs" / "cd", tmp_path / "inputs" / "plain"]
+
+
+def test_the_seg_of_a_stack_of_series_references_each_image_in_its_own_series(reference, tmp_path):
+    plain, _, labels, measurements = reference
+    folder = _rewritten("a series per slice position", plain, tmp_path / "study")
+    image = read_image(folder)
+    export_dicom_results(tmp_path / "out", folder, labels, dict(measurements))
+    seg = hd.seg.segread(tmp_path / "out" / "segmentation.seg.dcm")
+    headers = {str(ds.SOPInstanceUID): ds for ds in (pydicom.dcmread(p, stop_before_pixels=True) for p in folder.glob("*.dcm"))}
+    listed = {str(s.SeriesInstanceUID): {str(i.ReferencedSOPInstanceUID) for i in s.ReferencedInstanceSequence}
+              for s in seg.ReferencedSeriesSequence}
+    assert len(listed) == N_SLICES and sum(len(uids) for uids in listed.values()) == N_SLICES * N_PHASES
+    assert all(str(headers[uid].SeriesInstanceUID) == series for series, uids in listed.items() for uid in uids)
+    for z, paths in enumerate(image.meta["files"]):
+        for t, path in enumerate(paths):
+            uid = str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)
+            np.testing.assert_array_equal(seg.get_pixels_by_source_instance([uid], combine_segments=True)[0], labels[t, z])
+    report = pydicom.dcmread(tmp_path / "out" / "measurements.sr.dcm")
+    evidence = {str(s.SeriesInstanceUID) for study in report.CurrentRequestedProcedureEvidenceSequence
+                for s in study.ReferencedSeriesSequence}
+    assert set(listed) <= evidence

@@ -14,7 +14,7 @@ import pydicom
 from pydicom.valuerep import DA, DT, TM
 
 from ..errors import InputError
-from .source_frames import frame_header
+from .source_frames import frame_header, in_one_series
 
 PARSERS = {"DA": DA, "TM": TM, "DT": DT}
 
@@ -42,7 +42,7 @@ def source_headers(file_grid: list[list[str]], frame_numbers: list[list] | None 
     numbers = frame_numbers or [[None] * len(row) for row in file_grid]
     headers = [[read[path] if number is None else frame_header(read[path], number) for path, number in zip(row, row_numbers)]
                for row, row_numbers in zip(file_grid, numbers)]  # [z][t]
-    return [list(frame) for frame in zip(*headers)]
+    return in_one_series([list(frame) for frame in zip(*headers)])  # a stack joined from several series: stand-ins
 
 
 def institution_of(headers) -> str | None:

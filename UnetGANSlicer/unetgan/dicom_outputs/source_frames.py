@@ -1,4 +1,5 @@
-"""Source images that are frames of multi-frame files (Enhanced MR): referenced as the standard asks.
+"""Source images that are frames of multi-frame files (Enhanced MR), or images of several series (one series per
+slice position): referenced as the standard asks.
 
 highdicom builds a SEG on a multi-frame source only when its frames lie at distinct positions,
 and a cine in one file images every position at every phase. So each frame is given to highdicom
@@ -7,6 +8,9 @@ groups, a temporary SOP instance UID); the SEG is built as for single-frame imag
 reference to a stand-in becomes what it stands for: the multi-frame instance's SOP class and
 instance UID with the ReferencedFrameNumber of the frame (Derivation Image Sequence), each instance
 listed once in the Referenced Series Sequence. The SR's measurements reference frames the same way.
+highdicom also builds a SEG from the images of one series only; a short-axis stack joined from one
+series per slice position gives the images of the other series stand-ins in the first one's series,
+and the Referenced Series Sequence is then regrouped by each image's own series.
 highdicom has no such path for cines: written here.
 """
 from __future__ import annotations
@@ -19,7 +23,7 @@ from pydicom.uid import MRImageStorage
 
 from ..io.dicom_frames import Frame
 
-STAND_IN = "_stands_for"  # attribute of a stand-in header: (the multi-frame file's header, the frame number)
+STAND_IN = "_stands_for"  # attribute of a stand-in header: (the source image's header, its frame number or None)
 GEOMETRY = ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "SliceThickness",
             "SpacingBetweenSlices", "TriggerTime", "RescaleSlope", "RescaleIntercept")
 MULTIFRAME_ONLY = ("PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence", "NumberOfFrames", "PixelData")
@@ -41,6 +45,24 @@ def frame_header(ds: Dataset, number: int) -> Dataset:
     stand_in.SOPInstanceUID = hd.UID()
     setattr(stand_in, STAND_IN, (ds, number))
     return stand_in
+
+
+def in_one_series(headers) -> list[list[Dataset]]:
+    """Headers [t][z] with those outside the first image's series replaced by stand-ins inside it."""
+    first = headers[0][0].SeriesInstanceUID
+    joined = []
+    for row in headers:
+        joined.append([])
+        for ds in row:
+            if ds.SeriesInstanceUID != first:
+                if not hasattr(ds, STAND_IN):
+                    source = ds
+                    ds = copy.deepcopy(source)
+                    ds.SOPInstanceUID = hd.UID()
+                    setattr(ds, STAND_IN, (source, None))
+                ds.SeriesInstanceUID = first
+            joined[-1].append(ds)
+    return joined
 
 
 def _stood_for(headers) -> dict[str, tuple[Dataset, int]]:
@@ -66,14 +88,24 @@ def refer_to_frames(seg: Dataset, headers) -> None:
             source, number = stood_for[uid]
             item.ReferencedSOPClassUID = source.SOPClassUID
             item.ReferencedSOPInstanceUID = source.SOPInstanceUID
-            item.ReferencedFrameNumber = number
+            if number is not None:
+                item.ReferencedFrameNumber = number
+    series_of = {str(source.SOPInstanceUID): str(source.SeriesInstanceUID) for source, _ in stood_for.values()}
+    regrouped: dict[str, dict] = {}
     for series in getattr(seg, "ReferencedSeriesSequence", []):
-        once = {}
         for instance in series.ReferencedInstanceSequence:
             if "ReferencedFrameNumber" in instance:  # the instance reference macro names instances, not frames
                 del instance.ReferencedFrameNumber
-            once.setdefault(str(instance.ReferencedSOPInstanceUID), instance)
-        series.ReferencedInstanceSequence = list(once.values())
+            uid = str(instance.ReferencedSOPInstanceUID)
+            regrouped.setdefault(series_of.get(uid, str(series.SeriesInstanceUID)), {}).setdefault(uid, instance)
+    if regrouped:
+        items = []
+        for series_uid, instances in regrouped.items():
+            item = Dataset()
+            item.SeriesInstanceUID = series_uid
+            item.ReferencedInstanceSequence = list(instances.values())
+            items.append(item)
+        seg.ReferencedSeriesSequence = items
 
 
 def source_key(ds: Dataset) -> tuple[str, int | None]:
