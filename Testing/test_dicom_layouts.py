@@ -386,3 +386,28 @@ def test_the_seg_of_a_stack_of_series_references_each_image_in_its_own_series(re
     evidence = {str(s.SeriesInstanceUID) for study in report.CurrentRequestedProcedureEvidenceSequence
                 for s in study.ReferencedSeriesSequence}
     assert set(listed) <= evidence
+
+
+def test_series_in_different_frames_of_reference_are_joined_only_when_asked(reference, tmp_path):
+    """An anonymiser that gives every series its own FrameOfReferenceUID: not joined on a guess; the error says why
+    and how; --series with their UIDs joins them, with a warning."""
+    folder = _rewritten("a series per slice position", reference[0], tmp_path / "study")
+    for path in folder.glob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        if "SeriesNumber" in ds and ds.SeriesNumber >= 5:
+            ds.FrameOfReferenceUID = generate_uid(entropy_srcs=[str(ds.SeriesNumber)])
+            ds.save_as(path)
+    before = fingerprint(folder)
+    result = unetgan_here("segment", folder, "-o", tmp_path / "out" / "labels.nrrd")
+    assert_refused(result, r"no short-axis cine in .*; expected a series with several slice positions, each imaged at "
+                           r"several cardiac phases \(4 single-position cines \(series \d+ 'sax_\d+', .*\) lie in "
+                           r"parallel planes but carry 4 different FrameOfReferenceUIDs \(an anonymiser's doing\?\), so "
+                           r"they are not joined; if they are one short-axis stack, join them with --series UID,UID,\.\.\.\)",
+                   tmp_path / "out", before, folder)
+    uids = sorted({str(pydicom.dcmread(p, stop_before_pixels=True).SeriesInstanceUID) for p in folder.glob("*.dcm")
+                   if pydicom.dcmread(p, stop_before_pixels=True).SeriesNumber >= 5})
+    image = read_image(folder, series_uid=uids)
+    np.testing.assert_array_equal(image.array, reference[1].array)
+    assert image.meta["warnings"] == ["the 4 series joined with --series carry 4 different FrameOfReferenceUIDs: their "
+                                      "positions are taken as one patient coordinate system, as asked (check that the "
+                                      "patient did not move)"]

@@ -130,8 +130,9 @@ def _stack(slices: list[_Slice], by_series, folder: Path, warnings: list[str]) -
                             description=descriptions.pop() if len(descriptions) == 1 else "",
                             positions=len(members), phases=max(m.phases for m in members), localizer=False,
                             members=members)
+    shared = "frame of reference, " if len({s.frame_of_reference for s in placed}) == 1 else ""
     said = (f"joined {len(members)} series, one per slice position ({', '.join(_named(m) for m in members)}): "
-            f"same orientation, frame of reference, matrix, pixel spacing, {len(placed[0].triggers)} phases and "
+            f"same orientation, {shared}matrix, pixel spacing, {len(placed[0].triggers)} phases and "
             f"trigger times, {spacing:.1f} mm apart")
     return Stack(summary, frames, said, warnings)
 
@@ -140,8 +141,24 @@ def _named(summary: SeriesSummary) -> str:
     return f"series {summary.number or '?'}" + (f" '{summary.description}'" if summary.description else "")
 
 
-def stacks_of_single_slices(summaries: dict[str, SeriesSummary], by_series, folder: Path) -> list[Stack]:
-    """Short-axis cines made of one series per slice position, found among the series of a study."""
+def _frames_of_reference_hint(groups) -> str:
+    """What to say when parallel single-position cines would make a stack but for their frames of reference."""
+    by_orientation = defaultdict(list)
+    for (_, orientation), slices in groups.items():
+        by_orientation[orientation].append(slices)
+    for parts in by_orientation.values():
+        slices = [s for part in parts for s in part]
+        if len(parts) > 1 and len(slices) >= MIN_SERIES and all(len(part) < MIN_SERIES for part in parts):
+            named = ", ".join(_named(s.summary) for s in slices[:4]) + (" ..." if len(slices) > 4 else "")
+            return (f"{len(slices)} single-position cines ({named}) lie in parallel planes but carry {len(parts)} "
+                    "different FrameOfReferenceUIDs (an anonymiser's doing?), so they are not joined; if they are one "
+                    "short-axis stack, join them with --series UID,UID,...")
+    return ""
+
+
+def stacks_of_single_slices(summaries: dict[str, SeriesSummary], by_series, folder: Path) -> tuple[list[Stack], str]:
+    """Short-axis cines made of one series per slice position, found among the series of a study; and a hint when
+    parallel series were not joined because their frames of reference differ ("" otherwise)."""
     groups = defaultdict(list)
     for summary in summaries.values():
         if summary.positions == 1 and summary.is_cine and not summary.localizer:
@@ -163,7 +180,7 @@ def stacks_of_single_slices(summaries: dict[str, SeriesSummary], by_series, fold
                                 "not joined to them")
         if len(agreeing) >= MIN_SERIES:
             stacks.append(_stack(agreeing, by_series, folder, warnings))
-    return stacks
+    return stacks, _frames_of_reference_hint(groups)
 
 
 def join_series(summaries: list[SeriesSummary], by_series, folder: Path) -> Stack:
@@ -175,12 +192,16 @@ def join_series(summaries: list[SeriesSummary], by_series, folder: Path) -> Stac
             raise InputError(f"--series names several series to join, but {summary.shown()} is not one slice position "
                              "of a cine with a usable geometry; expected one series per slice position")
         slices.append(found)
-    if len({s.along for s in slices}) > 1:
-        raise InputError(f"--series names series that do not lie in parallel planes of one frame of reference "
+    if len({s.orientation for s in slices}) > 1:
+        raise InputError(f"--series names series that do not lie in parallel planes "
                          f"({'; '.join(s.summary.shown() for s in slices)}); expected the series of one short-axis stack")
     usual = _usual(slices)
     for one in slices:
         differs = _disagreement(one, usual)
         if differs is not None:
             raise InputError(f"--series: {one.summary.shown()} has {differs}; expected series that agree")
-    return _stack(slices, by_series, folder, [])
+    references = {s.frame_of_reference for s in slices}
+    warnings = [] if len(references) == 1 else [
+        f"the {len(slices)} series joined with --series carry {len(references)} different FrameOfReferenceUIDs: their "
+        "positions are taken as one patient coordinate system, as asked (check that the patient did not move)"]
+    return _stack(slices, by_series, folder, warnings)

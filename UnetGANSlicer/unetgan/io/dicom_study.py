@@ -62,8 +62,8 @@ def choose_series(frames, folder: Path, series_uid=None):
         stack = join_series([summaries[uid] for uid in wanted], by_series, folder)
         return stack.frames, SeriesChoice(stack.summary, f"{stack.summary.shown()}, chosen with --series: {stack.said}",
                                           stack.warnings)
-    stacks = stacks_of_single_slices(summaries, by_series, folder)
-    warnings = [w for stack in stacks for w in stack.warnings]
+    stacks, hint = stacks_of_single_slices(summaries, by_series, folder)
+    warnings = [w for stack in stacks for w in stack.warnings] + ([hint] if hint else [])
     for stack in stacks:
         for member in stack.summary.members:
             del summaries[member.uid]
@@ -79,7 +79,7 @@ def choose_series(frames, folder: Path, series_uid=None):
     if not fit:
         passed = "; ".join(f"{s.shown()}: {s.unfit_reason}" for s in summaries.values())
         raise InputError(f"no short-axis cine in {folder}: {passed}; expected a series with several slice positions, "
-                         "each imaged at several cardiac phases")
+                         "each imaged at several cardiac phases" + (f" ({hint})" if hint else ""))
     # a cine before a single-phase stack, then the description's hint
     rank = {s.uid: (s.is_cine, s.hint) for s in fit}
     best = max(rank.values())
