@@ -354,7 +354,8 @@ def test_warnings_reach_the_slicer_result(study, tmp_path, monkeypatch):
         slicer.util.updateVolumeFromArray(node, np.ascontiguousarray(_ct_like(study)[0]))
         set_geometry(node, geometry_of(study))
         result = adapt_and_segment(node, adapter=ADAPTER, device="cpu")
-        assert any(re.search(r"no left ventricle found|low segmentation confidence|does not surround|outside 10-500 mL", w)
+        assert any(re.search(r"no left ventricle found|low segmentation confidence|does not surround|"
+                             r"outside what a human left ventricle holds", w)
                    for w in result.warnings), result.warnings
         assert result.segmentation is not None and result.table is not None  # the result is there, beside the warning
     finally:
@@ -371,7 +372,10 @@ def test_same_input_and_model_give_bit_identical_outputs(files, tmp_path):
         out = tmp_path / f"run{k}"
         result = unetgan("adapt-segment", files["cine"], "-o", out, "--adapter", ADAPTER)
         assert result.returncode == 0, result.stderr
-        assert "WARNING" not in result.stderr, result.stderr  # the phantom itself is in distribution
+        # the phantom itself is in distribution; only the masks' consistency over the cycle may speak (the
+        # phantom's own myocardium varies by about 13 % over its cycle, near the 15 % bound)
+        warnings = [line for line in result.stderr.splitlines() if line.startswith("WARNING")]
+        assert all("myocardial volume varies" in line for line in warnings), result.stderr
         runs.append(out)
     first, second = (read_image(out / "labelmap.nrrd") for out in runs)
     assert first.array.dtype == np.uint8 and (first.array > 0).sum() > 100
