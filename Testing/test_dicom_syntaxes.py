@@ -50,6 +50,8 @@ def test_a_compressed_study_gives_the_uncompressed_result(syntax, reference, tmp
     compressed, compressed_labels, _, compressed_measurements = run_study(folder, None, runtime="torch", tta="none")
     for got, expected in zip(vars(compressed.geometry).values(), vars(image.geometry).values()):
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-9)  # GDCM rewrites decimals in 16 characters
+    lossy_said = [w for w in compressed.meta["warnings"] if "compressed with loss" in w or "may have been lossy" in w]
+    assert len(lossy_said) == (0 if lossless else 1), compressed.meta["warnings"]
     if lossless:
         np.testing.assert_array_equal(compressed.array, image.array)
         assert compressed_measurements["ef_percent"] == measurements["ef_percent"]

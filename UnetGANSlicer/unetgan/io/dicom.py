@@ -20,7 +20,7 @@ from pydicom.errors import InvalidDicomError
 from ..errors import InputError
 from .dicom_frames import frames_of
 from .dicom_grid import Placed, arrange
-from .dicom_pixels import check_decodable, read_pixels
+from .dicom_pixels import check_decodable, lossy_warnings, read_pixels
 from .dicom_study import choose_series
 from .geometry import Geometry, ImageData
 
@@ -203,7 +203,9 @@ def read_dicom_cine(folder: Path, series_uid=None) -> ImageData:
     frames, choice = choose_series(frames, folder, series_uid)
     warnings += choice.warnings
     _check_one_size(frames, folder)
-    check_decodable({id(f.ds): f.ds for f in frames}.values(), folder)
+    datasets = list({id(f.ds): f.ds for f in frames}.values())
+    check_decodable(datasets, folder)
+    warnings += lossy_warnings(datasets)
     orientation = _orientation(frames, folder)
     # the tag holds ~6 decimals: make the axes exactly orthonormal, so that outputs written with this
     # geometry read back with the same direction and spacing (a NRRD stores spacing x direction)

@@ -56,6 +56,33 @@ def check_decodable(datasets, folder) -> None:
                              "'dcmdjpeg' or 'gdcmconv --raw')")
 
 
+# syntaxes whose pixels may have been changed by the compression (JPEG 2000 and JPEG-LS near-lossless can also be
+# lossless: the LossyImageCompression tag, when written, says which)
+LOSSY_SYNTAXES = {"1.2.840.10008.1.2.4.50": "JPEG baseline", "1.2.840.10008.1.2.4.51": "JPEG extended",
+                  "1.2.840.10008.1.2.4.81": "JPEG-LS near-lossless", "1.2.840.10008.1.2.4.91": "JPEG 2000",
+                  "1.2.840.10008.1.2.4.203": "HTJ2K"}
+
+
+def lossy_warnings(datasets) -> list[str]:
+    """A warning when the images were (or may have been) compressed with loss: the volumes can then differ
+    slightly from those of the scanner's original images."""
+    marked, possible = 0, Counter()
+    for ds in datasets:
+        flag = str(getattr(ds, "LossyImageCompression", "") or "").strip()
+        if flag == "01":
+            marked += 1
+        elif flag != "00" and str(transfer_syntax(ds) or "") in LOSSY_SYNTAXES:
+            possible[LOSSY_SYNTAXES[str(transfer_syntax(ds))]] += 1
+    if marked:
+        return [f"{marked} image file(s) were compressed with loss (LossyImageCompression 01): volumes and EF can differ "
+                "slightly from the original images'; measure on the scanner's original series where the archive has it"]
+    if possible:
+        kinds = ", ".join(f"{name} ({count} file(s))" for name, count in sorted(possible.items()))
+        return [f"the images are stored as {kinds}, which may have been lossy, and the files do not say "
+                "(no LossyImageCompression): volumes and EF can differ slightly from the original images'"]
+    return []
+
+
 def read_pixels(path) -> tuple[pydicom.Dataset, np.ndarray, str]:
     """The file, its stored values as (frames, rows, cols), and the decoder that read them ("" if uncompressed)."""
     try:
