@@ -46,6 +46,8 @@ bench: $(STAMP)
 
 results: $(STAMP)
 	$(PY) scripts/results.py --manifest ../shared/data/manifest.csv --out docs
+	# Dice per protocol variant and Dice and EF error per kind of heart (docs/robustness.md, a few minutes)
+	$(PY) scripts/robustness.py --manifest ../shared/data/manifest.csv --out docs
 
 clean:
 	rm -rf out .pytest_cache

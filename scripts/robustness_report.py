@@ -1,0 +1,133 @@
+"""docs/robustness.md from docs/robustness.json alone (scripts/robustness.py measures and calls this).
+
+    python scripts/robustness_report.py docs/robustness.json docs/robustness.md
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+FLOOR = 0.75  # the mean Dice no protocol variant of the dev data should fall under
+
+
+def number(value, fmt=".3f") -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def worst_text(entry: dict) -> str:
+    return "; ".join(f"{w['vendor']} {w['subject']} {w['phase']} {w['mean']:.3f} (pool {w['blood_pool']:.3f}, "
+                     f"myo {w['myocardium']:.3f})" for w in entry["worst"])
+
+
+def variant_table(variants: dict, vendors: tuple[str, ...]) -> list[str]:
+    lines = ["| variant | n | `segment`: pool | myo | mean | " + " | ".join(f"{v} mean" for v in vendors)
+             + " | `adapt-segment` (Siemens): pool | myo | mean | worst volume, `segment` |",
+             "|---|---|---|---|---|" + "---|" * len(vendors) + "---|---|---|---|"]
+    for name, entry in variants.items():
+        seg, adapt = entry["segment"], entry.get("adapt-segment")
+        cells = [name, str(seg["all"]["n"]), *(number(seg["all"][k]) for k in ("blood_pool", "myocardium", "mean")),
+                 *(number(seg["per_vendor"].get(v, {}).get("mean")) for v in vendors),
+                 *(number(adapt["all"][k]) if adapt else "-" for k in ("blood_pool", "myocardium", "mean")),
+                 "{w[vendor]} {w[subject]} {w[phase]} {w[mean]:.3f}".format(w=seg["worst"][0])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def floor_line(variants: dict) -> str:
+    lowest = min(((entry[p]["all"]["mean"], name, p) for name, entry in variants.items()
+                  for p in ("segment", "adapt-segment") if p in entry))
+    lowest_volume = min(((w["mean"], name, p, w) for name, entry in variants.items()
+                         for p in ("segment", "adapt-segment") if p in entry for w in entry[p]["worst"][:1]),
+                        key=lambda t: t[0])
+    verdict = "no variant's mean is under" if lowest[0] >= FLOOR else "**under**"
+    w = lowest_volume[3]
+    return (f"Lowest variant mean: {lowest[0]:.3f} ({lowest[1]}, `{lowest[2]}`): {verdict} {FLOOR}. "
+            f"Lowest single volume: {w['mean']:.3f} ({w['vendor']} {w['subject']} {w['phase']}, {lowest_volume[1]}, "
+            f"`{lowest_volume[2]}`).")
+
+
+def worst_lists(variants: dict) -> list[str]:
+    lines = []
+    for name, entry in variants.items():
+        for pipeline in ("segment", "adapt-segment"):
+            if pipeline in entry:
+                lines.append(f"- {name}, `{pipeline}`: {worst_text(entry[pipeline])}")
+    return lines
+
+
+def kind_table(kinds: dict, first_column: str) -> list[str]:
+    lines = [f"| {first_column} | pipeline | subjects | pool | myo | mean | worst volume | EF MAE | EF bias | largest EF error |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for kind, entry in kinds.items():
+        for pipeline, row in entry.items():
+            if pipeline == "seconds":
+                continue
+            if not row["n_subjects"]:
+                lines.append(f"| {kind} | `{pipeline}` | 0 | - | - | - | - | - | - | - |")
+                continue
+            d = row["dice"]
+            lines.append(f"| {kind} | `{pipeline}` | {row['n_subjects']} | {d['blood_pool']:.3f} | {d['myocardium']:.3f} | "
+                         f"{d['mean']:.3f} | {row['worst_mean']:.3f} | {number(row['ef_mae'], '.1f')} | "
+                         f"{number(row['ef_bias'], '+.1f')} | {number(row['ef_worst'], '+.1f')} |")
+    return lines
+
+
+def write_markdown(result: dict, path: Path) -> None:
+    prov = result.get("provenance", {})
+    lines = ["# Robustness: protocols and kinds of heart", "",
+             "Regenerate with `make results` (it runs `python scripts/robustness.py --manifest ../shared/data/manifest.csv "
+             "--out docs` after scripts/results.py). This page was made by", f"`{prov.get('command', '?')}` on {prov.get('cpu', '?')} "
+             f"in {number(prov.get('seconds'), '.0f')} s; every figure is in [robustness.json](robustness.json).", "",
+             "What is measured is what a user gets: `segment` (the default segmenter) and `adapt-segment` with the shipped",
+             "adapter of the vendor (Siemens only: Philips is the source vendor), each volume through the product's own",
+             f"path, test-time augmentation `{prov.get('tta', '?')}`, the product's clean-up. 3D Dice per volume (blood pool,",
+             "myocardium, their mean), averaged over volumes; EF error is predicted minus expert EF in percentage points,",
+             "from each subject's ED and ES blood pools (a ratio, valid where the slice spacing is unknown).", ""]
+    if "dev_variants" in result:
+        vendors = tuple(sorted({v for e in result["dev_variants"].values() for v in e["segment"]["per_vendor"]}))
+        lines += ["## Protocol variants of the dev data", "",
+                  "The LV-Unet's 10 Philips validation subjects and the 10 Siemens `dev_labelled` subjects, ED and ES",
+                  "(GE's Sunnybrook cines are left out: contoured frames only). Each image is resampled to imitate",
+                  "another protocol, with its expert labels where the grid changes. **The M&Ms headers state 1 x 1 x 1 mm",
+                  "voxels (the true slice spacing is lost), so the variants are stated relative to the stored grid:**",
+                  "'2x thicker' slices widen each slice's profile to cover half of each neighbour (weights 1/4, 1/2, 1/4) on",
+                  "the same positions, the labels those of the slice centres; 'every other slice' doubles the spacing;",
+                  "'coarser' pixels are smoothed, downsampled 1.5x and resampled back on the stored grid (labels unchanged);",
+                  "'finer' pixels are 1.4x more over the same field of view (labels by nearest neighbour); 'off centre'",
+                  "crops a field of view of 70 % of the matrix with the heart 6 pixels from its corner.", "",
+                  *variant_table(result["dev_variants"], vendors), "", floor_line(result["dev_variants"]), "",
+                  "Worst volumes per variant (mean Dice; blood pool, myocardium):", "", *worst_lists(result["dev_variants"]), ""]
+    if "phantom_variants" in result:
+        lines += ["## Protocol variants of the phantom", "",
+                  "Simulated studies (unetgan.phantom) of 3 normal hearts on the Philips and the Siemens profiles, ED and ES",
+                  "frames of an 8-phase cine, each protocol simulated as a scanner would acquire it; 'off centre' crops the",
+                  "profile's study as above. The phantom's labels are exact.", "",
+                  *variant_table(result["phantom_variants"], ("Philips", "Siemens")), "", floor_line(result["phantom_variants"]), "",
+                  "Worst volumes per variant:", "", *worst_lists(result["phantom_variants"]), ""]
+    if "phantom_kinds" in result:
+        lines += ["## Kinds of heart: the phantom", "",
+                  "3 subjects of each kind on each of the Philips and Siemens profiles (ED and ES frames of an 8-phase cine;",
+                  "`adapt-segment`: the Siemens-profile subjects). EF from the predicted and the true labels of the two frames.", "",
+                  *kind_table(result["phantom_kinds"], "kind of heart"), ""]
+    if "dev_kinds" in result:
+        kinds = result["dev_kinds"]
+        lines += ["## Kinds of heart: the dev subjects grouped by their expert labels", "",
+                  "Groups (a subject may be in several; 'other': in none). The M&Ms pixels are stated as 1 mm (about right",
+                  "in-plane), so mm here are pixels of the stored grid. The thresholds were set on this set's spread so that",
+                  "each group holds a few subjects: none of these 20 subjects reaches the clinical marks of a dilated or",
+                  "hypertrophic heart, so read the groups as this set's largest, thickest-walled and poorest-contracting hearts.", ""]
+        lines += [f"- **{name}**: {rule}." for name, rule in kinds["rules"].items()]
+        members = {}
+        for subject, traits in kinds["traits"].items():
+            for group in traits["groups"]:
+                members.setdefault(group, []).append(f"{traits['vendor']} {subject}")
+        lines += ["", "Members: " + "; ".join(f"{g}: {', '.join(m)}" for g, m in members.items()) + ".", "",
+                  *kind_table(kinds["groups"], "group"), "",
+                  "`adapt-segment` rows count the Siemens subjects only.", ""]
+    path.write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    source, target = (Path(a) for a in sys.argv[1:3])
+    write_markdown(json.loads(source.read_text()), target)
