@@ -254,6 +254,8 @@ def write_markdown(results: dict, path: Path, args) -> None:
               "  (docs/sunnybrook_contour_offset.json); docs/ge_myocardium.md analyses the myocardium per slice position.",
               "- EF on GE: with 3 subjects, one failed ED segmentation dominates the MAE; read it as 'fails on one of three'.",
               "- Adapters are chosen by the label-free criterion (docs/models.md); dev labels are used here only.",
+              "- Robustness to the acquisition protocol (Dice per protocol variant, phantom and resampled dev volumes) and",
+              "  Dice and EF error per kind of heart: [robustness.md](robustness.md), made by `make results` after this page.",
               "", "## Figures", ""]
     for vendor in results:
         lines.append(f"![{vendor}](images/results_{vendor}.png)")

@@ -256,32 +256,36 @@ def table(per_volume: list[dict]) -> dict:
             "per_volume": per_volume}
 
 
-def ef_errors(per_volume: list[dict]) -> list[float]:
-    """Predicted minus expert EF (points) per subject with both phases, from the blood-pool counts."""
+def ef_pairs(per_volume: list[dict]) -> list[tuple[float, float]]:
+    """(expert, predicted) EF in points per subject with both phases, from the blood-pool counts."""
     by_subject = {}
     for row in per_volume:
         by_subject.setdefault((row["vendor"], row["subject"]), {})[row["phase"]] = row
-    errors = []
+    pairs = []
     for phases in by_subject.values():
         if {"ED", "ES"} <= set(phases):
             ed, es = phases["ED"], phases["ES"]
             truth = ejection_fraction(ed["reference_blood_pool_voxels"], es["reference_blood_pool_voxels"])
             found = ejection_fraction(ed["predicted_blood_pool_voxels"], es["predicted_blood_pool_voxels"])
             if truth is not None and found is not None:
-                errors.append(found - truth)
-    return errors
+                pairs.append((truth, found))
+    return pairs
 
 
 def heart_table(per_volume: list[dict]) -> dict:
     if not per_volume:
         return {"n_subjects": 0}
-    errors = ef_errors(per_volume)
+    pairs = ef_pairs(per_volume)
+    errors = [found - truth for truth, found in pairs]
     dice = {k: float(np.nanmean([r["dice"][k] for r in per_volume])) for k in ("blood_pool", "myocardium", "mean")}
     return {"n_subjects": len({(r["vendor"], r["subject"]) for r in per_volume}), "n_volumes": len(per_volume),
             "dice": dice, "worst_mean": min(r["dice"]["mean"] for r in per_volume),
             "ef_mae": float(np.mean(np.abs(errors))) if errors else None,
             "ef_bias": float(np.mean(errors)) if errors else None,
-            "ef_worst": float(max(errors, key=abs)) if errors else None}
+            "ef_worst": float(max(errors, key=abs)) if errors else None,
+            "ef_expert_mean": float(np.mean([t for t, _ in pairs])) if pairs else None,
+            "ef_found_mean": float(np.mean([f for _, f in pairs])) if pairs else None,
+            "per_volume": per_volume}
 
 
 def phantom_profile(vendor: str, overrides: dict) -> dict:

@@ -57,18 +57,19 @@ def worst_lists(variants: dict) -> list[str]:
 
 
 def kind_table(kinds: dict, first_column: str) -> list[str]:
-    lines = [f"| {first_column} | pipeline | subjects | pool | myo | mean | worst volume | EF MAE | EF bias | largest EF error |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [f"| {first_column} | pipeline | subjects | pool | myo | mean | worst volume | EF: true | found | MAE | bias | "
+             "largest error |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for kind, entry in kinds.items():
         for pipeline, row in entry.items():
             if pipeline == "seconds":
                 continue
             if not row["n_subjects"]:
-                lines.append(f"| {kind} | `{pipeline}` | 0 | - | - | - | - | - | - | - |")
+                lines.append(f"| {kind} | `{pipeline}` | 0 |" + " - |" * 9)
                 continue
             d = row["dice"]
             lines.append(f"| {kind} | `{pipeline}` | {row['n_subjects']} | {d['blood_pool']:.3f} | {d['myocardium']:.3f} | "
-                         f"{d['mean']:.3f} | {row['worst_mean']:.3f} | {number(row['ef_mae'], '.1f')} | "
+                         f"{d['mean']:.3f} | {row['worst_mean']:.3f} | {number(row.get('ef_expert_mean'), '.1f')} | "
+                         f"{number(row.get('ef_found_mean'), '.1f')} | {number(row['ef_mae'], '.1f')} | "
                          f"{number(row['ef_bias'], '+.1f')} | {number(row['ef_worst'], '+.1f')} |")
     return lines
 
@@ -96,7 +97,9 @@ def write_markdown(result: dict, path: Path) -> None:
                   "'coarser' pixels are smoothed, downsampled 1.5x and resampled back on the stored grid (labels unchanged);",
                   "'finer' pixels are 1.4x more over the same field of view (labels by nearest neighbour); 'off centre'",
                   "crops a field of view of 70 % of the matrix with the heart 6 pixels from its corner.", "",
-                  *variant_table(result["dev_variants"], vendors), "", floor_line(result["dev_variants"]), "",
+                  *variant_table(result["dev_variants"], vendors), "",
+                  "The stored-grid row is the same volumes and path as docs/results.md's `segment` and shipped `adapt-segment` columns.",
+                  "", floor_line(result["dev_variants"]), "",
                   "Worst volumes per variant (mean Dice; blood pool, myocardium):", "", *worst_lists(result["dev_variants"]), ""]
     if "phantom_variants" in result:
         lines += ["## Protocol variants of the phantom", "",
@@ -108,21 +111,24 @@ def write_markdown(result: dict, path: Path) -> None:
     if "phantom_kinds" in result:
         lines += ["## Kinds of heart: the phantom", "",
                   "3 subjects of each kind on each of the Philips and Siemens profiles (ED and ES frames of an 8-phase cine;",
-                  "`adapt-segment`: the Siemens-profile subjects). EF from the predicted and the true labels of the two frames.", "",
+                  "`adapt-segment`: the Siemens-profile subjects). EF from the predicted and the true labels of the two frames:",
+                  "true and found are the group's means, bias is found minus true.", "",
                   *kind_table(result["phantom_kinds"], "kind of heart"), ""]
     if "dev_kinds" in result:
         kinds = result["dev_kinds"]
         lines += ["## Kinds of heart: the dev subjects grouped by their expert labels", "",
                   "Groups (a subject may be in several; 'other': in none). The M&Ms pixels are stated as 1 mm (about right",
                   "in-plane), so mm here are pixels of the stored grid. The thresholds were set on this set's spread so that",
-                  "each group holds a few subjects: none of these 20 subjects reaches the clinical marks of a dilated or",
-                  "hypertrophic heart, so read the groups as this set's largest, thickest-walled and poorest-contracting hearts.", ""]
+                  "each group holds a few subjects: few of these 20 subjects reach the clinical mark of a dilated LV (about",
+                  "60 mm across) and none that of hypertrophy (a 12 mm wall), so read the groups as this set's largest,",
+                  "thickest-walled, smallest and poorest-contracting hearts.", ""]
         lines += [f"- **{name}**: {rule}." for name, rule in kinds["rules"].items()]
-        members = {}
-        for subject, traits in kinds["traits"].items():
-            for group in traits["groups"]:
-                members.setdefault(group, []).append(f"{traits['vendor']} {subject}")
-        lines += ["", "Members: " + "; ".join(f"{g}: {', '.join(m)}" for g, m in members.items()) + ".", "",
+        lines += ["", "| subject | ED cavity across (mm) | ED wall (mm) | ED / ES blood pool (voxels) | expert EF | groups |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {t['vendor']} {subject} | {t['ed_diameter_mm']:.1f} | {t['ed_wall_mm']:.1f} | {t['ed_pool_voxels']} / "
+                  f"{t['es_pool_voxels']} | {t['expert_ef']:.1f} | {', '.join(t['groups'])} |" for subject, t in kinds["traits"].items()]
+        lines += ["", "EF true: the expert labels' mean EF over the group; found: the pipeline's; MAE, bias (found minus true)",
+                  "and the largest error in EF points.", "",
                   *kind_table(kinds["groups"], "group"), "",
                   "`adapt-segment` rows count the Siemens subjects only.", ""]
     path.write_text("\n".join(lines))
