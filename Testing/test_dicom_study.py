@@ -135,22 +135,23 @@ def _mixed_sizes(folder):
     _edit(_short_axis_files(folder)[:1], smaller)
 
 
-def _undecodable(folder):
-    """JPEG 2000 Part 2 (multi-component): a compression pydicom knows but has no decoder for."""
+def _garbage_jpeg2000(folder, syntax, files):
+    """The first `files` short-axis files declared as `syntax`, their pixel data a JPEG 2000 header and zeros."""
     def compress(ds):
-        ds.file_meta.TransferSyntaxUID = pydicom.uid.JPEG2000MC
+        ds.file_meta.TransferSyntaxUID = syntax
         ds.PixelData = encapsulate([b"\xff\x4f\xff\x51" + bytes(64)])
         ds["PixelData"].VR = "OB"
-    _edit(_short_axis_files(folder)[:2], compress)
+    _edit(_short_axis_files(folder)[:files], compress)
+
+
+def _undecodable(folder):
+    """JPEG 2000 Part 2 (multi-component): a compression pydicom knows but has no decoder for."""
+    _garbage_jpeg2000(folder, pydicom.uid.JPEG2000MC, files=2)
 
 
 def _damaged_jpeg2000(folder):
     """JPEG 2000 that a decoder is installed for, but whose code stream is garbage."""
-    def compress(ds):
-        ds.file_meta.TransferSyntaxUID = pydicom.uid.JPEG2000Lossless
-        ds.PixelData = encapsulate([b"\xff\x4f\xff\x51" + bytes(64)])
-        ds["PixelData"].VR = "OB"
-    _edit(_short_axis_files(folder)[:1], compress)
+    _garbage_jpeg2000(folder, pydicom.uid.JPEG2000Lossless, files=1)
 
 
 def _unknown_syntax(folder):

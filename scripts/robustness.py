@@ -223,9 +223,7 @@ def measure_dev(manifest: str, segmenters: Segmenters, log) -> tuple[dict, dict]
         for volume in volumes:
             for pipeline, spec in pipelines(volume.vendor).items():
                 rows.setdefault(pipeline, []).append(scored(segmenters(spec), volume, transform))
-        variants[name] = {pipeline: table(per_volume) for pipeline, per_volume in rows.items()}
-        variants[name]["seconds"] = round(time.time() - started, 1)
-        log(f"dev      {name:45} " + "  ".join(f"{p} {t['all']['mean']:.3f}" for p, t in variants[name].items() if p != "seconds"))
+        variants[name] = summarised(rows, started, f"dev      {name:45}", log)
     by_subject = {}
     for volume in volumes:
         by_subject.setdefault((volume.vendor, volume.subject), {})[volume.phase] = volume.labels
@@ -254,6 +252,14 @@ def table(per_volume: list[dict]) -> dict:
             "per_vendor": summary["per_vendor"],
             "worst": [{"subject": r["subject"], "vendor": r["vendor"], "phase": r["phase"], **r["dice"]} for r in worst],
             "per_volume": per_volume}
+
+
+def summarised(rows: dict[str, list[dict]], started: float, label: str, log) -> dict:
+    """Each pipeline's table of one variant, the variant's seconds, and a progress line."""
+    variant = {pipeline: table(per_volume) for pipeline, per_volume in rows.items()}
+    variant["seconds"] = round(time.time() - started, 1)
+    log(f"{label} " + "  ".join(f"{p} {t['all']['mean']:.3f}" for p, t in variant.items() if p != "seconds"))
+    return variant
 
 
 def ef_pairs(per_volume: list[dict]) -> list[tuple[float, float]]:
@@ -316,9 +322,7 @@ def measure_phantom(segmenters: Segmenters, log) -> tuple[dict, dict]:
                 for volume in phantom_volumes(vendor, profile, seed, "normal"):
                     for pipeline, spec in pipelines(vendor).items():
                         rows.setdefault(pipeline, []).append(scored(segmenters(spec), volume, transform))
-        variants[name] = {pipeline: table(per_volume) for pipeline, per_volume in rows.items()}
-        variants[name]["seconds"] = round(time.time() - started, 1)
-        log(f"phantom  {name:45} " + "  ".join(f"{p} {t['all']['mean']:.3f}" for p, t in variants[name].items() if p != "seconds"))
+        variants[name] = summarised(rows, started, f"phantom  {name:45}", log)
     kinds = {}
     for heart in HEART_KINDS:
         started, rows = time.time(), {}
