@@ -180,13 +180,16 @@ def test_unknown_scanner_warns_and_says_its_choice(study_dir, tmp_path):
 
 
 def test_report_says_how_the_masks_were_made(run):
-    from unetgan.dicom_outputs.report_pdf import _processing
+    from unetgan.dicom_outputs.report_pdf import RUNTIME_WORDS, _processing
 
     _, out = run
     measurements = json.loads((out / "measurements.json").read_text())
     from unetgan.tta import DEFAULT_TTA
 
-    assert _processing(measurements) == f"flip averaging {DEFAULT_TTA}, networks on {measurements['runtime']}"
+    assert DEFAULT_TTA == "none"
+    assert _processing(measurements) == ("one pass per image (no averaging over mirrored copies), networks in "
+                                         f"{RUNTIME_WORDS[measurements['runtime']]}")
+    assert _processing({**measurements, "test_time_augmentation": "flip4"}).startswith("averaged over mirrored copies (flip4)")
     assert _processing({**measurements, "edited": True}).endswith(", masks edited by the user")
     assert _processing({}) == "-"
 

@@ -1,4 +1,4 @@
-"""The README's picture of report.pdf: a phantom Siemens DICOM study through `adapt-segment` (adapter auto,
+"""The picture of report.pdf in docs/cli.md: a phantom Siemens DICOM study through `adapt-segment` (adapter auto,
 shipped models), its report page saved as a PNG.
 
     .venv/bin/python scripts/report_figure.py --out docs/images/report_page.png

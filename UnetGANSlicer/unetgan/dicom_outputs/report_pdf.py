@@ -54,13 +54,20 @@ def _text(value) -> str:
     return text or "-"
 
 
+RUNTIME_WORDS = {"onnx-int8": "8-bit integers (ONNX Runtime)", "onnx": "32-bit floats (ONNX Runtime)",
+                 "torch": "32-bit floats (PyTorch)"}
+
+
 def _processing(measurements: dict) -> str:
     """How the masks were made, beyond the models: flip averaging, runtime, edits."""
     parts = []
-    if measurements.get("test_time_augmentation"):
-        parts.append(f"flip averaging {measurements['test_time_augmentation']}")
-    if measurements.get("runtime"):
-        parts.append(f"networks on {measurements['runtime']}")
+    passes = measurements.get("test_time_augmentation")
+    if passes:
+        parts.append("one pass per image (no averaging over mirrored copies)" if passes == "none"
+                     else f"averaged over mirrored copies ({passes})")
+    runtime = measurements.get("runtime")
+    if runtime:
+        parts.append(f"networks in {RUNTIME_WORDS.get(runtime, runtime)}")
     if measurements.get("edited_frames"):
         parts.append(f"masks edited by the user in frame(s) {', '.join(map(str, measurements['edited_frames']))}")
     elif measurements.get("edited"):
