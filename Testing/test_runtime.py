@@ -98,6 +98,24 @@ def test_without_proc_cpuinfo_the_flags_come_from_numpy(monkeypatch):
         runtime.instruction_set.cache_clear()
 
 
+def test_the_instruction_set_can_be_set_for_a_machine_whose_flags_mislead(monkeypatch):
+    """$UNETGAN_INSTRUCTION_SET overrides /proc/cpuinfo (a virtual machine may report VNNI its host lacks): without
+    VNNI `auto` runs float32 and int8 takes 7-bit weights; a value that is no instruction set is refused."""
+    monkeypatch.setattr(runtime, "_cpuinfo", lambda: {"model name": "A CPU", "flags": "avx2 avx512bw avx512_vnni"})
+    monkeypatch.setenv(runtime.INSTRUCTION_SET_ENV, "avx2")
+    runtime.instruction_set.cache_clear()
+    try:
+        assert runtime.instruction_set() == "avx2" and not runtime.integer_dot_product()
+        assert runtime.resolve_runtime("auto", torch.device("cpu")) == "onnx"
+        assert runtime.int8_settings().reduce_range
+        monkeypatch.setenv(runtime.INSTRUCTION_SET_ENV, "sse9")
+        runtime.instruction_set.cache_clear()
+        with pytest.raises(InputError, match="UNETGAN_INSTRUCTION_SET='sse9' is not one of vnni, avx512, avx2, other"):
+            runtime.instruction_set()
+    finally:
+        runtime.instruction_set.cache_clear()
+
+
 def test_an_identity_adapter_is_never_exported():
     identity = ResnetGenerator(filters=4, n_blocks=1, residual_output=True).eval()
     assert runtime.on_runtime(identity, "onnx") is identity

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -41,6 +42,7 @@ def onnx_available() -> bool:
 
 
 INSTRUCTION_SETS = ("vnni", "avx512", "avx2", "other")
+INSTRUCTION_SET_ENV = "UNETGAN_INSTRUCTION_SET"
 
 
 def _cpuinfo() -> dict[str, str]:
@@ -74,7 +76,14 @@ def instruction_set() -> str:
 
     "vnni" (AVX-512 VNNI or AVX-VNNI): 8-bit products summed in 32 bits, fast and exact. "avx512" and "avx2"
     without VNNI: the products are summed pairwise in 16 bits and can saturate (ONNX Runtime's quantization
-    guide), so the weights are quantized in 7 bits there (int8_settings). "other": neither (older x86, Arm)."""
+    guide), so the weights are quantized in 7 bits there (int8_settings). "other": neither (older x86, Arm).
+    `$UNETGAN_INSTRUCTION_SET` overrides the detection (a virtual machine may report instructions its host
+    lacks; a benchmark may imitate another CPU's choice of runtime)."""
+    forced = os.environ.get(INSTRUCTION_SET_ENV, "").strip().lower()
+    if forced:
+        if forced not in INSTRUCTION_SETS:
+            raise InputError(f"{INSTRUCTION_SET_ENV}={forced!r} is not one of {', '.join(INSTRUCTION_SETS)}")
+        return forced
     flags = _cpu_flags()
     if "avx512_vnni" in flags or "avx_vnni" in flags:
         return "vnni"
