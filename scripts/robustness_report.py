@@ -56,6 +56,12 @@ def worst_lists(variants: dict) -> list[str]:
     return lines
 
 
+def variant_section(variants: dict, vendors: tuple[str, ...], notes: list[str], worst_heading: str) -> list[str]:
+    """A section on protocol variants: their table, any notes on it, the floor verdict and each variant's worst volumes."""
+    return [*variant_table(variants, vendors), "", *notes, floor_line(variants), "",
+            worst_heading, "", *worst_lists(variants), ""]
+
+
 def kind_table(kinds: dict, first_column: str) -> list[str]:
     lines = [f"| {first_column} | pipeline | subjects | pool | myo | mean | worst volume | EF: true | found | MAE | bias | "
              "largest error |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -97,17 +103,16 @@ def write_markdown(result: dict, path: Path) -> None:
                   "'coarser' pixels are smoothed, downsampled 1.5x and resampled back on the stored grid (labels unchanged);",
                   "'finer' pixels are 1.4x more over the same field of view (labels by nearest neighbour); 'off centre'",
                   "crops a field of view of 70 % of the matrix with the heart 6 pixels from its corner.", "",
-                  *variant_table(result["dev_variants"], vendors), "",
-                  "The stored-grid row is the same volumes and path as docs/results.md's `segment` and shipped `adapt-segment` columns.",
-                  "", floor_line(result["dev_variants"]), "",
-                  "Worst volumes per variant (mean Dice; blood pool, myocardium):", "", *worst_lists(result["dev_variants"]), ""]
+                  *variant_section(result["dev_variants"], vendors,
+                                   ["The stored-grid row is the same volumes and path as docs/results.md's `segment` and "
+                                    "shipped `adapt-segment` columns.", ""],
+                                   "Worst volumes per variant (mean Dice; blood pool, myocardium):")]
     if "phantom_variants" in result:
         lines += ["## Protocol variants of the phantom", "",
                   "Simulated studies (unetgan.phantom) of 3 normal hearts on the Philips and the Siemens profiles, ED and ES",
                   "frames of an 8-phase cine, each protocol simulated as a scanner would acquire it; 'off centre' crops the",
                   "profile's study as above. The phantom's labels are exact.", "",
-                  *variant_table(result["phantom_variants"], ("Philips", "Siemens")), "", floor_line(result["phantom_variants"]), "",
-                  "Worst volumes per variant:", "", *worst_lists(result["phantom_variants"]), ""]
+                  *variant_section(result["phantom_variants"], ("Philips", "Siemens"), [], "Worst volumes per variant:")]
     if "phantom_kinds" in result:
         lines += ["## Kinds of heart: the phantom", "",
                   "3 subjects of each kind on each of the Philips and Siemens profiles (ED and ES frames of an 8-phase cine;",
