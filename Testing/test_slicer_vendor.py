@@ -79,3 +79,20 @@ def test_vendor_to_adapter():
     assert vendor.adapter_for_vendor("GE") == "GE"
     assert vendor.adapter_for_vendor("Canon") == "auto"  # no adapter: the label-free check decides
     assert vendor.adapter_for_vendor(None) == "auto"
+
+
+def test_vendor_to_adapter_reads_the_registry_the_backend_runs(tmp_path, monkeypatch):
+    import json
+
+    from unetgan import registry as backend_registry
+    from UnetGANSlicerLib import models
+
+    own = tmp_path / "models.json"
+    own.write_text(json.dumps({"models": [
+        {"name": "adapter-x-canon", "kind": "adapter", "target_vendor": "Canon", "source_vendor": "Philips",
+         "file": "missing.safetensors", "sha256": None}]}))
+    monkeypatch.setenv(backend_registry.REGISTRY_ENV, str(own))
+    monkeypatch.setenv(models.USER_REGISTRY_ENV, str(tmp_path / "no-user-models.json"))
+    assert models.registry_file() == backend_registry.registry_file() == own
+    assert vendor.adapter_for_vendor("Canon") == "Canon"  # `--adapter Canon` finds it in the same registry
+    assert vendor.adapter_for_vendor("GE") == "auto"  # the bundled GE adapter is not in this registry

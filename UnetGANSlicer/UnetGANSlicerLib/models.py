@@ -1,4 +1,4 @@
-"""The models the module offers, read from ``Resources/Models/models.json`` without torch.
+"""The models the module offers, read from ``Resources/Models/models.json`` (or ``$UNETGAN_REGISTRY``) without torch.
 
 The GUI lists adapters and segmenters before dependencies are installed, so this
 reads the registry file with ``json`` only (the backend's ``unetgan.registry``
@@ -18,6 +18,8 @@ from pathlib import Path
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "Resources" / "Models"
 REGISTRY_FILE = MODELS_DIR / "models.json"
+# the backend's unetgan.registry.REGISTRY_ENV, repeated here because that module imports torch
+REGISTRY_ENV = "UNETGAN_REGISTRY"
 USER_REGISTRY_ENV = "UNETGAN_USER_REGISTRY"
 
 
@@ -42,6 +44,11 @@ class ModelChoice:
     def argument(self) -> str:
         """What the backend's --adapter/--model takes: a bundled entry by name, a user's by file."""
         return str(self.file) if self.user else self.name
+
+
+def registry_file() -> Path:
+    """The registry the backend runs from: ``$UNETGAN_REGISTRY``, else the bundled one."""
+    return Path(os.environ.get(REGISTRY_ENV, REGISTRY_FILE))
 
 
 def user_registry_file(settings_dir=None) -> Path:
@@ -74,9 +81,11 @@ def _entries(registry: Path, kind: str | None, user: bool) -> list[ModelChoice]:
     return choices
 
 
-def available_models(kind: str | None = None, registry: Path = REGISTRY_FILE,
+def available_models(kind: str | None = None, registry: Path | None = None,
                      user_registry: Path | None = None) -> list[ModelChoice]:
-    """Registry entries (of one kind), bundled first, then the user's; an absent or broken registry gives []."""
+    """Registry entries (of one kind), the product's (`registry_file()`) first, then the user's; an absent or
+    broken registry gives []."""
+    registry = registry if registry is not None else registry_file()
     user_registry = user_registry if user_registry is not None else user_registry_file()
     return _entries(registry, kind, user=False) + _entries(user_registry, kind, user=True)
 
@@ -109,12 +118,12 @@ AUTOMATIC_DESCRIPTION = ("The scanner vendor from the DICOM Manufacturer picks t
 NONE_DESCRIPTION = "Segment the image as it is, without translating it"
 
 
-def adapter_choices(user_registry: Path | None = None, registry: Path = REGISTRY_FILE) -> list[AdapterOption]:
+def adapter_choices(user_registry: Path | None = None, registry: Path | None = None) -> list[AdapterOption]:
     """The adapters a user may pick, in this order: "Automatic" (the default: the backend's `--adapter auto`),
     the shipped adapters by vendor name, "None", then the adapters the user trained or registered
-    ("<name> (yours)"). `user_registry` defaults to `user_registry_file()`."""
+    ("<name> (yours)"). `registry` defaults to `registry_file()`, `user_registry` to `user_registry_file()`."""
     options = [AdapterOption("Automatic", AUTOMATIC, AUTOMATIC_DESCRIPTION)]
-    shipped = _entries(registry, "adapter", user=False)
+    shipped = _entries(registry if registry is not None else registry_file(), "adapter", user=False)
     vendors = [c.target_vendor or c.name for c in shipped]
     for choice, vendor in zip(shipped, vendors):
         # one shipped adapter per vendor is the rule; a second one is told apart by its name

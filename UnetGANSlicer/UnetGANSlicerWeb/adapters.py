@@ -19,10 +19,8 @@ AUTOMATIC, NO_ADAPTER = models.AUTOMATIC, models.NO_ADAPTER
 
 
 def _options() -> list:
-    from unetgan.registry import registry_file  # the registry the backend reads (UNETGAN_REGISTRY or the bundled one)
-
     try:
-        return models.adapter_choices(registry=registry_file())
+        return models.adapter_choices()
     except Exception as err:  # noqa: BLE001 - a broken registry must not stop the page; it is reported on use
         log.warning("cannot read the model registry: %s", err)
         return [models.AdapterOption("Automatic", AUTOMATIC), models.AdapterOption("None", NO_ADAPTER)]
