@@ -18,6 +18,7 @@ import pydicom
 from pydicom.uid import UID
 
 from ..errors import InputError
+from .dicom_frames import frame_count
 
 PREFERRED_DECODERS = ("pylibjpeg", "pyjpegls", "pillow", "gdcm", "pydicom")
 
@@ -100,7 +101,7 @@ def read_pixels(path) -> tuple[pydicom.Dataset, np.ndarray, str]:
         except Exception as err:  # pydicom and its plugins raise many types for data they cannot decode
             errors.append(f"{plugin or 'pydicom'}: {_reason(err)}")
             continue
-        frames = pixels if pixels.ndim == 3 and _frames(ds) > 1 else pixels[None]
+        frames = pixels if pixels.ndim == 3 and frame_count(ds) > 1 else pixels[None]
         return ds, frames, plugin
     raise InputError(f"cannot read pixel data of {path.name}: {'; '.join(errors)}; the file is damaged or its "
                      "compression is a variant the installed decoders do not read")
@@ -122,10 +123,3 @@ def _pydicom_log_silenced():
         yield
     finally:
         logger.setLevel(level)
-
-
-def _frames(ds) -> int:
-    try:
-        return int(getattr(ds, "NumberOfFrames", 1) or 1)
-    except (TypeError, ValueError):
-        return 1
