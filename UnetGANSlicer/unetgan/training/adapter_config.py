@@ -110,7 +110,10 @@ class AdapterConfig:
             raise ValueError("iterations, eval_every and batch_size must be positive")
 
     def generator_config(self) -> GeneratorConfig:
-        return GeneratorConfig(1, 1, self.filters, self.n_blocks, self.upsample_mode, self.residual_output)
+        # The generator's fields stay flat here (not a nested GeneratorConfig): this dict is written
+        # into every checkpoint and adapter file, and resuming reads those flat keys back.
+        return GeneratorConfig(filters=self.filters, n_blocks=self.n_blocks, upsample_mode=self.upsample_mode,
+                               residual_output=self.residual_output)
 
     def to_dict(self) -> dict:
         values = asdict(self)
