@@ -123,16 +123,24 @@ def arrange(images: list[Placed], kind: str, folder) -> tuple[list[list[Placed]]
     return [[image for t, image in enumerate(row) if t not in missing] for row in grid], locations, warnings
 
 
+def slice_gaps(locations: list[float]) -> tuple[float, list[int]]:
+    """The stack's spacing and each i where the step from slice i to slice i + 1 leaves a slice position out.
+
+    The spacing is the smallest step (sorted locations): a missing slice makes one step larger, never smaller."""
+    steps = np.diff(locations)
+    spacing = float(np.min(steps))
+    return spacing, [i for i, step in enumerate(steps) if step > GAP_FACTOR * spacing]
+
+
 def _check_no_gap(locations: list[float], folder) -> None:
     if len(locations) < 3:
         return
-    steps = np.diff(locations)
-    spacing = float(np.min(steps))  # the stack's spacing: a missing slice makes one step larger, never smaller
-    for a, b, step in zip(locations, locations[1:], steps):
-        if step > GAP_FACTOR * spacing:
-            raise InputError(f"{folder}: no image between the slice positions {a:.1f} mm and {b:.1f} mm, where the other "
-                             f"slices are {spacing:.1f} mm apart: a slice position is missing from the series "
-                             "(expected an evenly spaced short-axis stack)")
+    spacing, gaps = slice_gaps(locations)
+    if gaps:
+        a, b = locations[gaps[0]], locations[gaps[0] + 1]
+        raise InputError(f"{folder}: no image between the slice positions {a:.1f} mm and {b:.1f} mm, where the other "
+                         f"slices are {spacing:.1f} mm apart: a slice position is missing from the series "
+                         "(expected an evenly spaced short-axis stack)")
 
 
 def _reference_phases(slices: list[list[Placed]], n_phases: int) -> list[float]:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from .dicom_grid import slice_gaps
 from .dicom_series import SeriesSummary
 
 MIN_SERIES = 3  # two parallel single-slice cines are not yet a short-axis stack
@@ -27,7 +28,6 @@ ORIENTATION_DECIMALS = 2  # ~0.6 degree: the reader checks orientation within it
 # same cine protocol: the first phase's delay within half a phase interval, the intervals within 25 %.
 FIRST_TRIGGER_TOLERANCE = 0.5  # of the phase interval
 INTERVAL_TOLERANCE = 0.25
-GAP_FACTOR = 1.5  # a step this many times the smallest: a slice position is missing
 
 
 @dataclass
@@ -114,9 +114,8 @@ def _stack(slices: list[_Slice], by_series, folder: Path, warnings: list[str]) -
         if abs(pb - pa) < 0.01:
             raise InputError(f"{folder}: {a.summary.shown()} and {b.summary.shown()} both image the slice position "
                              f"{pa:.1f} mm (a repeated acquisition?); choose the series to join with --series UID,UID,...")
-    steps = np.diff(where)
-    spacing = float(np.min(steps))  # the stack's spacing: a missing slice makes one step larger, never smaller
-    gaps = [(placed[i], placed[i + 1]) for i, step in enumerate(steps) if step > GAP_FACTOR * spacing]
+    spacing, gap_after = slice_gaps(where)
+    gaps = [(placed[i], placed[i + 1]) for i in gap_after]
     if gaps:
         shown = "; ".join(f"between {a.summary.shown(with_uid=False)} and {b.summary.shown(with_uid=False)} "
                           f"({float((b.position - a.position) @ normal):.1f} mm apart)" for a, b in gaps)
