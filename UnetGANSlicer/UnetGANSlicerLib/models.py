@@ -137,6 +137,16 @@ def adapter_choices(user_registry: Path | None = None, registry: Path | None = N
     return options
 
 
+
+def adapter_source_vendor(adapter: str, options: list[AdapterOption] | None = None) -> str | None:
+    """The scanner vendor whose look ``adapter`` translates to (the registry's source_vendor), for an adapter
+    named as the backend records it: its --adapter value, its vendor or its file. ``options``: adapter_choices()."""
+    for option in options if options is not None else adapter_choices():
+        if option.choice is not None and adapter in (option.value, option.vendor, str(option.choice.file)):
+            if option.choice.source_vendor:
+                return option.choice.source_vendor
+    return None
+
 def file_sha256(path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as stream:

@@ -77,8 +77,7 @@ def translated_title(adapter: str | None) -> str:
     """The right view's title for a result made with ``adapter`` (the backend's record of it)."""
     if not adapter:
         return "No adapter: the image as it is"
-    for option in _options():
-        if option.choice is not None and adapter in (option.value, option.vendor, str(option.choice.file)):
-            if option.choice.source_vendor:
-                return f"Translated to the {option.choice.source_vendor} look"
+    source_vendor = models.adapter_source_vendor(adapter, _options())
+    if source_vendor:
+        return f"Translated to the {source_vendor} look"
     return "Translated to the look the segmenter was trained on"
