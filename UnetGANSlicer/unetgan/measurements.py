@@ -19,6 +19,8 @@ import io
 import numpy as np
 from scipy.ndimage import median_filter
 
+from .plausibility import measurement_warnings
+
 MYOCARDIAL_DENSITY_G_PER_ML = 1.05
 BLOOD_POOL, MYOCARDIUM = 1, 2
 FRAME_NUMBERING = ("1-based: frame 1 is the first phase of the cine, as DICOM phases and Slicer's sequence browser "
@@ -93,8 +95,6 @@ def cine_measurements(labels: np.ndarray, voxel_volume_ml: float) -> dict:
     """Per-frame volumes and, for more than one frame, EDV, ESV, SV, EF, ED/ES frame numbers, ED mass and the
     myocardial volume's variation over the cycle; ``measurement_warnings``: what in the numbers is implausible
     (see :mod:`.plausibility`)."""
-    from .plausibility import measurement_warnings
-
     frames = labels if labels.ndim == 4 else labels[None]
     per_frame = [{"frame_number": t + 1, **frame_measurements(frame, voxel_volume_ml)} for t, frame in enumerate(frames)]
     result = {"frame_numbering": FRAME_NUMBERING, "frames": per_frame, "edv_ml": None, "esv_ml": None,

@@ -21,6 +21,8 @@ from pathlib import Path
 
 from ..errors import InputError
 from .dicom_series import SeriesSummary, summarise
+from .dicom_stacks import join_series, stacks_of_single_slices
+
 
 @dataclass(frozen=True)
 class SeriesChoice:
@@ -41,8 +43,6 @@ def choose_series(frames, folder: Path, series_uid=None):
     """The frames (:class:`.dicom_frames.Frame`) of the short-axis cine among `frames`, and why it was chosen.
 
     `series_uid`: one SeriesInstanceUID, or several (one series per slice position) to join."""
-    from .dicom_stacks import join_series, stacks_of_single_slices
-
     by_series = defaultdict(list)
     for frame in frames:
         by_series[frame.series_uid].append(frame)
