@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .errors import Cancelled, InputError, user_error
 from .model_commands import add_model_commands
+from .progress import progress_printer
 from .tta import DEFAULT_TTA, TTA_FLIPS
 
 EXIT_SOME_FAILED = 1  # `batch`: the other studies succeeded
@@ -117,17 +118,6 @@ def _add_emphasis_options(p):
     p.add_argument("--export-minutes", dest="export_minutes", type=float, help="minutes between copies (default 15)")
 
 
-def _progress_printer(enabled: bool, stage: str):
-    """`PROGRESS done total stage` lines on stdout, the contract the MRML layer parses."""
-    if not enabled:
-        return None
-
-    def report(done: int, total: int) -> None:
-        print(f"PROGRESS {done} {total} {stage}", flush=True)
-
-    return report
-
-
 RUNTIME_ARGS = ("--runtime",)
 RUNTIME_OPTIONS = {"default": "auto", "choices": ["auto", "torch", "onnx", "onnx-int8"],  # runtime.RUNTIMES (no torch import here)
                    "help": "where the networks run: onnx (ONNX Runtime, faster on CPUs), onnx-int8 (ONNX Runtime in "
@@ -148,7 +138,7 @@ def _segment(args) -> int:
     from .pipeline import segment_file
 
     measurements = segment_file(args.input, args.output, model=args.model, device=args.device,
-                                overwrite=args.overwrite, progress=_progress_printer(args.progress, "segment"),
+                                overwrite=args.overwrite, progress=progress_printer(args.progress, "segment"),
                                 whole_field=args.whole_field, series_uid=args.series, runtime=args.runtime, tta=args.tta)
     _print_measurements(measurements)
     return 0
@@ -160,7 +150,7 @@ def _adapt_segment(args) -> int:
 
     adapter = args.adapter or ("auto" if is_dicom_input(args.input) else "none")  # auto: the default for DICOM
     measurements = adapt_segment_file(args.input, args.output, adapter=adapter, model=args.model, device=args.device,
-                                      overwrite=args.overwrite, progress=_progress_printer(args.progress, "adapt-segment"),
+                                      overwrite=args.overwrite, progress=progress_printer(args.progress, "adapt-segment"),
                                       whole_field=args.whole_field, series_uid=args.series, runtime=args.runtime,
                                       tta=args.tta)
     _print_measurements(measurements)

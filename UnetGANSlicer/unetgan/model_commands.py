@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from .errors import InputError
+from .progress import progress_printer
 
 
 def add_model_commands(sub) -> None:
@@ -55,12 +56,9 @@ def _train_adapter(args) -> int:
     if main_rank:
         print(f"{source.shape[0]} source ({args.source_vendor}) and {target.shape[0]} target ({args.target_vendor}) slices",
               flush=True)
-    progress = None
-    if args.progress:
-        def progress(iteration, total, losses):
-            print(f"PROGRESS {iteration} {total} train-adapter", flush=True)
     result = train_adapter(source, target, load_lvunet(args.lvunet), config, args.output,
-                           progress=progress, resume=True if args.resume else None, sample_dir=args.samples,
+                           progress=progress_printer(args.progress, "train-adapter"),
+                           resume=True if args.resume else None, sample_dir=args.samples,
                            source_vendor=args.source_vendor, target_vendor=args.target_vendor, extra_metadata=extra)
     if main_rank:
         print(json.dumps({"adapter": str(result.adapter_path), "iterations": result.iterations,
