@@ -108,9 +108,14 @@ def refer_to_frames(seg: Dataset, headers) -> None:
         seg.ReferencedSeriesSequence = items
 
 
+def stands_for(ds: Dataset) -> tuple[Dataset, int | None]:
+    """(source image's header, frame number or None) of the image a header is, or stands in for."""
+    return getattr(ds, STAND_IN, (ds, None))
+
+
 def source_key(ds: Dataset) -> tuple[str, int | None]:
     """(SOP instance UID, frame number or None) of the image a header is, or stands in for."""
-    source, number = getattr(ds, STAND_IN, (ds, None))
+    source, number = stands_for(ds)
     return str(source.SOPInstanceUID), number
 
 
@@ -125,7 +130,7 @@ def measurement_images(frame_headers) -> list[hd.sr.SourceImageForMeasurement]:
     frames_of: dict[str, list] = {}
     classes = {}
     for ds in frame_headers:
-        source, number = getattr(ds, STAND_IN, (ds, None))
+        source, number = stands_for(ds)
         uid = str(source.SOPInstanceUID)
         classes[uid] = source.SOPClassUID
         frames_of.setdefault(uid, [])
@@ -140,6 +145,6 @@ def evidence(headers) -> list[Dataset]:
     once = {}
     for row in headers:
         for ds in row:
-            source = getattr(ds, STAND_IN, (ds, None))[0]
+            source = stands_for(ds)[0]
             once.setdefault(str(source.SOPInstanceUID), source)
     return list(once.values())
