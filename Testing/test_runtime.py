@@ -71,6 +71,7 @@ def test_the_instruction_set_and_the_int8_weights_follow_the_cpu_flags(monkeypat
     from unetgan import quantize
 
     monkeypatch.setattr(runtime, "_cpuinfo", lambda: {"model name": "A CPU", "flags": flags})
+    monkeypatch.delenv(runtime.INSTRUCTION_SET_ENV, raising=False)  # the flags decide, not a user's override
     runtime.instruction_set.cache_clear()
     try:
         assert runtime.instruction_set() == expected
@@ -88,6 +89,7 @@ def test_without_proc_cpuinfo_the_flags_come_from_numpy(monkeypatch):
     from numpy._core._multiarray_umath import __cpu_features__
 
     monkeypatch.setattr(runtime, "_cpuinfo", lambda: {})
+    monkeypatch.delenv(runtime.INSTRUCTION_SET_ENV, raising=False)
     flags = runtime._cpu_flags()
     assert ("avx2" in flags) == bool(__cpu_features__.get("AVX2"))
     assert ("avx512_vnni" in flags) == bool(__cpu_features__.get("AVX512VNNI"))
