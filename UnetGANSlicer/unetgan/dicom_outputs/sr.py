@@ -37,20 +37,17 @@ MYOCARDIAL_VARIATION = hd.sr.CodedConcept("myo-variation", LOCAL_SCHEME,
                                           "Myocardial volume variation over the cycle ((max-min)/mean)")
 
 
-def _images(frame_headers) -> list[hd.sr.SourceImageForMeasurement]:
-    return measurement_images(frame_headers)  # instances, or the frames of a multi-frame instance
-
-
 def _blood_pool_measurements(measurements: dict, headers) -> list[hd.sr.Measurement]:
     if measurements.get("ef_percent") is None:  # one frame: its blood-pool volume only
         volume = measurements["frames"][0]["blood_pool_ml"]
-        return [hd.sr.Measurement(codes.SCT.Volume, volume, MILLILITRE, referenced_images=_images(headers[0]))]
+        return [hd.sr.Measurement(codes.SCT.Volume, volume, MILLILITRE,
+                                  referenced_images=measurement_images(headers[0]))]
     ed, es = frame_index(measurements, "ed"), frame_index(measurements, "es")
     return [
         hd.sr.Measurement(codes.LN.LeftVentricularEndDiastolicVolume, measurements["edv_ml"], MILLILITRE,
-                          referenced_images=_images(headers[ed])),
+                          referenced_images=measurement_images(headers[ed])),
         hd.sr.Measurement(codes.LN.LeftVentricularEndSystolicVolume, measurements["esv_ml"], MILLILITRE,
-                          referenced_images=_images(headers[es])),
+                          referenced_images=measurement_images(headers[es])),
         hd.sr.Measurement(STROKE_VOLUME, measurements["sv_ml"], MILLILITRE),
         hd.sr.Measurement(codes.LN.LeftVentricularEjectionFractionByMR, measurements["ef_percent"], codes.UCUM.Percent),
         hd.sr.Measurement(ED_FRAME, ed + 1, FRAME),
@@ -62,7 +59,8 @@ def _myocardium_measurements(measurements: dict, headers) -> list[hd.sr.Measurem
     ed = frame_index(measurements, "ed") or 0
     mass = measurements.get("myocardial_mass_ed_g")
     mass = measurements["frames"][0]["myocardial_mass_g"] if mass is None else mass
-    found = [hd.sr.Measurement(codes.LN.LeftVentricleMass, mass, GRAM, referenced_images=_images(headers[ed]))]
+    found = [hd.sr.Measurement(codes.LN.LeftVentricleMass, mass, GRAM,
+                               referenced_images=measurement_images(headers[ed]))]
     if measurements.get("myocardial_volume_variation_percent") is not None:
         found.append(hd.sr.Measurement(MYOCARDIAL_VARIATION, measurements["myocardial_volume_variation_percent"],
                                        codes.UCUM.Percent))
