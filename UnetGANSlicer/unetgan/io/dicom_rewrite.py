@@ -110,18 +110,22 @@ def cine_files(paths) -> list[tuple[Dataset, Path]]:
     files = [(pydicom.dcmread(p), Path(p)) for p in paths]
     for ds, _ in files:
         ds.FrameOfReferenceUID = files[0][0].FrameOfReferenceUID
+    location = _locator(files)
+    return sorted(files, key=lambda f: (location(f[0]), float(getattr(f[0], "TriggerTime", 0) or 0)))
+
+
+def _locator(files):
+    """Each image's position along the first image's slice normal (mm, to 0.01 mm)."""
     orientation = np.array([float(v) for v in files[0][0].ImageOrientationPatient])
     normal = np.cross(orientation[:3], orientation[3:])
-    return sorted(files, key=lambda f: (round(float(np.array(f[0].ImagePositionPatient, float) @ normal), 2),
-                                        float(getattr(f[0], "TriggerTime", 0) or 0)))
+    return lambda ds: round(float(np.array(ds.ImagePositionPatient, float) @ normal), 2)
 
 
 def _slices(files) -> list[list[tuple[Dataset, Path]]]:
-    orientation = np.array([float(v) for v in files[0][0].ImageOrientationPatient])
-    normal = np.cross(orientation[:3], orientation[3:])
+    location = _locator(files)
     by_position: dict[float, list] = {}
     for ds, path in files:
-        by_position.setdefault(round(float(np.array(ds.ImagePositionPatient, float) @ normal), 2), []).append((ds, path))
+        by_position.setdefault(location(ds), []).append((ds, path))
     return [by_position[key] for key in sorted(by_position)]
 
 
