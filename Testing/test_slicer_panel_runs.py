@@ -112,7 +112,7 @@ def test_apply_comes_back_after_an_error_at_any_step(step, scene, study, monkeyp
     elif step == "packages check":
         ready = lambda: (_ for _ in ()).throw(RuntimeError("pip crashed"))  # noqa: E731
     elif step == "adapter":
-        monkeypatch.setattr(vendor, "choose_adapter", lambda node: (_ for _ in ()).throw(
+        monkeypatch.setattr(vendor, "choose_adapter", lambda *a, **k: (_ for _ in ()).throw(
             InputError("the DICOM database cannot be read")))
     elif step == "input":
         device = "quantum"

@@ -79,7 +79,7 @@ class ModuleLogic:
     # -- the work ---------------------------------------------------------------------------------------
 
     def resolveAdapter(self, volumeNode, adapter):
-        from .panel_jobs import resolve_adapter
+        from .vendor import resolve_adapter
 
         return resolve_adapter(volumeNode, adapter, self.userRegistry())
 

@@ -38,22 +38,6 @@ def progress_text(done: int, total: int, stage: str) -> str:
     return f"{stage or 'Working'}: {done} of {total}"
 
 
-def resolve_adapter(volume_node, value: str, user_registry=None) -> tuple[str, str]:
-    """(adapter for the backend, what to tell the user). value: an adapter list entry's value
-    (``models.adapter_choices``). A user's adapter is checked against its registered SHA256; "auto"
-    becomes the DICOM vendor's adapter when Slicer's DICOM database knows the series' Manufacturer,
-    else stays "auto" for the backend's label-free choice (the note says so)."""
-    from . import models, vendor
-
-    for option in models.adapter_choices(user_registry):
-        if option.value == value and option.choice is not None:
-            return option.backend_argument(), ""
-    if value != models.AUTOMATIC or volume_node is None:
-        return value or models.NO_ADAPTER, ""
-    choice = vendor.choose_adapter(volume_node)
-    return choice.adapter, choice.text
-
-
 def _ready(ensure_dependencies: Callable[[], bool] | None) -> None:
     if ensure_dependencies is not None and not ensure_dependencies():
         raise NotStarted("not started: the Python packages the module needs are not installed")
@@ -63,6 +47,7 @@ def segment_job(volume_node, adapter: str, model: str | None = None, device: str
                 ensure_dependencies: Callable[[], bool] | None = None, user_registry=None) -> Job:
     """Adapt & Segment ``volume_node`` in the background; the job's result is a :class:`SegmentRun`."""
     from . import workflow
+    from .vendor import resolve_adapter
 
     def prepare():
         _ready(ensure_dependencies)

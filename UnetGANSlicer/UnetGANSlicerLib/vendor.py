@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import models
 from .models import available_models
 from .sequences import find_cine
 
@@ -138,3 +139,18 @@ def choose_adapter(volume_node, database=None) -> AutomaticAdapter:
     else:
         text = f"Automatic: {vendor}, from DICOM"
     return AutomaticAdapter(adapter, vendor, manufacturer, text)
+
+
+def resolve_adapter(volume_node, value: str | None, user_registry=None, database=None) -> tuple[str, str]:
+    """(adapter for the backend, what to tell the user), as both front ends resolve their adapter list's choice.
+    value: an entry's value (``models.adapter_choices``); nothing chosen is "none". A user's adapter is checked
+    against its registered SHA256; "auto" becomes the DICOM vendor's adapter when the DICOM database
+    (``database``, else Slicer's) knows the series' Manufacturer, else stays "auto" for the backend's label-free
+    choice (the note says so)."""
+    for option in models.adapter_choices(user_registry):
+        if option.value == value and option.choice is not None:
+            return option.backend_argument(), ""
+    if value != models.AUTOMATIC or volume_node is None:
+        return value or models.NO_ADAPTER, ""
+    choice = choose_adapter(volume_node, database=database)
+    return choice.adapter, choice.text

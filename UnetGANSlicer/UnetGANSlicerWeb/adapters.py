@@ -60,17 +60,10 @@ def automatic_choice(loaded) -> vendor.AutomaticAdapter:
 
 
 def backend_adapter(value: str | None, loaded) -> tuple[str | None, str]:
-    """(the backend's --adapter for the page's choice, a note for the user). A user's adapter file is
-    checked against its registered SHA256 first."""
-    if value in (None, "", NO_ADAPTER):
-        return None, ""
-    if value == AUTOMATIC:
-        choice = automatic_choice(loaded)
-        return (None if choice.adapter == NO_ADAPTER else choice.adapter), choice.text
-    for option in _options():
-        if option.value == value:
-            return option.backend_argument(), ""
-    return value, ""  # the command line's --adapter: the backend resolves and checks it
+    """(the backend's --adapter for the page's choice, None for no adapter; a note for the user), resolved as the
+    Slicer panel resolves it (``UnetGANSlicerLib.vendor.resolve_adapter``) with the loaded files' DICOM index."""
+    adapter, note = vendor.resolve_adapter(loaded.volume, value, database=loaded.dicom_index)
+    return (None if adapter == NO_ADAPTER else adapter), note
 
 
 def translated_title(adapter: str | None) -> str:
