@@ -48,6 +48,8 @@ results: $(STAMP)
 	$(PY) scripts/results.py --manifest ../shared/data/manifest.csv --out docs
 	# Dice per protocol variant and Dice and EF error per kind of heart (docs/robustness.md, a few minutes)
 	$(PY) scripts/robustness.py --manifest ../shared/data/manifest.csv --out docs
+	# how the shipped choices were made, cross-validated over the dev subjects (docs/choice_cv.md, a few minutes)
+	$(PY) scripts/choice_cv.py --manifest ../shared/data/manifest.csv --out docs
 
 clean:
 	rm -rf out .pytest_cache

@@ -463,3 +463,31 @@ def test_emphasis_settings_that_mean_nothing_are_refused(tmp_path, change, messa
     with pytest.raises(InputError, match=message):
         train_unet(ring_volumes(2), config, tmp_path, progress=False, log=lambda *_: None)
     assert not (tmp_path / "training_state.pt").exists()
+
+
+def test_translated_source_samples_are_the_target_generators_rendering_with_their_labels(tmp_path, torch_threads):
+    """Image-level adaptation: with every source sample translated by a source -> target generator, the images are
+    that generator's output (here one that renders everything mid-grey) and the labels stay the anatomy's; the
+    option without a generator is refused."""
+    import torch
+
+    from unetgan.networks.generator import GeneratorConfig, build_generator, save_generator
+    from unetgan.training.datasets import slices_of
+    from unetgan.training.train_unet import CropSampler
+
+    generator = build_generator(GeneratorConfig(filters=4, n_blocks=1))
+    with torch.no_grad():
+        for parameter in generator.parameters():
+            parameter.zero_()  # output tanh(0) = 0 everywhere: mid-grey once mapped back to [0, 1]
+    path = tmp_path / "g_t.safetensors"
+    save_generator(generator, path, direction="source_to_target")
+    source = slices_of(ring_volumes(2))
+    config = UnetTrainConfig(crop=64, batch=8, method="noisy")
+    plain_images, _ = CropSampler(source, config).batch_tensors(0)
+    images, labels = CropSampler(source, replace(config, translated_source=1.0, source_translator=str(path))).batch_tensors(0)
+    assert (labels == 1).any() and (labels == 2).any()
+    medians = [float(image.median()) for image in images]  # the noisy recipe adds noise after the translation
+    assert all(abs(m - 0.5) < 0.05 for m in medians), medians
+    assert not any(abs(float(image.median()) - 0.5) < 0.05 for image in plain_images)
+    with pytest.raises(InputError, match="--translated-source needs --source-translator"):
+        CropSampler(source, replace(config, translated_source=0.5))

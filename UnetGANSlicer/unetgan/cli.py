@@ -112,6 +112,12 @@ def _add_emphasis_options(p):
                    help="probability of an acquired pixel of 0.7-2.0 mm (detail lost; default 0)")
     p.add_argument("--off-centre", dest="off_centre", type=float,
                    help="probability of a crop with the heart far from its centre (default 0)")
+    p.add_argument("--translated-source", dest="translated_source", type=float,
+                   help="image-level adaptation: probability of showing a source sample in the target vendor's look, "
+                        "through --source-translator (default 0)")
+    p.add_argument("--source-translator", dest="source_translator",
+                   help="a source -> target generator (.safetensors; research/recipes/target_generator.py extracts one "
+                        "from an adapter's training checkpoint)")
     p.add_argument("--export-dir", dest="export_dir",
                    help="also copy the checkpoint there as safetensors (no pickle) every --export-minutes; a run "
                         "folder without a checkpoint resumes from that copy")

@@ -88,6 +88,11 @@ class UnetTrainConfig:
     zoom_range: tuple[float, float] = (0.75, 1.6)
     low_resolution: float = 0.0  # acquired pixels of 0.7-2.0 mm (x1-1.5 acquired over reconstructed)
     off_centre: float = 0.0  # the heart far from the crop's centre
+    # image-level adaptation (CyCADA-style): share of the source samples shown in the target vendor's look, as the
+    # cycle's other generator (source -> target, `source_translator`: a generator file) renders them; their labels
+    # are unchanged, since the feature and SSIM losses keep that generator from moving anatomy
+    translated_source: float = 0.0
+    source_translator: str | None = None
     # a copy of every checkpoint in portable form (safetensors + JSON, training/portable_state.py) at most
     # every `export_minutes`, e.g. in a folder that is kept when the run folder is not; resumed from when the
     # run folder has no checkpoint
@@ -148,6 +153,13 @@ class CropSampler:
             raise ValueError("target_histograms > 0 needs the target volumes' quantile functions")
         self.source_quantiles = (np.stack([quantile_function_of(s) for s in data.images.numpy()])
                                  if target_histograms is not None else None)
+        self.translator = None
+        if config.translated_source > 0:
+            if not config.source_translator:
+                raise InputError("--translated-source needs --source-translator (a source -> target generator file)")
+            from ..networks.generator import load_generator
+
+            self.translator = load_generator(config.source_translator)
 
     def _crop(self, which: int, index: int, rng: np.random.Generator):
         data, centres = self.sets[which]
@@ -189,6 +201,11 @@ class CropSampler:
             image = low_resolution(image, rng)
         return image, label
 
+    @torch.no_grad()
+    def _translated(self, image: torch.Tensor) -> torch.Tensor:
+        """A (1, H, W) crop in [0, 1] as the source -> target generator renders it (the generator works in [-1, 1])."""
+        return ((self.translator(image[None] * 2 - 1)[0] + 1) / 2).clamp(0, 1)
+
     def batch_tensors(self, step: int):
         rng = np.random.default_rng([self.seed, step])
         self.augment.set_random_state(seed=int(rng.integers(0, 2**31 - 1)))
@@ -200,8 +217,12 @@ class CropSampler:
             if which == self.phantom_set:
                 image = torch.from_numpy(self.source_looks.match(image.numpy(), self.phantom_quantiles[index], rng))
             image, label = self._protocol(image, label, rng)
+            # drawn only when asked for, so the recipes without it keep their exact random stream
+            translated = (which == 0 and self.translator is not None and rng.random() < self.config.translated_source)
+            if translated:
+                image = self._translated(image)
             original = image
-            if which == 0 and rng.random() < self.config.target_histograms:
+            if which == 0 and not translated and rng.random() < self.config.target_histograms:
                 image = torch.from_numpy(self.target_histograms.match(image.numpy(), self.source_quantiles[index], rng))
             sample = self.augment({"image": image.clone(), "label": label.clone()})
             image = torch.as_tensor(sample["image"]).float()
