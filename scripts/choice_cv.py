@@ -74,7 +74,9 @@ def subject_scores(pairs: list[tuple], thresholds=SHIPPED_THRESHOLDS) -> dict[st
     for volume, labels in pairs:
         trimmed = postprocess.trim_end_slices(labels, *thresholds)
         per_subject.setdefault(f"{volume.vendor} {volume.subject}", []).append(score_volume(volume, trimmed)["dice"]["mean"])
-    return {key: float(np.mean(values)) for key, values in sorted(per_subject.items())}
+    # a volume with one structure uncontoured (Sunnybrook ES frames: the blood pool only) has no mean: left out,
+    # as in docs/results.md's mean column
+    return {key: float(np.nanmean(values)) for key, values in sorted(per_subject.items()) if np.isfinite(values).any()}
 
 
 def vendor_of(key: str) -> str:
@@ -110,6 +112,7 @@ def choice(candidates: dict[str, dict[str, float]], shipped: str) -> dict:
     for name, scores in candidates.items():
         differences = [scores[k] - reference[k] for k in subjects]
         figures[name] = {"balanced_mean": balanced(scores, subjects), "per_vendor": per_vendor(scores, subjects),
+                         "per_subject": {k: scores[k] for k in subjects},
                          "difference_from_shipped": {"mean": float(np.mean(differences)),
                                                      "sd": float(np.std(differences, ddof=1)),
                                                      "subjects_better": int(sum(d > 1e-9 for d in differences)),
@@ -154,14 +157,22 @@ def product_scores(runs: Runs, label: str, model: str | None, tta: str = DEFAULT
     return scores
 
 
-def segmenter_choice(runs: Runs, extra: dict[str, str]) -> dict:
+def segmenter_choice(runs: Runs, extra: dict[str, str], stored: dict | None = None) -> dict:
+    """stored: an earlier run's segmenter choice; its candidates' subject scores are kept when their weight
+    files are the same (only the extra candidates then run)."""
     shipped = find_model(None, "segmenter").name
     names = [shipped] + [e.name for e in read_registry() if e.kind == "segmenter" and e.name != shipped]
-    candidates = {name: product_scores(runs, f"segmenter {name}", name) for name in names}
-    for name, file in extra.items():
-        candidates[name] = product_scores(runs, f"segmenter {name}", file)
+    files = {name: find_model(extra.get(name, name), "segmenter").file for name in [*names, *extra]}
+    candidates = {}
+    for name, file in files.items():
+        kept = (stored or {}).get("candidates", {}).get(name)
+        if kept is not None and stored.get("weights", {}).get(name) == sha256_of(file):
+            candidates[name] = kept["per_subject"]
+        else:
+            candidates[name] = product_scores(runs, f"segmenter {name}", extra.get(name, name))
     result = choice(candidates, shipped)
-    result["files"] = {name: str(find_model(extra.get(name, name), "segmenter").file.name) for name in candidates}
+    result["files"] = {name: file.name for name, file in files.items()}
+    result["weights"] = {name: sha256_of(file) for name, file in files.items()}
     return result
 
 
@@ -205,6 +216,9 @@ def main() -> int:
     parser.add_argument("--out", default="docs")
     parser.add_argument("--candidate", action="append", default=[], metavar="NAME=FILE",
                         help="a segmenter file to add to the default segmenter's candidates (not registered)")
+    parser.add_argument("--only-segmenter", action="store_true",
+                        help="measure the default segmenter's choice only (new candidates; the stored ones are kept "
+                             "when their weights are the same), keeping the other choices from the JSON")
     args = parser.parse_args()
     extra = dict(text.split("=", 1) for text in args.candidate)
     out = Path(args.out)
@@ -216,9 +230,14 @@ def main() -> int:
 
     try:
         runs = Runs(dev_items(args.manifest), log)
-        result = {"segmenter": segmenter_choice(runs, extra), "tta": tta_choice(runs),
-                  "end_slice_thresholds": threshold_choice(runs),
-                  "adapter": {vendor: adapter_choice(runs, vendor) for vendor in VENDORS[1:]}}
+        path = out / "choice_cv.json"
+        if args.only_segmenter:
+            result = json.loads(path.read_text())
+            result["segmenter"] = segmenter_choice(runs, extra, result["segmenter"])
+        else:
+            result = {"segmenter": segmenter_choice(runs, extra), "tta": tta_choice(runs),
+                      "end_slice_thresholds": threshold_choice(runs),
+                      "adapter": {vendor: adapter_choice(runs, vendor) for vendor in VENDORS[1:]}}
     except InputError as err:
         print(f"ERROR: {err}", file=sys.stderr)
         return 1
@@ -227,7 +246,7 @@ def main() -> int:
                             "seconds": round(time.time() - started, 1),
                             "weights": {e.name: e.sha256 for e in read_registry() if e.sha256}
                             | {name: sha256_of(Path(file)) for name, file in extra.items()}}
-    (out / "choice_cv.json").write_text(json.dumps(result, indent=1))
+    path.write_text(json.dumps(result, indent=1))
     from choice_cv_report import write_markdown  # the page, rendered from the JSON alone
 
     write_markdown(result, out / "choice_cv.md")
