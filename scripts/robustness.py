@@ -182,12 +182,13 @@ def pipelines(vendor: str) -> dict:
 
 
 class Segmenters:
-    """make_segmenter once per pipeline, kept for every volume."""
+    """make_segmenter once per pipeline, kept for every volume; `model`: another LV-Unet in every pipeline."""
 
-    def __init__(self):
-        self.made = {}
+    def __init__(self, model: str | None = None):
+        self.made, self.model = {}, model
 
     def __call__(self, spec: dict):
+        spec = {**spec, "model": self.model} if self.model else spec
         key = json.dumps(spec, sort_keys=True)
         if key not in self.made:
             self.made[key] = make_segmenter(**spec)
@@ -339,16 +340,16 @@ def measure_phantom(segmenters: Segmenters, log) -> tuple[dict, dict]:
     return variants, kinds
 
 
-def provenance() -> dict:
+def provenance(model: str | None = None) -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    weights = {"segment": weight_files("default")}
+    weights = {"segment": weight_files("default", model)}
     for vendor in PHANTOM_VENDORS:
         for name, spec in pipelines(vendor).items():
             if name == "adapt-segment":
-                weights[f"adapt-segment {vendor}"] = weight_files("unetgan", None, spec["adapter"]) | {"adapter_name": spec["adapter"]}
+                weights[f"adapt-segment {vendor}"] = weight_files("unetgan", model, spec["adapter"]) | {"adapter_name": spec["adapter"]}
     return {"command": f"python {' '.join(sys.argv)}", "cpu": cpu, "tta": DEFAULT_TTA,
-            "postprocessing": postprocess.description(), "weights": weights}
+            "postprocessing": postprocess.description(), "weights": weights} | ({"model": model} if model else {})
 
 
 def main() -> int:
@@ -356,12 +357,14 @@ def main() -> int:
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--out", default="docs")
     parser.add_argument("--only", choices=("dev", "phantom"), help="measure one half; the other is kept from the JSON")
+    parser.add_argument("--model", help="a research LV-Unet (registry name or file) in place of the default segmenter")
+    parser.add_argument("--stem", default="robustness", help="writes OUT/STEM.json and OUT/STEM.md (default robustness)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "robustness.json"
+    path = out / f"{args.stem}.json"
     result = json.loads(path.read_text()) if args.only and path.exists() else {}
-    segmenters, started = Segmenters(), time.time()
+    segmenters, started = Segmenters(args.model), time.time()
 
     def log(text):
         print(text, flush=True)
@@ -375,11 +378,11 @@ def main() -> int:
     except InputError as err:
         print(f"ERROR: {err}", file=sys.stderr)
         return 1
-    result["provenance"] = provenance() | {"seconds": round(time.time() - started, 1)}
+    result["provenance"] = provenance(args.model) | {"seconds": round(time.time() - started, 1)}
     path.write_text(json.dumps(result, indent=1))
     from robustness_report import write_markdown  # the page, rendered from the JSON alone
 
-    write_markdown(result, out / "robustness.md")
+    write_markdown(result, out / f"{args.stem}.md")
     print(f"done in {time.time() - started:.0f} s")
     return 0
 

@@ -85,7 +85,9 @@ def write_markdown(result: dict, path: Path) -> None:
     lines = ["# Robustness: protocols and kinds of heart", "",
              "Regenerate with `make results` (it runs `python scripts/robustness.py --manifest ../shared/data/manifest.csv "
              "--out docs` after scripts/results.py). This page was made by", f"`{prov.get('command', '?')}` on {prov.get('cpu', '?')} "
-             f"in {number(prov.get('seconds'), '.0f')} s; every figure is in [robustness.json](robustness.json).", "",
+             f"in {number(prov.get('seconds'), '.0f')} s; every figure is in [{path.stem}.json]({path.stem}.json).", "",
+             *([f"**A research segmenter in place of the default one: `{prov['model']}`** (not shipped; docs/models.md).",
+                ""] if prov.get("model") else []),
              "What is measured is what a user gets: `segment` (the default segmenter) and `adapt-segment` with the shipped",
              "adapter of the vendor (Siemens only: Philips is the source vendor), each volume through the product's own",
              f"path, test-time augmentation `{prov.get('tta', '?')}`, the product's clean-up. 3D Dice per volume (blood pool,",
