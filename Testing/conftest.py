@@ -16,6 +16,20 @@ if str(MODULE_DIR) not in sys.path:
     sys.path.insert(0, str(MODULE_DIR))
 
 pytest_plugins = ["no_skips"]  # any skipped test fails the suite
+SCRIPTS_DIR = MODULE_DIR.parent / "scripts"
+
+
+def load_script(name: str):
+    """scripts/NAME.py as a module (scripts/ is not a package: the scripts import their neighbours by name)."""
+    import importlib.util
+
+    if str(SCRIPTS_DIR) not in sys.path:
+        sys.path.insert(0, str(SCRIPTS_DIR))
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS_DIR / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def pytest_configure(config):

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import copy
 import csv
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))  # the script imports its neighbours (report_files, benchmark)
+from conftest import load_script
 
-spec = importlib.util.spec_from_file_location("benchmark_click", ROOT / "scripts" / "benchmark_click.py")
-bc = importlib.util.module_from_spec(spec)
-sys.modules["benchmark_click"] = bc
-spec.loader.exec_module(bc)
+ROOT = Path(__file__).resolve().parent.parent
+bc = load_script("benchmark_click")  # it imports its neighbours (report_files) from scripts/
 
 from unetgan.errors import InputError  # noqa: E402
 from unetgan.io.images import read_image  # noqa: E402

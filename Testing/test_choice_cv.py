@@ -2,23 +2,10 @@
 on the others, vendors weigh alike, ties keep the shipped choice, and the page renders from the JSON alone."""
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
+from conftest import load_script
 
 choice_cv = load_script("choice_cv")
 report = load_script("choice_cv_report")

@@ -1,22 +1,14 @@
 """Every figure in README.md and docs/*.md that is tagged with its JSON equals what the JSON holds."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
+from conftest import load_script
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def load_docs_figures():
-    spec = importlib.util.spec_from_file_location("docs_figures", ROOT / "scripts" / "docs_figures.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-docs_figures = load_docs_figures()
+docs_figures = load_script("docs_figures")
 
 
 def test_every_tagged_figure_in_readme_and_docs_equals_its_json():

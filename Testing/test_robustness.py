@@ -2,27 +2,17 @@
 crop moves the heart, and the dev subjects' grouping rule sorts hearts by their labels."""
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import load_script
 from unetgan.errors import InputError
 from unetgan.phantom import make_study
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 robustness = load_script("robustness")
 report = load_script("robustness_report")
 
