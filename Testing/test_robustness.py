@@ -2,7 +2,6 @@
 crop moves the heart, and the dev subjects' grouping rule sorts hearts by their labels."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,6 @@ from conftest import load_script
 from unetgan.errors import InputError
 from unetgan.phantom import make_study
 
-ROOT = Path(__file__).resolve().parent.parent
 robustness = load_script("robustness")
 report = load_script("robustness_report")
 
