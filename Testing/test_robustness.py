@@ -2,8 +2,6 @@
 crop moves the heart, and the dev subjects' grouping rule sorts hearts by their labels."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
