@@ -254,12 +254,32 @@ def write_markdown(results: dict, path: Path, args) -> None:
               "  (docs/sunnybrook_contour_offset.json); docs/ge_myocardium.md analyses the myocardium per slice position.",
               "- EF on GE: with 3 subjects, one failed ED segmentation dominates the MAE; read it as 'fails on one of three'.",
               "- Adapters are chosen by the label-free criterion (docs/models.md); dev labels are used here only.",
-              "- Robustness to the acquisition protocol (Dice per protocol variant, phantom and resampled dev volumes) and",
-              "  Dice and EF error per kind of heart: [robustness.md](robustness.md), made by `make results` after this page.",
-              "", "## Figures", ""]
+              "", *robustness_section(path.parent / "robustness.json"), "## Figures", ""]
     for vendor in results:
         lines.append(f"![{vendor}](images/results_{vendor}.png)")
     path.write_text("\n".join(lines) + "\n")
+
+
+def robustness_section(source: Path) -> list[str]:
+    """The robustness tables (docs/robustness.json, made by scripts/robustness.py before this page in `make results`)."""
+    if not source.exists():
+        return []
+    from robustness_report import kind_table, variant_table  # the same tables as docs/robustness.md
+
+    result = json.loads(source.read_text())
+    dev_vendors = tuple(sorted({v for e in result["dev_variants"].values() for v in e["segment"]["per_vendor"]}))
+    return ["## Robustness: acquisition protocols and kinds of heart", "",
+            "Mean Dice per protocol variant (dev volumes resampled to another protocol; the phantom simulated in it) and "
+            "Dice and EF error per kind of heart, from [robustness.json](robustness.json); how each variant and group is "
+            "made, and the worst volumes of each: [robustness.md](robustness.md).", "",
+            "**Protocol variants of the dev data** (10 Philips validation and 10 Siemens dev subjects, ED and ES):", "",
+            *variant_table(result["dev_variants"], dev_vendors), "",
+            "**Protocol variants of the phantom** (3 normal hearts per vendor profile):", "",
+            *variant_table(result["phantom_variants"], ("Philips", "Siemens")), "",
+            "**Kinds of heart, phantom** (3 subjects of each kind per vendor profile; EF in points, bias found minus true):", "",
+            *kind_table(result["phantom_kinds"], "kind of heart"), "",
+            "**Dev subjects grouped by their expert labels** (volumes and wall thickness; robustness.md lists each subject):",
+            "", *kind_table(result["dev_kinds"]["groups"], "group"), ""]
 
 
 def write_figures(args, folder: Path) -> None:
