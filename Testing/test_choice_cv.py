@@ -55,3 +55,14 @@ def test_the_page_shows_every_candidate_and_the_nested_estimate(tmp_path):
     assert "Some CPU (avx2)" in text and "**model-a**" in text and "| model-b |" in text
     assert f"**{entry['nested']['balanced_mean']:.3f}**" in text
     assert text.count("## ") == 4
+
+
+def test_the_image_level_share_is_taken_subject_by_subject_per_vendor():
+    image_level = load_script("image_level")
+    treated = {"Siemens a": 0.90, "Siemens b": 0.80, "GE x": 0.70}
+    control = {"Siemens a": 0.88, "Siemens b": 0.83, "GE x": 0.70}
+    share = image_level.paired(treated, control)
+    assert share["Siemens"]["mean"] == pytest.approx(-0.005)
+    assert share["Siemens"]["sd"] == pytest.approx(np.std([0.02, -0.03], ddof=1))
+    assert (share["Siemens"]["subjects_better"], share["Siemens"]["n"]) == (1, 2)
+    assert share["GE"] == {"mean": 0.0, "sd": 0.0, "subjects_better": 0, "n": 1}
