@@ -83,3 +83,17 @@ class TargetHistograms:
     def match(self, image: np.ndarray, source_quantiles: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         target = self.target[rng.integers(0, self.target.shape[0])]
         return np.interp(image, source_quantiles, target).astype(np.float32)
+
+
+def source_translator(path):
+    """A source -> target generator file (image-level adaptation) as a function of one (1, H, W) crop in [0, 1];
+    the generator works in [-1, 1]."""
+    from ..networks.generator import load_generator
+
+    generator = load_generator(path)
+
+    @torch.no_grad()
+    def translate(image: torch.Tensor) -> torch.Tensor:
+        return ((generator(image[None] * 2 - 1)[0] + 1) / 2).clamp(0, 1)
+
+    return translate

@@ -23,7 +23,8 @@ from ..distributed import draw_share, join, mean_and_any, parallel
 from ..io.manifest import LabelledVolume
 from ..networks.lvunet import LVUnet, LVUnetConfig, widen_to_context
 from ..weights import load_state, read_weights, write_weights
-from .appearance import TargetHistograms, match_histogram_of, quantile_function_of, random_intensity_network
+from .appearance import (TargetHistograms, match_histogram_of, quantile_function_of, random_intensity_network,
+                         source_translator)
 from .augment import augmentation
 from .datasets import SliceSet, slices_of, split_subjects
 from . import portable_state
@@ -153,13 +154,9 @@ class CropSampler:
             raise ValueError("target_histograms > 0 needs the target volumes' quantile functions")
         self.source_quantiles = (np.stack([quantile_function_of(s) for s in data.images.numpy()])
                                  if target_histograms is not None else None)
-        self.translator = None
-        if config.translated_source > 0:
-            if not config.source_translator:
-                raise InputError("--translated-source needs --source-translator (a source -> target generator file)")
-            from ..networks.generator import load_generator
-
-            self.translator = load_generator(config.source_translator)
+        if config.translated_source > 0 and not config.source_translator:
+            raise InputError("--translated-source needs --source-translator (a source -> target generator file)")
+        self.translator = source_translator(config.source_translator) if config.translated_source > 0 else None
 
     def _crop(self, which: int, index: int, rng: np.random.Generator):
         data, centres = self.sets[which]
@@ -201,11 +198,6 @@ class CropSampler:
             image = low_resolution(image, rng)
         return image, label
 
-    @torch.no_grad()
-    def _translated(self, image: torch.Tensor) -> torch.Tensor:
-        """A (1, H, W) crop in [0, 1] as the source -> target generator renders it (the generator works in [-1, 1])."""
-        return ((self.translator(image[None] * 2 - 1)[0] + 1) / 2).clamp(0, 1)
-
     def batch_tensors(self, step: int):
         rng = np.random.default_rng([self.seed, step])
         self.augment.set_random_state(seed=int(rng.integers(0, 2**31 - 1)))
@@ -220,7 +212,7 @@ class CropSampler:
             # drawn only when asked for, so the recipes without it keep their exact random stream
             translated = (which == 0 and self.translator is not None and rng.random() < self.config.translated_source)
             if translated:
-                image = self._translated(image)
+                image = self.translator(image)
             original = image
             if which == 0 and not translated and rng.random() < self.config.target_histograms:
                 image = torch.from_numpy(self.target_histograms.match(image.numpy(), self.source_quantiles[index], rng))
