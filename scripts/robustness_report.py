@@ -83,8 +83,11 @@ def kind_table(kinds: dict, first_column: str) -> list[str]:
 def write_markdown(result: dict, path: Path) -> None:
     prov = result.get("provenance", {})
     lines = ["# Robustness: protocols and kinds of heart", "",
-             "Regenerate with `make results` (it runs `python scripts/robustness.py --manifest ../shared/data/manifest.csv "
-             "--out docs` before scripts/results.py, whose page repeats its tables). This page was made by", f"`{prov.get('command', '?')}` on {prov.get('cpu', '?')} "
+             ("Regenerate with the command below (a research segmenter: not part of `make results`). This page was made by"
+              if prov.get("model") else
+              "Regenerate with `make results` (it runs `python scripts/robustness.py --manifest ../shared/data/manifest.csv "
+              "--out docs` before scripts/results.py, whose page repeats its tables). This page was made by"),
+             f"`{prov.get('command', '?')}` on {prov.get('cpu', '?')} "
              f"in {number(prov.get('seconds'), '.0f')} s; every figure is in [{path.stem}.json]({path.stem}.json).", "",
              *([f"**A research segmenter in place of the default one: `{prov['model']}`** (not shipped; docs/models.md).",
                 ""] if prov.get("model") else []),
