@@ -39,18 +39,18 @@ from unetgan.errors import InputError
 from unetgan.evaluation import score_volume, summarise
 from unetgan.io.geometry import Geometry, ImageData
 from unetgan.io.labelled import LabelledVolume
-from unetgan.io.manifest import load_item, read_manifest
+from unetgan.io.manifest import load_item
 from unetgan.measurements import ejection_fraction
 from unetgan.methods import make_segmenter, weight_files
 from unetgan.phantom import load_profile, make_study
 from unetgan.phantom.profiles import with_overrides
 from unetgan.phantom.subjects import HEART_KINDS
-from unetgan.registry import find_model, load_lvunet
+from unetgan.registry import find_model
 from unetgan.training.sick_hearts import wall_thickness_mm
 from unetgan.tta import DEFAULT_TTA
 
 BLOOD_POOL, MYOCARDIUM = 1, 2
-DEV_ROWS = {"Philips": ["train_labelled"], "Siemens": ["dev_labelled"]}
+DEV_VENDORS = ("Philips", "Siemens")  # choice_cv.DEV_SPLITS says which rows
 PHANTOM_VENDORS = ("Philips", "Siemens")
 PHANTOM_SEEDS = (0, 1, 2)
 PHANTOM_PHASES = 8  # enough for an end-systolic frame; few, to keep the simulation cheap
@@ -207,13 +207,10 @@ def scored(segmenter, volume: LabelledVolume, transform=None) -> dict:
 
 
 def dev_volumes(manifest: str) -> list[LabelledVolume]:
-    validation = load_lvunet("lvunet-clean").metadata["validation_subjects"]
-    volumes = []
-    for vendor, splits in DEV_ROWS.items():
-        items = read_manifest(manifest, [vendor], splits, require_labels=True,
-                              subjects=validation if vendor == "Philips" else None)
-        volumes += [v for item in items for v in load_item(item)]
-    return volumes
+    """The dev volumes of choice_cv.dev_items (the same subjects), GE's cines left out (contoured frames only)."""
+    from choice_cv import dev_items
+
+    return [v for item in dev_items(manifest) if item.vendor in DEV_VENDORS for v in load_item(item)]
 
 
 def measure_dev(manifest: str, segmenters: Segmenters, log) -> tuple[dict, dict]:
