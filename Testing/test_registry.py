@@ -147,7 +147,7 @@ def test_adapter_choices_are_automatic_the_shipped_vendors_none_then_yours(tmp_p
         options[4].backend_argument()
 
 
-SHIPPED = ["lvunet-soup2", "lvunet-robust", "adapter-siemens-small", "adapter-ge"]
+SHIPPED = ["lvunet-sick-hearts", "lvunet-robust", "adapter-siemens-small", "adapter-ge"]
 
 
 def test_the_shipped_registry_holds_what_the_product_runs_and_the_folder_only_its_files():
@@ -191,7 +191,7 @@ def test_research_names_resolve_after_the_shipped_ones_and_only_where_the_resear
         assert entry.file.parent == RESEARCH_MODELS and sha256_of(entry.file) == raw["sha256"] and raw["command"]
     assert find_model("Siemens", "adapter").name == "adapter-siemens-small"  # shipped first
     assert find_model("GE", "adapter").name == "adapter-ge"
-    assert find_model(None, "segmenter").name == "lvunet-soup2"
+    assert find_model(None, "segmenter").name == "lvunet-sick-hearts"
     # as in the wheel or the Slicer extension, where there is no research/ folder
     monkeypatch.setenv("UNETGAN_RESEARCH_REGISTRY", str(tmp_path / "absent.json"))
     with pytest.raises(ModelError, match="unknown segmenter 'lvunet-clean'"):
@@ -208,7 +208,7 @@ def test_the_ge_adapter_is_an_identity_without_weights_and_translates_as_its_wei
     assert entry.identity and entry.file.suffix == ".json"
     generator = load_adapter("GE")
     metadata = json.loads(entry.file.read_text())
-    assert generator.is_identity() and generator.metadata["segmenter"] == "lvunet-soup2"
+    assert generator.is_identity() and generator.metadata["segmenter"] == "lvunet-sick-hearts"
     assert len(generator.metadata["histogram_reference"]) == 257  # its histogram matching to Philips
     # the weights it replaces (their last convolution all zeros), on record
     assert metadata["made_from"] == {"file": "adapter_ge_robust.safetensors",

@@ -24,7 +24,7 @@ for variant in translated control; do
   .venv/bin/unetgan train-unet --manifest ../shared/data/manifest.csv --vendor Philips --split train_labelled \
     -o "$out/unet_$variant" --method robust --gin 0.3 --target-histograms 0.3 \
     --histogram-target-vendor Siemens --histogram-target-split train_unlabelled \
-    --init-from UnetGANSlicer/Resources/Models/lvunet_soup2.safetensors \
+    --init-from research/models/lvunet_soup2.safetensors \
     --config fast --epochs 2 --steps-per-epoch 500 --batch 8 --crop 112 --lr 0.0003 --val-subjects 10 --seed 0 \
     --checkpoint-minutes 3 "${extra[@]}"
 done
