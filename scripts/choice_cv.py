@@ -42,7 +42,7 @@ from unetgan.weights import sha256_of
 
 VENDORS = ("Philips", "Siemens", "GE")
 DEV_SPLITS = {"Philips": ["train_labelled"], "Siemens": ["dev_labelled"], "GE": ["dev_labelled"]}
-COVERAGES = (0.0, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8)  # 0: the open-ring rule off
+COVERAGES = (0.0, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)  # 0: the open-ring rule off
 BASAL_RATIOS = (0.0, 0.5, 0.65, 0.8)  # 0: the basal shrinking rule off
 SHIPPED_THRESHOLDS = (postprocess.MIN_END_SLICE_COVERAGE, postprocess.MIN_BASAL_AREA_RATIO)
 
