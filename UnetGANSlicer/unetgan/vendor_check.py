@@ -7,6 +7,10 @@ of it, so a whole-slice classifier would learn the zero padding, not the vendor'
 Figures: `balanced_accuracy(source, other)` is 1.0 when real source images and `other` are
 told apart perfectly and 0.5 when they cannot be told apart; `source_look_rate(other)` is
 the share of `other` taken for the source vendor.
+
+A classifier trained on raw slices may tell vendors apart by their grey levels alone; the
+texture classifier sees every slice through `matched_slices` (grey levels histogram-matched
+to the source reference), so what is left to tell vendors apart is texture.
 """
 from __future__ import annotations
 
@@ -15,16 +19,36 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from .histogram import match_to_reference
 from .networks.vendor_classifier import VendorClassifier
-from .preprocess import CROP_SIZE
+from .preprocess import CROP_SIZE, SliceGrid
 
 CLASSIFIER_CROP = 96
 CONTENT = 128  # the central part of the 192 px grid that every vendor's slices cover
+BATCH_NORM_BATCHES = 100  # balanced batches averaged for the BatchNorm statistics used in judging
 
 
 def central_crops(slices: torch.Tensor) -> torch.Tensor:
     start = (CROP_SIZE - CLASSIFIER_CROP) // 2
     return slices[:, :, start : start + CLASSIFIER_CROP, start : start + CLASSIFIER_CROP]
+
+
+def content_mask(shape, spacing) -> torch.Tensor:
+    """(1, 1, 192, 192) bool: where a volume of this (Z, Y, X) shape lands on the network grid; the rest is padding."""
+    grid = SliceGrid.for_spacing(tuple(shape[1:]), spacing)
+    return grid.forward(torch.ones((1, 1) + tuple(int(n) for n in shape[1:]))) > 0.5
+
+
+def matched_slices(slices: torch.Tensor, mask: torch.Tensor, reference: np.ndarray) -> torch.Tensor:
+    """One volume's network slices with the grey levels of their content (mask) histogram-matched to the
+    reference quantile function; padding stays 0, so it does not count as dark voxels in the quantiles.
+    Every image the texture classifier sees, real or translated, goes through this same step on the same
+    grid: a translation exists only as network slices, and matching real volumes on another grid would make
+    the processing differ between the classes the classifier compares."""
+    region = mask.expand_as(slices)
+    out = torch.zeros_like(slices)
+    out[region] = torch.from_numpy(match_to_reference(slices[region].numpy(), reference))
+    return out
 
 
 def _random_crops(slices: torch.Tensor, count: int, rng: np.random.Generator) -> torch.Tensor:
@@ -55,7 +79,27 @@ def train_vendor_classifier(source: torch.Tensor, target: torch.Tensor, steps: i
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
+    _settle_batch_norm(model, source, target, batch, rng)
     return model.eval()
+
+
+@torch.no_grad()
+def _settle_batch_norm(model: VendorClassifier, source: torch.Tensor, target: torch.Tensor, batch: int,
+                       rng: np.random.Generator, batches: int = BATCH_NORM_BATCHES) -> None:
+    """Judging uses BatchNorm's running statistics, and during training those are a moving average of the last
+    ~10 batches only. When the cue is subtle (texture, after histogram matching) that noise outweighs it: one
+    such classifier took 92% of its own Siemens training slices for Philips in eval mode while telling every
+    mixed batch apart in train mode. So, with the weights fixed, the statistics are recomputed as the plain
+    average over many balanced training batches (as torch.optim.swa_utils.update_bn does)."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average
+    model.train()
+    for _ in range(batches):
+        model(torch.cat([_random_crops(source, batch // 2, rng), _random_crops(target, batch - batch // 2, rng)]))
+    for norm in norms:
+        norm.momentum = 0.1
 
 
 @torch.inference_mode()
