@@ -66,3 +66,13 @@ def test_the_image_level_share_is_taken_subject_by_subject_per_vendor():
     assert share["Siemens"]["sd"] == pytest.approx(np.std([0.02, -0.03], ddof=1))
     assert (share["Siemens"]["subjects_better"], share["Siemens"]["n"]) == (1, 2)
     assert share["GE"] == {"mean": 0.0, "sd": 0.0, "subjects_better": 0, "n": 1}
+
+
+def test_the_translation_share_is_what_the_adapter_adds_to_histogram_matching_on_the_same_subjects():
+    subjects = [f"Siemens s{i}" for i in range(4)]
+    adapter = dict(zip(subjects, (0.80, 0.82, 0.84, 0.86)))
+    histogram = dict(zip(subjects, (0.79, 0.82, 0.83, 0.87)))
+    result = choice_cv.choice({"adapter-x": adapter, "histogram matching only": histogram}, "adapter-x")
+    assert choice_cv.translation_share(result) == pytest.approx((0.01 + 0.0 + 0.01 - 0.01) / 4)
+    assert choice_cv.translation_share(choice_cv.choice({"adapter-x": histogram, "histogram matching only": histogram},
+                                                        "adapter-x")) == 0

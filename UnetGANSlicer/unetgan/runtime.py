@@ -2,8 +2,8 @@
 
 On this project's 2-core AMD EPYC machines (with AVX-512 VNNI) ONNX Runtime ran the networks up to 1.6x
 faster than torch for the same weights, with outputs equal to about 1e-6; in int8 (quantize.py) the LV-Unet
-ran another 2.5x and the generator 1.6-2x faster, and the mean Dice on the real dev data moved by at most 0.002
-(+0.006 on GE's 6 volumes with lvunet-soup2: int8 scores higher there; docs/benchmarks.md measures both).
+ran another 2.5x and the generator 1.6-2x faster; what int8 changes in the mean Dice on the real dev data, and on
+which CPU, is measured in docs/benchmarks.md and docs/int8_safety.md.
 `auto` picks int8 ONNX Runtime on a CPU with 8-bit dot-product instructions (VNNI), float32 ONNX Runtime on
 other CPUs (torch when the package is missing); a GPU always runs torch. Training always uses torch.
 `--runtime onnx-int8` asked for on a CPU without VNNI runs with 7-bit weights (quantize.SATURATION_SAFE),
