@@ -172,7 +172,7 @@ def test_unknown_scanner_warns_and_says_its_choice(study_dir, tmp_path):
         ds.save_as(path)
     result = unetgan_here("adapt-segment", folder, "-o", tmp_path / "out")
     assert result.returncode == 0, result.stderr
-    assert re.search(r"^adapter: (no adapter|adapter adapter-\w+): Manufacturer 'ACME Imaging' names no vendor we know, "
+    assert re.search(r"^adapter: (no adapter|adapter adapter-[\w-]+): Manufacturer 'ACME Imaging' names no vendor we know, "
                      r"chosen by the label-free check \(", result.stdout, re.M)
     assert re.search(r"^WARNING: Manufacturer 'ACME Imaging' names no vendor we know, with no adapter of its own: chose",
                      result.stderr, re.M)
