@@ -90,16 +90,10 @@ def _settle_batch_norm(model: VendorClassifier, source: torch.Tensor, target: to
     ~10 batches only. When the cue is subtle (texture, after histogram matching) that noise outweighs it: one
     such classifier took 92% of its own Siemens training slices for Philips in eval mode while telling every
     mixed batch apart in train mode. So, with the weights fixed, the statistics are recomputed as the plain
-    average over many balanced training batches (as torch.optim.swa_utils.update_bn does)."""
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None  # cumulative average
-    model.train()
-    for _ in range(batches):
-        model(torch.cat([_random_crops(source, batch // 2, rng), _random_crops(target, batch - batch // 2, rng)]))
-    for norm in norms:
-        norm.momentum = 0.1
+    average over many balanced training batches (torch's update_bn, as for weight averaging)."""
+    torch.optim.swa_utils.update_bn((torch.cat([_random_crops(source, batch // 2, rng),
+                                                _random_crops(target, batch - batch // 2, rng)])
+                                     for _ in range(batches)), model)
 
 
 @torch.inference_mode()

@@ -18,6 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))  # choice_cv, beside the product tools
 from choice_cv import Runs, balanced, dev_items, product_specs  # noqa: E402
+from robustness import ef_pairs  # noqa: E402
 from unetgan import postprocess  # noqa: E402
 from unetgan.evaluation import score_volume  # noqa: E402
 from unetgan.registry import find_model  # noqa: E402
@@ -25,21 +26,14 @@ from unetgan.registry import find_model  # noqa: E402
 PAIRS = ((0.65, 0.65), (0.75, 0.65), (0.75, 0.0), (0.80, 0.65), (0.80, 0.0))
 
 
-def ejection_fraction(ed: dict, es: dict, key: str) -> float:
-    """EF in percent from the ED and ES blood pools of score_volume rows ('reference' or 'predicted')."""
-    return 100 * (1 - es[f"{key}_blood_pool_voxels"] / ed[f"{key}_blood_pool_voxels"])
-
-
 def measure(pairs_by_vendor: dict, thresholds: tuple[float, float]) -> str:
     dice, lines = {}, []
     for vendor, pairs in pairs_by_vendor.items():
-        phases: dict[str, dict] = {}
+        rows = []
         for volume, labels in pairs:
-            row = score_volume(volume, postprocess.trim_end_slices(labels, *thresholds))
-            phases.setdefault(volume.subject, {})[volume.phase] = row
-            dice.setdefault(f"{vendor} {volume.subject}", []).append(row["dice"]["mean"])
-        errors = [ejection_fraction(p["ED"], p["ES"], "predicted") - ejection_fraction(p["ED"], p["ES"], "reference")
-                  for p in phases.values() if {"ED", "ES"} <= set(p) and p["ED"]["predicted_blood_pool_voxels"]]
+            rows.append(score_volume(volume, postprocess.trim_end_slices(labels, *thresholds)))
+            dice.setdefault(f"{vendor} {volume.subject}", []).append(rows[-1]["dice"]["mean"])
+        errors = [found - truth for truth, found in ef_pairs(rows)]
         lines.append(f"{vendor} EF error {np.mean(np.abs(errors)):.2f} (mean {np.mean(errors):+.2f}, n={len(errors)})")
     scores = {k: float(np.nanmean(v)) for k, v in dice.items() if np.isfinite(v).any()}
     return f"coverage {thresholds[0]:.2f}, basal ratio {thresholds[1]:.2f}: balanced Dice {balanced(scores, scores):.4f}; " \
