@@ -32,6 +32,16 @@ def take_out(path, name) -> dict:
     return entry
 
 
+def move_to_research(name, label) -> None:
+    """Move a shipped model, its file and its entry, to the research registry, its description starting with label."""
+    previous = take_out(REGISTRY, name)
+    moved = RESEARCH_REGISTRY.parent / "models" / previous["file"]
+    shutil.move(REGISTRY.parent / previous["file"], moved)
+    previous["file"] = str(moved.relative_to(RESEARCH_REGISTRY.parent))
+    previous["description"] = label + previous["description"]
+    write_models(RESEARCH_REGISTRY, registry_models(RESEARCH_REGISTRY) + [previous])
+
+
 if __name__ == "__main__":
     research = take_out(RESEARCH_REGISTRY, NAME)  # a model is in one registry only
     research_file = RESEARCH_REGISTRY.parent / research["file"]
@@ -41,10 +51,5 @@ if __name__ == "__main__":
                      "(slice thickness, pixel size, heart off centre); one pass",
                      "scripts/recipes/register_lvunet_sick_hearts.py")
     research_file.unlink()  # copied into the shipped models by `unetgan register`
-    previous = take_out(REGISTRY, PREVIOUS)
-    moved = RESEARCH_REGISTRY.parent / "models" / previous["file"]
-    shutil.move(REGISTRY.parent / previous["file"], moved)
-    previous["file"] = str(moved.relative_to(RESEARCH_REGISTRY.parent))
-    previous["description"] = "Previous default segmenter (research): " + previous["description"]
-    write_models(RESEARCH_REGISTRY, registry_models(RESEARCH_REGISTRY) + [previous])
+    move_to_research(PREVIOUS, "Previous default segmenter (research): ")
     print(f"{NAME} is the default segmenter; {PREVIOUS} moved to {RESEARCH_REGISTRY.relative_to(ROOT)}")
