@@ -147,7 +147,7 @@ def test_adapter_choices_are_automatic_the_shipped_vendors_none_then_yours(tmp_p
         options[4].backend_argument()
 
 
-SHIPPED = ["lvunet-sick-hearts", "lvunet-robust", "adapter-siemens-small", "adapter-ge"]
+SHIPPED = ["lvunet-sick-hearts", "lvunet-robust", "adapter-siemens-texture-small", "adapter-ge"]
 
 
 def test_the_shipped_registry_holds_what_the_product_runs_and_the_folder_only_its_files():
@@ -181,7 +181,7 @@ def test_user_lists_show_only_shipped_models():
     research = {m["name"] for m in json.loads(RESEARCH_REGISTRY_FILE.read_text())["models"]}
     assert research and not listed & research
     assert [(o.label, o.value) for o in models.adapter_choices(user_registry=nobody)] == [
-        ("Automatic", "auto"), ("Siemens", "adapter-siemens-small"), ("GE", "adapter-ge"), ("None", "none")]
+        ("Automatic", "auto"), ("Siemens", "adapter-siemens-texture-small"), ("GE", "adapter-ge"), ("None", "none")]
 
 
 def test_research_names_resolve_after_the_shipped_ones_and_only_where_the_research_registry_is(monkeypatch, tmp_path):
@@ -189,7 +189,7 @@ def test_research_names_resolve_after_the_shipped_ones_and_only_where_the_resear
     for raw in research:  # every research entry keeps its file, hash and made-by command
         entry = find_model(raw["name"], raw["kind"])
         assert entry.file.parent == RESEARCH_MODELS and sha256_of(entry.file) == raw["sha256"] and raw["command"]
-    assert find_model("Siemens", "adapter").name == "adapter-siemens-small"  # shipped first
+    assert find_model("Siemens", "adapter").name == "adapter-siemens-texture-small"  # shipped first
     assert find_model("GE", "adapter").name == "adapter-ge"
     assert find_model(None, "segmenter").name == "lvunet-sick-hearts"
     # as in the wheel or the Slicer extension, where there is no research/ folder
@@ -229,7 +229,7 @@ def test_automatic_choice_for_a_ge_study_is_the_shipped_ge_adapter():
     image = ImageData(np.zeros((1, 2, 16, 16), np.float32), Geometry((1.5, 1.5, 8.0)))
     for manufacturer in ("GE MEDICAL SYSTEMS", "GE Healthcare"):
         assert choose_adapter(image, manufacturer).adapter == "adapter-ge"
-    assert choose_adapter(image, "SIEMENS").adapter == "adapter-siemens-small"
+    assert choose_adapter(image, "SIEMENS").adapter == "adapter-siemens-texture-small"
     assert choose_adapter(image, "Philips Medical Systems").adapter == "none"
 
 
