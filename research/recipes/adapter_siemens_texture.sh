@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A Siemens adapter trained long enough to change texture, not only grey levels (research; its iteration 4794 is the teacher of the shipped adapter-siemens-texture-small): the
+# A Siemens adapter trained long enough to change texture, not only grey levels (research; its iteration 4794 is
+# the teacher of the shipped adapter-siemens-texture-small): the
 # shipped recipe (histogram matching first, the default segmenter's features in the loss and in the label-free
 # criterion) for 12000 iterations, 4x adapter-siemens-long, whose translations the vendor classifiers took for
 # Philips more often than any shorter run's (docs/vendor_check.md). On one CPU core that is about 10 hours, so it
