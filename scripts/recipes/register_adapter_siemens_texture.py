@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import subprocess
 
-from register_default_segmenter import RESEARCH_REGISTRY, ROOT, UNETGAN
-from register_lvunet_sick_hearts import move_to_research
+from register_default_segmenter import RESEARCH_REGISTRY, ROOT, UNETGAN, move_to_research
 
 NAME, PREVIOUS = "adapter-siemens-texture-small", "adapter-siemens-small"
 STUDENT = "runs/adapter_siemens_texture_small/adapter_siemens_texture_small.safetensors"

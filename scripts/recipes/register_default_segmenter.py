@@ -6,7 +6,7 @@ Registers the file first among the segmenters, then, for every adapter that the 
 uses, writes a copy whose translations the new segmenter segments (`unetgan pair-adapter`: the same generator
 weights, the old pairing kept on record) and registers it under the same name, so every default and every
 results column keeps its place. Then `python Testing/test_slicer_files.py --write` and
-`python scripts/models_table.py`.
+`python scripts/models_table.py`. Also the registry edits the other register recipes share (take_out, move_to_research).
 """
 from __future__ import annotations
 
@@ -30,6 +30,32 @@ ADAPTERS = ("adapter-siemens-texture-small", "adapter-siemens-texture", "adapter
             "adapter-siemens-no-feature-loss", "adapter-siemens-l1-cycle")
 # the pairing an adapter's description already names, replaced by the new one
 PAIRED = re.compile(r"; (segmenter \S+ \(paired in session \d+\)|its images are segmented by \S+( \(paired with it after training\))?)$")
+
+
+def registry_models(path):
+    return json.loads(path.read_text())["models"]
+
+
+def write_models(path, models) -> None:
+    path.write_text(json.dumps({"models": models}, indent=1))
+
+
+def take_out(path, name) -> dict:
+    """Remove an entry from a registry and return it."""
+    models = registry_models(path)
+    entry = next(m for m in models if m["name"] == name)
+    write_models(path, [m for m in models if m["name"] != name])
+    return entry
+
+
+def move_to_research(name, label) -> None:
+    """Move a shipped model, its file and its entry, to the research registry, its description starting with label."""
+    previous = take_out(REGISTRY, name)
+    moved = RESEARCH_REGISTRY.parent / "models" / previous["file"]
+    shutil.move(REGISTRY.parent / previous["file"], moved)
+    previous["file"] = str(moved.relative_to(RESEARCH_REGISTRY.parent))
+    previous["description"] = label + previous["description"]
+    write_models(RESEARCH_REGISTRY, registry_models(RESEARCH_REGISTRY) + [previous])
 
 
 def run(*command: str) -> None:

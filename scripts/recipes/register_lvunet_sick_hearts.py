@@ -8,38 +8,9 @@ scripts/robustness.py (docs/models.md, 'lvunet-sick-hearts').
 """
 from __future__ import annotations
 
-import json
-import shutil
-
-from register_default_segmenter import REGISTRY, RESEARCH_REGISTRY, ROOT, register_default
+from register_default_segmenter import RESEARCH_REGISTRY, ROOT, move_to_research, register_default, take_out
 
 NAME, PREVIOUS = "lvunet-sick-hearts", "lvunet-soup2"
-
-
-def registry_models(path):
-    return json.loads(path.read_text())["models"]
-
-
-def write_models(path, models) -> None:
-    path.write_text(json.dumps({"models": models}, indent=1))
-
-
-def take_out(path, name) -> dict:
-    """Remove an entry from a registry and return it."""
-    models = registry_models(path)
-    entry = next(m for m in models if m["name"] == name)
-    write_models(path, [m for m in models if m["name"] != name])
-    return entry
-
-
-def move_to_research(name, label) -> None:
-    """Move a shipped model, its file and its entry, to the research registry, its description starting with label."""
-    previous = take_out(REGISTRY, name)
-    moved = RESEARCH_REGISTRY.parent / "models" / previous["file"]
-    shutil.move(REGISTRY.parent / previous["file"], moved)
-    previous["file"] = str(moved.relative_to(RESEARCH_REGISTRY.parent))
-    previous["description"] = label + previous["description"]
-    write_models(RESEARCH_REGISTRY, registry_models(RESEARCH_REGISTRY) + [previous])
 
 
 if __name__ == "__main__":
