@@ -76,13 +76,13 @@ def _add_image_sides(p) -> None:
     p.add_argument("--target-vendor", required=True)
     p.add_argument("--target-split", action="append")
     p.add_argument("--target-dir", help="folder of target-vendor images (NIfTI/NRRD/DICOM) instead of the manifest")
+    p.add_argument("--target-exclude", action="append", metavar="SUBJECT",
+                   help="leave this manifest subject out of the target images (for held-out checks); repeatable")
 
 
 def _add_train_adapter(sub):
     p = sub.add_parser("train-adapter", help="train a Unet-GAN adapter from unlabelled images of two vendors")
     _add_image_sides(p)
-    p.add_argument("--target-exclude", action="append", metavar="SUBJECT",
-                   help="leave this manifest subject out of the target images (for held-out checks); repeatable")
     p.add_argument("--lvunet", help="the frozen source LV-Unet (registry name or file; default: the registry's default segmenter)")
     p.add_argument("-o", "--output", required=True, help="adapter file (.safetensors); training state goes beside it")
     p.add_argument("--config", choices=["fast", "paper"], default="fast")
@@ -113,10 +113,14 @@ def _distill_adapter(args) -> int:
 
     entry = find_model(args.teacher, "adapter")
     teacher = load_adapter(args.teacher)
-    paths = (_image_paths(args, args.source_vendor, args.source_split, args.source_dir)
-             + _image_paths(args, args.target_vendor, args.target_split, args.target_dir))
+    sides = [(args.source_vendor, _image_paths(args, args.source_vendor, args.source_split, args.source_dir)),
+             (args.target_vendor, _image_paths(args, args.target_vendor, args.target_split, args.target_dir,
+                                               args.target_exclude or ()))]
     # what the teacher sees at inference, in the [-1, 1] it works in
-    slices = torch.cat([adapter_slices(frame, spacing, teacher) for frame, spacing in unlabelled_frames(paths)]) * 2 - 1
+    per_side = [torch.cat([adapter_slices(frame, spacing, teacher) for frame, spacing in unlabelled_frames(paths)])
+                for _, paths in sides]
+    print(" and ".join(f"{len(s)} {vendor} slices" for (vendor, _), s in zip(sides, per_side)) + " to distil on", flush=True)
+    slices = torch.cat(per_side) * 2 - 1
     config = DistillConfig(**{k: v for k, v in {"filters": args.filters, "n_blocks": args.blocks, "steps": args.steps,
                                                 "batch": args.batch, "seed": args.seed,
                                                 "edge_kernel": args.edge_kernel}.items() if v is not None})
