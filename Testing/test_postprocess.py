@@ -95,3 +95,26 @@ def test_clean_frame_keeps_one_lv_then_trims_its_ends():
     cleaned = clean_frame(stack)
     assert not cleaned[0].any() and not cleaned[:, :6, :6].any()
     np.testing.assert_array_equal(cleaned[1:], keep_largest_component(stack)[1:])
+
+
+def test_a_blood_pool_beyond_a_slice_without_one_is_dropped():
+    """Past the base, the atrium can show as a closed ring with a wide blood pool, joined to the LV only by a few
+    voxels of muscle on a slice without blood pool: the area rule cannot judge it (its neighbour has no blood
+    pool), so the cavity rule drops it; the larger run of blood-pool slices is the LV."""
+    bridge = np.zeros_like(lv_slice())
+    bridge[32, 40:45] = 2  # a few voxels of myocardium joining the two in 3D
+    atrium = lv_slice(radius_px=14)
+    stack = np.concatenate([cone([4, 6, 8, 10, 12]), bridge[None], atrium[None]])
+    assert keep_largest_component(stack) is stack  # one 3D component: the bridge joins them
+    assert trim_end_slices(stack) is stack  # a closed ring next to a slice without blood pool
+    cleaned = clean_frame(stack)
+    assert not cleaned[-1].any()
+    np.testing.assert_array_equal(cleaned[:-1], stack[:-1])  # the LV and the bridge slice are untouched
+    np.testing.assert_array_equal(postprocess.keep_one_cavity(stack[::-1])[::-1], cleaned)  # either slice order
+    # the run with the most blood pool wins, wherever it lies; a stack with one run is returned as it is
+    small_run = np.concatenate([lv_slice(radius_px=5)[None], bridge[None], cone([4, 6, 8])])
+    kept = postprocess.keep_one_cavity(small_run)
+    assert not kept[0].any() and kept[1].any()
+    np.testing.assert_array_equal(kept[1:], small_run[1:])
+    one_run = cone([4, 6, 8, 10])
+    assert postprocess.keep_one_cavity(one_run) is one_run
