@@ -46,7 +46,8 @@ def test_the_page_shows_every_candidate_and_the_nested_estimate(tmp_path):
     rng = np.random.default_rng(0)
     entry = choice_cv.choice({name: {k: float(rng.uniform(0.7, 0.9)) for k in subjects}
                               for name in ("model-a", "model-b")}, "model-a")
-    result = {"segmenter": entry, "tta": entry, "end_slice_thresholds": entry, "adapter": {"Siemens": entry},
+    result = {"segmenter": entry, "tta": entry, "end_slice_thresholds": entry,
+              "adapter": {"Siemens": entry, "GE": entry | {"scored_held_out": ["model-b"]}},
               "provenance": {"command": "python scripts/choice_cv.py", "runtime": "onnx",
                              "cpu": {"model": "Some CPU", "instruction_set": "avx2"}, "seconds": 12.0}}
     page = tmp_path / "choice_cv.md"
@@ -54,7 +55,8 @@ def test_the_page_shows_every_candidate_and_the_nested_estimate(tmp_path):
     text = page.read_text()
     assert "Some CPU (avx2)" in text and "**model-a**" in text and "| model-b |" in text
     assert f"**{entry['nested']['balanced_mean']:.3f}**" in text
-    assert text.count("## ") == 4
+    assert text.count("## ") == 5
+    assert text.count("variant trained without that subject's images: `model-b`.") == 1  # GE only
 
 
 def test_the_image_level_share_is_taken_subject_by_subject_per_vendor():
@@ -76,3 +78,22 @@ def test_the_translation_share_is_what_the_adapter_adds_to_histogram_matching_on
     assert choice_cv.translation_share(result) == pytest.approx((0.01 + 0.0 + 0.01 - 0.01) / 4)
     assert choice_cv.translation_share(choice_cv.choice({"adapter-x": histogram, "histogram matching only": histogram},
                                                         "adapter-x")) == 0
+
+
+def test_a_trained_adapter_is_scored_by_its_variants_that_never_saw_the_subject():
+    """An adapter trained on the dev subjects' unlabelled images is scored on each subject by its variant trained
+    without that subject, when one is registered for every subject; an identity adapter saw no images, and an
+    adapter missing a variant keeps its own scores (scored_held_out says which were held out)."""
+    from unetgan.registry import ModelEntry
+
+    def entry(name, identity=False):
+        return ModelEntry(name=name, kind="adapter", file=None, sha256=None, identity=identity)
+
+    subjects = ["S1", "S2"]
+    registered = {e.name: e for e in (entry("texture"), entry("texture-without-S1"), entry("texture-without-S2"),
+                                       entry("plain"), entry("plain-without-S1"),
+                                       entry("identity", True), entry("identity-without-S1"), entry("identity-without-S2"))}
+    assert choice_cv.held_out_variants(registered["texture"], subjects, registered) == {
+        "S1": "texture-without-S1", "S2": "texture-without-S2"}
+    assert choice_cv.held_out_variants(registered["plain"], subjects, registered) is None
+    assert choice_cv.held_out_variants(registered["identity"], subjects, registered) is None

@@ -191,16 +191,34 @@ def threshold_choice(runs: Runs) -> dict:
                   label(*SHIPPED_THRESHOLDS))
 
 
+def held_out_variants(entry, subjects, registered: dict) -> dict[str, str] | None:
+    """subject -> the variant of a trained adapter that never saw that subject's images (`NAME-without-SUBJECT`,
+    registered for every subject), or None. An adapter trained on the dev subjects' images (no labels) is scored
+    on each subject by the variant trained without it, when every such variant is registered; an identity adapter
+    saw no images."""
+    variants = {subject: f"{entry.name}-without-{subject}" for subject in subjects}
+    return None if entry.identity or not all(v in registered for v in variants.values()) else variants
+
+
 def adapter_choice(runs: Runs, vendor: str) -> dict:
-    """Leave-one-subject-out on the vendor's dev subjects: each adapter (with the default segmenter), histogram
-    matching alone, and no translation."""
+    """Leave-one-subject-out on the vendor's dev subjects: each adapter (with the default segmenter; a subject scored
+    with the adapter's variant trained without it where there is one, held_out_variants), histogram matching
+    alone, and no translation."""
     shipped = find_model(vendor, "adapter").name
-    adapters = [shipped] + [e.name for e in read_registry() if e.kind == "adapter" and e.target_vendor == vendor
+    registered = {e.name: e for e in read_registry() if e.kind == "adapter"}
+    adapters = [shipped] + [e.name for e in registered.values() if e.target_vendor == vendor
                             and e.name != shipped and "-without-" not in e.name]  # held-out checks score one subject only
-    candidates = {}
+    subjects = sorted({item.subject for item in runs.items if item.vendor == vendor})
+    candidates, held_out = {}, []
     for name in adapters:
         spec = {"method": "unetgan", "model": find_model(None, "segmenter").name, "adapter": name, "tta": DEFAULT_TTA,
                 "vendors": (vendor,)}
+        variants = held_out_variants(registered[name], subjects, registered)
+        if variants:
+            held_out.append(name)
+            candidates[name] = {f"{vendor} {subject}": subject_scores(runs(f"adapter {variant}", spec | {"adapter": variant}))[
+                f"{vendor} {subject}"] for subject, variant in variants.items()}
+            continue
         label = f"segmenter {spec['model']} / {vendor}" if name == shipped else f"adapter {name}"
         candidates[name] = subject_scores(runs(label, spec))
     candidates["histogram matching only"] = subject_scores(runs(f"histogram matching / {vendor}", {
@@ -209,6 +227,7 @@ def adapter_choice(runs: Runs, vendor: str) -> dict:
         "method": "default", "tta": DEFAULT_TTA, "vendors": (vendor,)}))
     result = choice(candidates, shipped)
     result["translation_share"] = translation_share(result)
+    result["scored_held_out"] = held_out
     return result
 
 

@@ -60,9 +60,12 @@ def write_markdown(result: dict, path: Path) -> None:
         lines += section(title, result[key])
     for vendor, entry in result["adapter"].items():
         lines += section(f"The {vendor} adapter (leave-one-subject-out on the {vendor} dev subjects)", entry)
-    lines += ["The GE adapters were trained on the unlabelled images of the same 3 GE cines (no contours), so the "
-              "GE rows are transductive; the held-out GE figures in docs/results.md use adapters trained without "
-              "the subject scored.", ""]
+        if entry.get("scored_held_out"):
+            lines += ["Scored on each subject by their variant trained without that subject's images: "
+                      + ", ".join(f"`{name}`" for name in entry["scored_held_out"]) + ".", ""]
+    lines += ["A GE adapter not scored by such variants was trained on the unlabelled images of the same 3 GE cines "
+              "(no contours), so its GE row is transductive; the held-out GE figures in docs/results.md use adapters "
+              "trained without the subject scored.", ""]
     path.write_text("\n".join(lines))
 
 
