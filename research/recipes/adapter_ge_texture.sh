@@ -12,7 +12,10 @@
 # Then `distill`: once the run's file is registered in the research registry (as adapter-ge-texture, or
 # adapter-ge-texture-without-<patient>), a small student (the shipped Siemens adapter's size, as
 # scripts/recipes/distill_adapter_siemens.sh) distilled on the same images, the left-out patient's excluded too.
-# Usage:  nohup setsid bash research/recipes/adapter_ge_texture.sh RUN [train|distill] > runs/RUN.log 2>&1 &
+# `register` puts what is finished in the research registry (a copy in research/models/, its SHA256 and command): the
+# run's file (the label-free criterion's best iteration) once the run reached its last iteration, as
+# adapter-ge-texture[-without-<patient>], and the student once distilled, as adapter-ge-texture-small[-without-...].
+# Usage:  nohup setsid bash research/recipes/adapter_ge_texture.sh RUN [train|distill|register] > runs/RUN.log 2>&1 &
 #         RUN: adapter_ge_texture | adapter_ge_texture_without_SCD0000101 | ..._SCD0000201 | ..._SCD0000301
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -25,16 +28,34 @@ case "$RUN" in
 esac
 IMAGES=(--manifest ../shared/data/manifest.csv --source-split train_labelled --target-vendor GE --target-split dev_labelled
         "${EXCLUDE[@]}")
+ITERATIONS=6000
+OUT=research/checkpoints/adapter_ge_texture/$RUN/$RUN.safetensors
+TRAIN=(train-adapter "${IMAGES[@]}" --lvunet lvunet-sick-hearts --histogram-match -o "$OUT" --iterations "$ITERATIONS" --seed 0)
+STUDENT=runs/adapter_ge_texture_small/${RUN/adapter_ge_texture/adapter_ge_texture_small}.safetensors
+DISTILL=(distill-adapter --teacher "$(echo "$RUN" | tr _ -)" "${IMAGES[@]}" -o "$STUDENT" --filters 8 --blocks 4 \
+         --edge-kernel 3 --steps 2000 --seed 0)
+register() {  # file description made-by
+  local name; name=$(basename "$1" .safetensors | tr _ -)
+  if grep -q "\"name\": \"$name\"" research/models.json; then echo "$name: registered"; return; fi
+  cp "$1" research/models/  # research weights live beside the research registry
+  .venv/bin/unetgan register "research/models/$(basename "$1")" --in-place --registry research/models.json --name "$name" \
+    --kind adapter --source-vendor Philips --target-vendor GE --description "$2" --made-by "$3"
+}
 case "${2:-train}" in
   train)
-    OUT=research/checkpoints/adapter_ge_texture/$RUN/$RUN.safetensors
     mkdir -p "$(dirname "$OUT")"
     RESUME=$([ -d "${OUT%.safetensors}_checkpoint" ] && echo --resume || true)
-    .venv/bin/unetgan train-adapter "${IMAGES[@]}" --lvunet lvunet-sick-hearts --histogram-match \
-      -o "$OUT" --iterations 6000 --seed 0 --time-limit-min "${PART_MIN:-100}" $RESUME ;;
-  distill)
-    STUDENT=${RUN/adapter_ge_texture/adapter_ge_texture_small}
-    .venv/bin/unetgan distill-adapter --teacher "$(echo "$RUN" | tr _ -)" "${IMAGES[@]}" \
-      -o "runs/adapter_ge_texture_small/$STUDENT.safetensors" --filters 8 --blocks 4 --edge-kernel 3 --steps 2000 --seed 0 ;;
-  *) echo "ERROR: the stage is train or distill" >&2; exit 2 ;;
+    .venv/bin/unetgan "${TRAIN[@]}" --time-limit-min "${PART_MIN:-100}" $RESUME ;;
+  distill) .venv/bin/unetgan "${DISTILL[@]}" ;;
+  register)
+    HELD=$([ ${#EXCLUDE[@]} -gt 0 ] && echo ", held-out check: trained without ${EXCLUDE[1]}'s images, for scoring it only" || true)
+    if grep -q "\"iteration\": $ITERATIONS," "${OUT%.safetensors}_checkpoint/state.json" 2>/dev/null; then
+      register "$OUT" "GE -> Philips (research): histogram matching, then a generator trained $ITERATIONS iterations to change texture too$HELD" \
+        "research/recipes/adapter_ge_texture.sh $RUN (= OMP_NUM_THREADS=1 unetgan ${TRAIN[*]}, in parts of --time-limit-min with --resume; the label-free criterion's best iteration)"
+    else echo "$RUN: its run has not reached iteration $ITERATIONS"; fi
+    if [ -f "$STUDENT" ]; then
+      register "$STUDENT" "GE -> Philips (research): the small student (8 filters, 4 blocks) of $(echo "$RUN" | tr _ -)$HELD" \
+        "research/recipes/adapter_ge_texture.sh $RUN distill (= OMP_NUM_THREADS=1 unetgan ${DISTILL[*]})"
+    else echo "$STUDENT: not distilled yet"; fi ;;
+  *) echo "ERROR: the stage is train, distill or register" >&2; exit 2 ;;
 esac
