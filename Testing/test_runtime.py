@@ -44,9 +44,10 @@ def test_runtime_choice(monkeypatch):
     monkeypatch.setattr(runtime, "instruction_set", lambda: "vnni")
     assert runtime.resolve_runtime("auto", cpu) == "onnx-int8"  # installed by the project's requirements
     assert runtime.resolve_runtime("onnx", cpu) == "onnx"
-    for without_vnni in ("avx512", "avx2", "other"):  # int8 there only when asked for (7-bit weights)
+    for without_vnni, default in (("avx512", "onnx-int8"), ("avx2", "onnx-int8"), ("other", "onnx")):
+        # int8 (7-bit weights) by default wherever ONNX Runtime has integer kernels; elsewhere only when asked for
         monkeypatch.setattr(runtime, "instruction_set", lambda without_vnni=without_vnni: without_vnni)
-        assert runtime.resolve_runtime("auto", cpu) == "onnx"
+        assert runtime.resolve_runtime("auto", cpu) == default
         assert runtime.resolve_runtime("onnx-int8", cpu) == "onnx-int8"
     assert runtime.resolve_runtime("auto", cuda) == "torch"
     assert runtime.resolve_runtime("torch", cpu) == "torch"
@@ -76,6 +77,7 @@ def test_the_instruction_set_and_the_int8_weights_follow_the_cpu_flags(monkeypat
     try:
         assert runtime.instruction_set() == expected
         assert runtime.integer_dot_product() == (expected == "vnni")
+        assert runtime.int8_by_default() == (expected != "other")
         safe = runtime.int8_settings() == quantize.SATURATION_SAFE
         assert safe == (expected != "vnni") and runtime.int8_settings().reduce_range == safe
         assert runtime.cpu_description() == {"model": "A CPU", "instruction_set": expected, "vnni": expected == "vnni",
@@ -102,14 +104,18 @@ def test_without_proc_cpuinfo_the_flags_come_from_numpy(monkeypatch):
 
 def test_the_instruction_set_can_be_set_for_a_machine_whose_flags_mislead(monkeypatch):
     """$UNETGAN_INSTRUCTION_SET overrides /proc/cpuinfo (a virtual machine may report VNNI its host lacks): without
-    VNNI `auto` runs float32 and int8 takes 7-bit weights; a value that is no instruction set is refused."""
+    VNNI int8 takes 7-bit weights (`auto` still runs it on AVX2; on "other" float32); a value that is no instruction
+    set is refused."""
     monkeypatch.setattr(runtime, "_cpuinfo", lambda: {"model name": "A CPU", "flags": "avx2 avx512bw avx512_vnni"})
     monkeypatch.setenv(runtime.INSTRUCTION_SET_ENV, "avx2")
     runtime.instruction_set.cache_clear()
     try:
         assert runtime.instruction_set() == "avx2" and not runtime.integer_dot_product()
-        assert runtime.resolve_runtime("auto", torch.device("cpu")) == "onnx"
+        assert runtime.resolve_runtime("auto", torch.device("cpu")) == "onnx-int8"
         assert runtime.int8_settings().reduce_range
+        monkeypatch.setenv(runtime.INSTRUCTION_SET_ENV, "other")
+        runtime.instruction_set.cache_clear()
+        assert runtime.resolve_runtime("auto", torch.device("cpu")) == "onnx"
         monkeypatch.setenv(runtime.INSTRUCTION_SET_ENV, "sse9")
         runtime.instruction_set.cache_clear()
         with pytest.raises(InputError, match="UNETGAN_INSTRUCTION_SET='sse9' is not one of vnni, avx512, avx2, other"):

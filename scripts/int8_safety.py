@@ -11,7 +11,8 @@ x86 CPU (none is clipped), so its masks here are the masks a CPU without VNNI ge
 Writes OUT.json and OUT.md with:
 - the CPU (model name, instruction set, VNNI or not);
 - Dice of each setting's masks against float32's (blood pool, myocardium) and against the truth, on
-  phantom studies of the two vendors the adapters translate, and with --manifest on the real dev data;
+  phantom studies of the two vendors the adapters translate, and with --manifest on the real dev data (the
+  dev subjects of scripts/choice_cv.py: Philips through `segment`, Siemens and GE through their adapters);
 - seconds per image of each network and of a whole phantom study, on one thread;
 - with --emulate-avx2 (qemu-user, Debian's qemu-user package): both networks' outputs in each setting on an
   emulated AMD EPYC Rome (AVX2, no VNNI: ONNX Runtime picks its kernels from the CPUID the emulator answers)
@@ -41,7 +42,8 @@ from unetgan.io.geometry import Geometry
 from unetgan.phantom import make_study
 from unetgan.registry import load_adapter, load_lvunet, paired_segmenter
 
-VENDORS = ("Siemens", "GE")  # the vendors whose adapters translate (Philips is the source)
+VENDORS = ("Siemens", "GE")  # the vendors whose adapters translate
+SOURCE_VENDOR = "Philips"  # segmented without translation (`segment`)
 FLOAT32 = "float32"
 VARIANTS = {FLOAT32: None, "int8, 8-bit weights (VNNI CPUs)": quantize.FULL_RANGE,
             "int8, 7-bit weights (reduce_range: CPUs without VNNI)": quantize.SATURATION_SAFE}
@@ -56,10 +58,13 @@ def int8_setting(settings):
 
 
 def networks(vendor: str, settings):
-    """(LV-Unet, generator) of the vendor's adapter on float32 ONNX Runtime (settings None) or in int8."""
-    generator = load_adapter(vendor)
+    """(LV-Unet, generator) of the vendor's adapter on float32 ONNX Runtime (settings None) or in int8; for the
+    source vendor, what `segment` runs: the default segmenter and no generator."""
     name = "onnx" if settings is None else "onnx-int8"
     with int8_setting(settings):
+        if vendor == SOURCE_VENDOR:
+            return runtime.on_runtime(load_lvunet(), name), None
+        generator = load_adapter(vendor)
         return (runtime.on_runtime(load_lvunet(paired_segmenter(generator)), name),
                 runtime.on_runtime(generator, name))
 
@@ -89,11 +94,11 @@ def phantom_rows() -> list[dict]:
 
 def real_rows(manifest: Path) -> list[dict]:
     from benchmark import realistic_cine
-    from unetgan.io.manifest import read_manifest
+    from choice_cv import dev_items
 
-    rows = []
-    for vendor in VENDORS:
-        studies = [realistic_cine(item) for item in read_manifest(manifest, [vendor], ["dev_labelled"], require_labels=True)]
+    rows, items = [], dev_items(str(manifest))
+    for vendor in (SOURCE_VENDOR, *VENDORS):
+        studies = [realistic_cine(item) for item in items if item.vendor == vendor]
         masks = {}
         for variant, settings in VARIANTS.items():
             pair = networks(vendor, settings)
@@ -194,13 +199,16 @@ def markdown(r: dict) -> str:
              "in 16 bits first, clipped at 32767, which full-range weights can exceed (255 x 127 x 2 = 64770): on an "
              "AMD EPYC with AVX2 the masks then moved by 7 %. With 7-bit weights (ONNX Runtime's `reduce_range`) a "
              "pair sums to 255 x 64 x 2 = 32640 at most: nothing is clipped, so a CPU without VNNI computes the same "
-             "integers as this one and gets the masks below. `--runtime onnx-int8` uses 7-bit weights on every CPU "
-             "without VNNI; `--runtime auto` runs int8 (8-bit weights) only with VNNI and float32 elsewhere.", ""]
+             "integers as this one and gets the masks below. int8 (`--runtime auto` on x86 CPUs with AVX2 or "
+             "newer, and `--runtime onnx-int8`) uses 8-bit weights with VNNI and 7-bit weights without; other CPUs "
+             "run float32 by default.", ""]
     for title, key in (("Phantom studies", "phantom"), ("Real dev data", "real")):
         if key not in r:
             continue
         extra = (f" ({PHANTOM['n_phases']} phases x {PHANTOM['n_slices']} slices, {PHANTOM['matrix']}-pixel matrix, "
-                 f"seed {PHANTOM['seed']})" if key == "phantom" else " (dev_labelled, mean over the volumes)")
+                 f"seed {PHANTOM['seed']})" if key == "phantom" else
+                 " (the dev subjects: Philips through `segment`, Siemens and GE through their adapters; mean over the "
+                 "volumes)")
         lines += [f"## {title}{extra}", "",
                   "| vendor | networks | Dice against float32's masks: blood pool | myocardium | Dice against the truth: "
                   "blood pool | myocardium |", "|---|---|---|---|---|---|"]
@@ -208,6 +216,13 @@ def markdown(r: dict) -> str:
                   f"{x['against_float32']['blood_pool']:.4f} | {x['against_float32']['myocardium']:.4f} | "
                   f"{x['against_truth']['blood_pool']:.4f} | {x['against_truth']['myocardium']:.4f} |" for x in r[key]]
         lines.append("")
+        if key == "real":  # what `auto` costs without VNNI: the 7-bit model's mean Dice against float32's
+            float32 = {x["vendor"]: x["against_truth"]["mean"] for x in r[key] if x["variant"] == FLOAT32}
+            seven_bit = [x for x in r[key] if VARIANTS[x["variant"]] is quantize.SATURATION_SAFE]
+            lines += ["Mean Dice (blood pool and myocardium) of the 7-bit models, what `--runtime auto` runs on CPUs "
+                      "without VNNI, minus float32's: " + ", ".join(
+                          f"{x['vendor']} {x['against_truth']['mean'] - float32[x['vendor']]:+.4f}" for x in seven_bit)
+                      + ".", ""]
     if "emulated" in r:
         e = r["emulated"]
         lines += [f"## The same models on an emulated CPU without VNNI ({e[0]['emulated_cpu']}: AVX2)", "",

@@ -128,8 +128,8 @@ RUNTIME_ARGS = ("--runtime",)
 RUNTIME_OPTIONS = {"default": "auto", "choices": ["auto", "torch", "onnx", "onnx-int8"],  # runtime.RUNTIMES (no torch import here)
                    "help": "where the networks run: onnx (ONNX Runtime, faster on CPUs), onnx-int8 (ONNX Runtime in "
                            "8 bits, calibrated on the phantom: faster again, mean Dice within 0.002 on the dev data), torch "
-                           "(the reference), or auto (onnx-int8 on a CPU with VNNI instructions, else onnx; torch on a "
-                           "GPU or without onnxruntime)"}
+                           "(the reference), or auto (onnx-int8 on x86 CPUs with AVX2 or newer, 7-bit weights where VNNI is "
+                           "missing; else onnx; torch on a GPU or without onnxruntime)"}
 
 
 TTA_ARGS = ("--tta",)

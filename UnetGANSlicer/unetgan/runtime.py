@@ -4,10 +4,12 @@ On this project's 2-core AMD EPYC machines (with AVX-512 VNNI) ONNX Runtime ran 
 faster than torch for the same weights, with outputs equal to about 1e-6; in int8 (quantize.py) the LV-Unet
 ran another 2.5x and the generator 1.6-2x faster; what int8 changes in the mean Dice on the real dev data, and on
 which CPU, is measured in docs/benchmarks.md and docs/int8_safety.md.
-`auto` picks int8 ONNX Runtime on a CPU with 8-bit dot-product instructions (VNNI), float32 ONNX Runtime on
-other CPUs (torch when the package is missing); a GPU always runs torch. Training always uses torch.
-`--runtime onnx-int8` asked for on a CPU without VNNI runs with 7-bit weights (quantize.SATURATION_SAFE),
-which ONNX Runtime's 16-bit pairwise sums there cannot saturate.
+`auto` picks int8 ONNX Runtime on x86 CPUs with AVX2 or newer, float32 ONNX Runtime on other CPUs (torch when
+the package is missing); a GPU always runs torch. Training always uses torch. int8 on a CPU with 8-bit
+dot-product instructions (VNNI) uses 8-bit weights; without VNNI, 7-bit weights (quantize.SATURATION_SAFE),
+which ONNX Runtime's 16-bit pairwise sums there cannot saturate: such a CPU then computes the same integers as a
+VNNI one would with those weights, and their masks are within a few thousandths of float32's Dice on the dev
+data (docs/int8_safety.md, which also runs them on an emulated AVX2 CPU).
 
 The network is exported to ONNX in memory when it is loaded (a fraction of a second), from the same
 module the torch runtime would run; only the int8 model is kept on disk (a cache: calibration takes
@@ -93,9 +95,15 @@ def instruction_set() -> str:
 
 
 def integer_dot_product() -> bool:
-    """Whether the CPU has the 8-bit dot-product instructions that make int8 fast and exact: `auto` runs
-    int8 only there and stays in float32 elsewhere."""
+    """Whether the CPU has the 8-bit dot-product instructions (VNNI) that sum 8-bit products in 32 bits: int8 uses
+    full-range weights there (int8_settings)."""
     return instruction_set() == "vnni"
+
+
+def int8_by_default() -> bool:
+    """Whether `auto` runs int8: on x86 CPUs with ONNX Runtime's integer kernels (AVX2 and newer), in 7-bit
+    weights where VNNI is missing; elsewhere float32."""
+    return instruction_set() in ("vnni", "avx512", "avx2")
 
 
 def int8_settings():
@@ -128,7 +136,7 @@ def resolve_runtime(requested: str, device: torch.device | str) -> str:
     if requested == "auto":
         if not (on_cpu and onnx_available()):
             return "torch"
-        return "onnx-int8" if integer_dot_product() else "onnx"
+        return "onnx-int8" if int8_by_default() else "onnx"
     return requested
 
 
