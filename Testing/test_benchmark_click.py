@@ -27,13 +27,17 @@ REAL_AVX2 = {"model": "Intel Core i7-6700", "instruction_set": "avx2", "vnni": F
              "int8_weights": "u8s8-reduce-range"}
 
 
-def phantom_manifest(folder: Path, matrix: int = 48) -> Path:
+SUBJECTS = (("C3", "Siemens", "dev_labelled", 1), ("B2", "Siemens", "dev_labelled", 2),
+            ("A1", "Siemens", "train_unlabelled", 3), ("A0", "Philips", "dev_labelled", 4))
+
+
+def phantom_manifest(folder: Path, matrix: int = 48, subjects=SUBJECTS, slices=None) -> Path:
     """A small manifest of phantom ED/ES volumes: two Siemens dev_labelled subjects (B2 first in sorted order,
-    listed second), one Siemens subject of another split and one Philips subject, which the stand-in must skip."""
+    listed second), one Siemens subject of another split and one Philips subject, which the stand-in must skip.
+    slices: {subject: number of slices} (default 3)."""
     rows = []
-    for subject, vendor, split, seed in (("C3", "Siemens", "dev_labelled", 1), ("B2", "Siemens", "dev_labelled", 2),
-                                         ("A1", "Siemens", "train_unlabelled", 3), ("A0", "Philips", "dev_labelled", 4)):
-        study = make_study(vendor, seed=seed, n_phases=6, n_slices=3, matrix=matrix)
+    for subject, vendor, split, seed in subjects:
+        study = make_study(vendor, seed=seed, n_phases=6, n_slices=(slices or {}).get(subject, 3), matrix=matrix)
         paths = write_study(study, folder / "volumes", name=subject, cine=False)
         for phase in ("ED", "ES"):
             rows.append({"subject": subject, "vendor": vendor, "phase": phase,
@@ -77,6 +81,17 @@ def test_standin_subject_is_chosen_by_name_among_siemens_dev_labelled_only(tmp_p
     for other in ("A1", "A0"):  # another split; another vendor
         with pytest.raises(InputError, match="choose from B2, C3"):
             bc.standin_cine(manifest, tmp_path / "out", subject=other)
+
+
+def test_the_typical_standin_has_the_median_number_of_slices(tmp_path):
+    subjects = (*SUBJECTS, ("D4", "Siemens", "dev_labelled", 5), ("E5", "Siemens", "dev_labelled", 6))
+    # Siemens dev subjects' slices: B2 6, C3 2, D4 4, E5 4 (A1 and A0 are not candidates, whatever their size)
+    slices = {"B2": 6, "C3": 2, "D4": 4, "E5": 4, "A1": 4, "A0": 3}
+    manifest = phantom_manifest(tmp_path, subjects=subjects, slices=slices)
+    assert bc.typical_standin_subject(manifest) == "D4"  # the lower median (4), the first of its equals
+    assert bc.standin_cine(manifest, tmp_path / "out")[1] == "B2"  # the default single stand-in is unchanged
+    with pytest.raises(InputError, match="no rows match vendor"):  # no Siemens dev subject at all: said, not guessed
+        bc.typical_standin_subject(phantom_manifest(tmp_path / "none", subjects=SUBJECTS[2:]))
 
 
 def test_cosine_cycle_starts_at_ed_and_reaches_es_halfway():

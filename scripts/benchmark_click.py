@@ -1,7 +1,7 @@
 """Click-to-result: what a user waits for, from the Adapt & Segment click to the result in the scene.
 
     python scripts/benchmark_click.py --out docs/benchmarks_click [--clicks 3] [--dicom FOLDER --dicom-adapter GE]
-        [--standin-manifest MANIFEST [--standin-subject ID]]
+        [--standin-manifest MANIFEST [--standin-subject ID ...]]
     python scripts/benchmark_click.py --out docs/benchmarks_click --render-only
 
 For each cine (the phantom 300-image cine of scripts/benchmark.py; with --dicom a real DICOM cine,
@@ -64,15 +64,36 @@ def cosine_cycle(phases: int):
     return (1.0 - np.cos(2.0 * np.pi * np.arange(phases) / phases)) / 2.0
 
 
-def standin_volumes(manifest: Path, subject: str | None = None):
-    """(subject, ED image, ES image) of one Siemens dev_labelled subject: the named one, else the first in sorted order."""
-    from unetgan.errors import InputError
-    from unetgan.io.manifest import load_item, read_manifest
+def _standin_rows(manifest: Path) -> dict[str, dict[str, object]]:
+    """The Siemens dev_labelled subjects with both an ED and an ES row, in sorted order: {subject: {phase: item}}."""
+    from unetgan.io.manifest import read_manifest
 
     rows: dict[str, dict[str, object]] = {}
     for item in read_manifest(manifest, ["Siemens"], [STANDIN_SPLIT]):
         rows.setdefault(item.subject, {})[item.phase.upper()] = item
-    complete = sorted(name for name, phases in rows.items() if {"ED", "ES"} <= set(phases))
+    return {name: rows[name] for name in sorted(rows) if {"ED", "ES"} <= set(rows[name])}
+
+
+def typical_standin_subject(manifest: Path) -> str | None:
+    """The subject whose ED volume has the median number of slices (the lower median; the first in sorted order
+    among equals): a stand-in of a typical study's size, as the first in sorted order need not be."""
+    from unetgan.io.manifest import load_item
+
+    rows = _standin_rows(manifest)
+    if not rows:
+        return None
+    slices = {name: load_item(phases["ED"])[0].image.array.shape[0] for name, phases in rows.items()}
+    median = sorted(slices.values())[(len(slices) - 1) // 2]
+    return next(name for name, count in slices.items() if count == median)
+
+
+def standin_volumes(manifest: Path, subject: str | None = None):
+    """(subject, ED image, ES image) of one Siemens dev_labelled subject: the named one, else the first in sorted order."""
+    from unetgan.errors import InputError
+    from unetgan.io.manifest import load_item
+
+    rows = _standin_rows(manifest)
+    complete = list(rows)
     if subject is None and not complete:
         raise InputError(f"{Path(manifest).name}: no Siemens {STANDIN_SPLIT} subject has both an ED and an ES row")
     chosen = subject if subject is not None else complete[0]
@@ -379,7 +400,9 @@ def main() -> int:
     parser.add_argument("--standin-manifest", type=Path,
                         help=f"a manifest: also a {STANDIN_PHASES}-phase real-image Siemens cine made from one "
                              f"Siemens {STANDIN_SPLIT} subject's ED and ES volumes (in a temporary folder)")
-    parser.add_argument("--standin-subject", help="that subject (default: the first in sorted order)")
+    parser.add_argument("--standin-subject", action="append",
+                        help="that subject; repeat for several (default: the first in sorted order and the one with "
+                             "the median number of slices, a typical study's size)")
     parser.add_argument("--reference", action="store_true", help="also the reference-size networks' click (slow)")
     args = parser.parse_args()
     json_path = args.out.parent / f"{args.out.name}.json"
@@ -401,8 +424,12 @@ def main() -> int:
         if args.dicom:
             report["cines"].append(measure(f"DICOM {args.dicom.parent.name}", args.dicom, args.dicom_adapter,
                                            args.device, args.clicks, args.reference))
-        if args.standin_manifest:
-            standin, subject = standin_cine(args.standin_manifest, Path(tmp), args.standin_subject)
+        subjects = args.standin_subject or ([None, typical_standin_subject(args.standin_manifest)]
+                                            if args.standin_manifest else [])
+        for wanted in dict.fromkeys(subjects):
+            standin, subject = standin_cine(args.standin_manifest, Path(tmp), wanted)
+            if any(c.get("subject") == subject for c in report["cines"]):
+                continue  # the typical study is the first in sorted order: measured once
             report["cines"].append(measure(f"real Siemens stand-in ({subject} ED/ES, {STANDIN_PHASES} phases)", standin,
                                            "Siemens", args.device, args.clicks, args.reference, subject=subject,
                                            phases=STANDIN_PHASES, split=STANDIN_SPLIT))

@@ -49,7 +49,9 @@ case "${2:-train}" in
   distill) .venv/bin/unetgan "${DISTILL[@]}" ;;
   register)
     HELD=$([ ${#EXCLUDE[@]} -gt 0 ] && echo ", held-out check: trained without ${EXCLUDE[1]}'s images, for scoring it only" || true)
-    if grep -q "\"iteration\": $ITERATIONS," "${OUT%.safetensors}_checkpoint/state.json" 2>/dev/null; then
+    # finished: its checkpoint, or once that is deleted (nothing resumes from it) the history kept in docs/runs/
+    if grep -qs "\"iteration\": $ITERATIONS," "${OUT%.safetensors}_checkpoint/state.json" \
+         "docs/runs/adapter_ge_texture/$RUN.history.json"; then
       register "$OUT" "GE -> Philips (research): histogram matching, then a generator trained $ITERATIONS iterations to change texture too$HELD" \
         "research/recipes/adapter_ge_texture.sh $RUN (= OMP_NUM_THREADS=1 unetgan ${TRAIN[*]}, in parts of --time-limit-min with --resume; the label-free criterion's best iteration)"
     else echo "$RUN: its run has not reached iteration $ITERATIONS"; fi
