@@ -1,8 +1,13 @@
 """Cines are processed in a box around the heart after the first frame: same masks, less work."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
+
+from unetgan import inference
+from unetgan.errors import Cancelled
 
 from unetgan.evaluation import dice
 from unetgan.inference import CROP_SIZE, HEART_BOX_MARGIN_PX, adapt_and_segment, heart_box
@@ -87,6 +92,48 @@ def test_a_heart_that_leaves_the_box_is_redone_on_the_whole_field(shipped, sieme
     whole = adapt_and_segment(moved, geometry, network, adapter, "cpu", whole_field=True)
     assert (whole.labels[1] > 0).sum() > 100
     assert dice(boxed.labels[1] > 0, whole.labels[1] > 0) > 0.99
+
+
+def test_later_frames_run_two_at_once_with_the_same_results_in_order(shipped, siemens_cine, monkeypatch):
+    network, adapter = shipped
+    frames, geometry = siemens_cine
+    threads = {}
+    frame_step = inference.adapt_and_segment_frame
+
+    def recorded(volume, *args, box=None, **kwargs):
+        threads.setdefault(box is None, set()).add(threading.current_thread().name)
+        threading.Event().wait(0.05)  # so that both threads take frames even if one is quick
+        return frame_step(volume, *args, box=box, **kwargs)
+
+    runs = {}
+    for at_once, largest in ((1, None), (2, None), (2, frames[0].size - 1)):
+        monkeypatch.setattr(inference, "FRAMES_AT_ONCE", at_once)
+        if largest is not None:  # frames larger than this go one at a time (memory)
+            monkeypatch.setattr(inference, "FRAMES_AT_ONCE_MAX_VOXELS", largest)
+            at_once = 1
+        monkeypatch.setattr(inference, "adapt_and_segment_frame", recorded)
+        threads.clear()
+        done = []
+        result = adapt_and_segment(frames, geometry, network, adapter, "cpu",
+                                   progress=lambda t, n: done.append((t, n)))
+        assert done == [(t, 4) for t in range(1, 5)]  # progress in frame order, once per frame
+        assert len(threads[True]) == 1  # the first frame (it finds the box) alone
+        assert len(threads[False]) == at_once  # the later frames, with the box, on `at_once` threads
+        runs[at_once] = runs.get(at_once) or result
+    one, two = runs[1], runs[2]
+    np.testing.assert_array_equal(two.labels, one.labels)
+    np.testing.assert_array_equal(two.translated, one.translated)
+    assert two.confidence == one.confidence
+
+
+def test_a_cancel_stops_frames_running_two_at_once(shipped, siemens_cine):
+    network, adapter = shipped
+    frames, geometry = siemens_cine
+    done = []
+    with pytest.raises(Cancelled):
+        adapt_and_segment(np.concatenate([frames] * 3), geometry, network, adapter, "cpu",
+                          progress=lambda t, n: done.append(t), cancel=lambda: len(done) >= 2)
+    assert 2 <= done[-1] < 12  # stopped soon after the request, not after all 12 frames
 
 
 def test_class_labels_is_argmax_over_the_three_classes_ties_included():

@@ -116,7 +116,8 @@ def markdown(r: dict) -> str:
     if "dice_per_speedup" in r:
         lines += ["", "## Dice per speed-up on the real dev data", "",
                   f"The int8 rows were run on {cpu_line(m)}. On a CPU without VNNI int8 runs with 7-bit weights, "
-                  "which cannot saturate there; their masks and speed: [int8_safety.md](int8_safety.md).", "",
+                  "which cannot saturate there; their masks and speed: [int8_safety.md](int8_safety.md), and measured on a CPU "
+                  "without VNNI: [int8_safety_avx2.md](int8_safety_avx2.md).", "",
                   "| vendor | variant | volumes | mean Dice | blood pool | myocardium | seconds |", "|---|---|---|---|---|---|---|"]
         lines += [f"| {d['vendor']} | {d['variant']} | {d['volumes']} | {d['mean_dice']:.4f} | {d['blood_pool']:.4f} | "
                   f"{d['myocardium']:.4f} | {d['seconds']:.0f} |" for d in r["dice_per_speedup"]]

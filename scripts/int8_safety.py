@@ -1,7 +1,7 @@
 """What int8 costs on this CPU: the masks and the speed of each int8 setting against float32 ONNX Runtime.
 
     OMP_NUM_THREADS=1 python scripts/int8_safety.py --out docs/int8_safety [--manifest ../shared/data/manifest.csv]
-        [--emulate-avx2 /usr/bin/qemu-x86_64]
+        [--emulate-avx2 /usr/bin/qemu-x86_64] [--compare docs/int8_safety.json]
 
 Two int8 settings (unetgan/quantize.py): 8-bit weights, what a CPU with VNNI runs, and 7-bit weights
 (`reduce_range`), what every other CPU runs because ONNX Runtime's 16-bit pairwise sums there cannot
@@ -17,6 +17,8 @@ Writes OUT.json and OUT.md with:
 - with --emulate-avx2 (qemu-user, Debian's qemu-user package): both networks' outputs in each setting on an
   emulated AMD EPYC Rome (AVX2, no VNNI: ONNX Runtime picks its kernels from the CPUID the emulator answers)
   against this CPU's, which shows the saturation of 8-bit weights there and none with 7-bit ones.
+- with --compare: this run's 7-bit Dice figures against those of a report made on another CPU (the same
+  integers give the same figures: run it on a CPU without VNNI against the report of one with VNNI).
 Nothing here is a test: the speed depends on the machine and its load (`load_average`).
 """
 from __future__ import annotations
@@ -188,6 +190,25 @@ def emulated_rows(qemu: Path, cpu: str = "EPYC-Rome") -> list[dict]:
     return rows
 
 
+def compared(report: dict, other_json: Path) -> dict:
+    """The largest difference between this report's 7-bit Dice figures and another CPU's report's."""
+    import json
+
+    other = json.loads(other_json.read_text())
+    seven_bit = [name for name, settings in VARIANTS.items() if settings is quantize.SATURATION_SAFE]
+
+    def figures(r):
+        return {(key, x["vendor"], against, structure): x[against][structure]
+                for key in ("phantom", "real") for x in r.get(key, []) if x["variant"] in seven_bit
+                for against in ("against_float32", "against_truth") for structure in ("blood_pool", "myocardium")}
+
+    ours, theirs = figures(report), figures(other)
+    if not ours or set(ours) != set(theirs):
+        raise SystemExit(f"{other_json}: its 7-bit rows are not those of this run (other data or options)")
+    return {"report": str(other_json), "cpu": other["cpu"], "rows": len(ours) // 4,
+            "largest_difference": max(abs(ours[k] - theirs[k]) for k in ours)}
+
+
 def markdown(r: dict) -> str:
     cpu = r["cpu"]
     vnni = "with VNNI" if cpu["vnni"] else "without VNNI"
@@ -240,9 +261,20 @@ def markdown(r: dict) -> str:
                          f"{x['generator_difference_emulated']:.4f} | {x['lvunet_max_difference_emulated_vs_here']:.3g} | "
                          f"{x['generator_max_difference_emulated_vs_here']:.3g} |")
         lines.append("")
-    lines += [f"## Speed on one thread, on this CPU ({cpu['model']}, {vnni})", "",
-              "A CPU without VNNI runs the 7-bit model with its own integer instructions (the pairwise 16-bit "
-              "sums above): the masks above are its masks, but its time is not measured here.", "",
+    if "compared" in r:
+        c = r["compared"]
+        same = "identical" if c["largest_difference"] == 0 else f"different (by up to {c['largest_difference']:.4f})"
+        lines += [f"## Against the report made on {c['cpu']['model']} ({c['cpu']['instruction_set']}, "
+                  f"{'with' if c['cpu']['vnni'] else 'without'} VNNI)", "",
+                  f"The 7-bit models' Dice figures above ({c['rows']} rows, phantom and real) against the same rows of "
+                  f"[{c['report']}]({Path(c['report']).name}): **{same}**. " + (
+                      "The two CPUs compute the same integers with 7-bit weights." if c["largest_difference"] == 0
+                      else ""), ""]
+    timing = ("A CPU without VNNI runs the 7-bit model with its own integer instructions (the pairwise 16-bit sums "
+              "above): the masks above are its masks, but its time is not measured here." if cpu["vnni"] else
+              "This CPU has no VNNI: its 7-bit times below are what `--runtime auto` runs here; the 8-bit rows above "
+              "show what the 16-bit pairwise sums do to full-range weights, which `auto` never uses here.")
+    lines += [f"## Speed on one thread, on this CPU ({cpu['model']}, {vnni})", "", timing, "",
               "| networks | LV-Unet (ms per 128^2 image) | generator (ms per 128^2 image) | phantom study (s) | images/s |",
               "|---|---|---|---|---|"]
     lines += [f"| {x['variant']} | {x['lvunet_ms_per_image']:.1f} | {x['generator_ms_per_image']:.1f} | {x['study_s']:.2f} | "
@@ -256,6 +288,8 @@ def main() -> int:
     parser.add_argument("--manifest", type=Path, help="the real labelled data (dev_labelled) as well")
     parser.add_argument("--emulate-avx2", type=Path, metavar="QEMU",
                         help="qemu-x86_64 (qemu-user): also run the models on an emulated CPU without VNNI")
+    parser.add_argument("--compare", type=Path, metavar="REPORT_JSON",
+                        help="a report of this script made on another CPU: are its 7-bit Dice figures the same?")
     args = parser.parse_args()
     import onnxruntime
 
@@ -266,6 +300,8 @@ def main() -> int:
         report["real"] = real_rows(args.manifest)
     if args.emulate_avx2:
         report["emulated"] = emulated_rows(args.emulate_avx2)
+    if args.compare:
+        report["compared"] = compared(report, args.compare)
     report["speed"] = speed_rows()
     write_report(args.out.parent, args.out.name, report, markdown(report))
     return 0

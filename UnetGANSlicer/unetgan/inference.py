@@ -6,6 +6,7 @@ bounded by one frame whatever the length of the cine.
 from __future__ import annotations
 
 import functools
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Callable
@@ -25,6 +26,9 @@ BACKGROUND_FILL = (1.0, 0.0, 0.0)  # class probabilities outside the network's c
 # slices per network call: 8 keeps the activations of a 20-slice frame at 192 x 192 to ~150 MB
 # (32 needed ~0.6 GB) for about 1% more time on a CPU
 BATCH = 8
+FRAMES_AT_ONCE = 2  # on a CPU (adapt_and_segment)
+# larger frames go one at a time: a large study's peak memory (docs/benchmarks.md) holds one frame's temporaries
+FRAMES_AT_ONCE_MAX_VOXELS = 4 * 2**20
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -311,16 +315,30 @@ def adapt_and_segment(frames: np.ndarray, geometry: Geometry, model, generator=N
     # the translated cine in the input's own type: an integer study stays integer (half the memory of float32)
     translated = np.zeros(frames.shape, frames.dtype if np.issubdtype(frames.dtype, np.integer) else np.float32)
     confidence = []
-    spacing, box = geometry.spacing, None
-    for t in range(frames.shape[0]):
+    spacing, box, count = geometry.spacing, None, frames.shape[0]
+
+    def run(t: int, box: HeartBox | None) -> FrameResult:
         if cancel is not None and cancel():
             raise Cancelled("cancelled by the user")
-        frame = adapt_and_segment_frame(frames[t], spacing, model, generator, device, bf16, batch, box=box,
-                                        stopwatch=stopwatch)
-        if box is None and not whole_field and model is not None:
-            box = frame.heart_box
+        return adapt_and_segment_frame(frames[t], spacing, model, generator, device, bf16, batch, box=box,
+                                       stopwatch=stopwatch)
+
+    def keep(t: int, frame: FrameResult) -> None:
         labels[t], translated[t] = frame.labels, _as_type(frame.translated, translated.dtype)
         confidence.append(frame.confidence)
         if progress is not None:
-            progress(t + 1, frames.shape[0])
+            progress(t + 1, count)
+
+    t = 0
+    while t < count and box is None and not whole_field and model is not None:  # each frame may find the box
+        frame = run(t, None)
+        box = frame.heart_box
+        keep(t, frame)
+        t += 1
+    # the later frames do not depend on each other: on a CPU two run at once, so that one frame's work outside
+    # the networks (histogram matching, resampling back, clean-up: one core) overlaps the other's network calls
+    at_once = FRAMES_AT_ONCE if device.type == "cpu" and frames[0].size <= FRAMES_AT_ONCE_MAX_VOXELS else 1
+    with ThreadPoolExecutor(at_once, thread_name_prefix="frame") as pool:
+        for t, frame in enumerate(pool.map(lambda t: run(t, box), range(t, count)), start=t):
+            keep(t, frame)
     return CineResult(labels, translated, confidence)
