@@ -70,9 +70,13 @@ def columns(args) -> dict[str, dict]:
         cols["Unet-GAN, the trained adapter the shipped one is distilled from"] = {
             "method": "unetgan", "adapter": "adapter-siemens", "only": "Siemens", "tta": DEFAULT_TTA}
     # the extra adapters of research/recipes/adapter_ablation_runs.sh, from the registry (or given as files)
+    # held out: the shipped GE adapter's own recipe run without each patient where registered (an identity
+    # adapter saw nothing: then the ablation runs without each patient)
+    candidates = [{patient: f"{name}-without-{patient}" for patient in GE_PATIENTS}
+                  for name in dict.fromkeys((adapter_for("GE", "{vendor}"), "adapter-ge"))]
     held_out = (dict(pair.split("=", 1) for pair in args.held_out_ge) if args.held_out_ge else
-                {patient: f"adapter-ge-without-{patient}" for patient in GE_PATIENTS})
-    if all(adapter_available(adapter) for adapter in held_out.values()):
+                next((c for c in candidates if all(adapter_available(a) for a in c.values())), None))
+    if held_out and all(adapter_available(adapter) for adapter in held_out.values()):
         cols["Unet-GAN, GE adapter trained without the patient (held out)"] = {
             "method": "unetgan", "held_out": held_out, "only": "GE", "tta": DEFAULT_TTA}
     if args.paper_adapter:
