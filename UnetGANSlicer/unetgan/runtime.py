@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -178,7 +179,7 @@ class OnnxModule(nn.Module):
         options.enable_cpu_mem_arena = False
         self.sessions = [onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
                          for _ in range(max(1, torch.get_num_threads()))]  # the process's share of the cores
-        self._pool = None
+        self._pool, self._pool_lock = None, threading.Lock()  # two frames may run at once (inference.py)
 
     def _run(self, session, array: np.ndarray) -> np.ndarray:
         return session.run(None, {"x": array})[0]
@@ -188,8 +189,9 @@ class OnnxModule(nn.Module):
         shares = np.array_split(array, max(1, min(len(self.sessions), len(array))))
         if len(shares) == 1:
             return torch.from_numpy(self._run(self.sessions[0], array))
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(len(self.sessions), thread_name_prefix="onnx")
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(len(self.sessions), thread_name_prefix="onnx")
         # ONNX Runtime releases the GIL while it runs, so the shares run on separate cores
         return torch.from_numpy(np.concatenate(list(self._pool.map(self._run, self.sessions, shares))))
 
