@@ -4,11 +4,13 @@ Check the label-free checkpoint criterion against dev labels.
 
     python research/analyses/adapter_checkpoints.py snapshot RUN.safetensors [...]   # while training: keep G_S of every evaluation
     python research/analyses/adapter_checkpoints.py evaluate RUN.safetensors --manifest M --vendor Siemens --split dev_labelled
+    python research/analyses/adapter_checkpoints.py history RUN.safetensors --json docs/runs/.../RUN.history.json
 
 `snapshot` watches each run's `<stem>_checkpoint/` (refreshed at every evaluation) and saves
 that evaluation's G_S as `<stem>_snapshots/it_<N>.safetensors`. `evaluate` scores every
 snapshot on labelled dev data and prints the criterion next to the Dice, so one sees whether
 the criterion picks a good checkpoint. Dev labels are used here only to check, never to choose.
+`history` writes a run's criterion per evaluation so far (from its checkpoint) as JSON, for the docs.
 """
 from __future__ import annotations
 
@@ -50,9 +52,17 @@ def snapshot_once(adapter: Path) -> int | None:
     return iteration
 
 
+def run_history(adapter: Path) -> dict:
+    """Where a run stands (iteration, seconds, the criterion's best) and its criterion at every evaluation."""
+    state = json.loads((default_checkpoint_dir(adapter) / "state.json").read_text())
+    return {"run": adapter.stem, **{k: state[k] for k in ("iteration", "best_iteration", "best_score", "identity_score",
+                                                         "seconds")},
+            "history": [{k: v for k, v in h.items() if k != "losses"} for h in state["history"]]}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["snapshot", "evaluate"])
+    parser.add_argument("mode", choices=["snapshot", "evaluate", "history"])
     parser.add_argument("adapters", nargs="+", type=Path)
     parser.add_argument("--manifest")
     parser.add_argument("--vendor")
@@ -66,6 +76,14 @@ def main() -> int:
                 if done is not None:
                     print(f"{adapter.name}: saved G_S of iteration {done}", flush=True)
             time.sleep(20)
+    if args.mode == "history":
+        for adapter in args.adapters:  # one run per file: --json names the file of the first
+            history = run_history(adapter)
+            out = Path(args.json) if args.json else adapter.with_name(f"{adapter.stem}.history.json")
+            out.write_text(json.dumps(history, indent=1) + "\n")
+            print(f"{adapter.stem}: iteration {history['iteration']}, best {history['best_iteration']} -> {out}")
+            args.json = None
+        return 0
     from unetgan.evaluate_run import evaluate_manifest
 
     rows = []

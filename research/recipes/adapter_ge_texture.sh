@@ -45,7 +45,9 @@ case "${2:-train}" in
   train)
     mkdir -p "$(dirname "$OUT")"
     RESUME=$([ -d "${OUT%.safetensors}_checkpoint" ] && echo --resume || true)
-    .venv/bin/unetgan "${TRAIN[@]}" --time-limit-min "${PART_MIN:-100}" $RESUME ;;
+    .venv/bin/unetgan "${TRAIN[@]}" --time-limit-min "${PART_MIN:-100}" $RESUME
+    # where the run stands, kept in the docs (the criterion per evaluation; the checkpoint may be deleted once done)
+    .venv/bin/python research/analyses/adapter_checkpoints.py history "$OUT" --json "docs/runs/adapter_ge_texture/$RUN.history.json" ;;
   distill) .venv/bin/unetgan "${DISTILL[@]}" ;;
   register)
     HELD=$([ ${#EXCLUDE[@]} -gt 0 ] && echo ", held-out check: trained without ${EXCLUDE[1]}'s images, for scoring it only" || true)
