@@ -34,6 +34,7 @@ from unetgan.io.manifest import read_manifest
 from unetgan.methods import SOURCE_HISTOGRAM
 from unetgan.preprocess import prepare_volume
 from unetgan.registry import find_model, load_adapter, read_registry
+from unetgan.runtime import cpu_description
 from unetgan.training.datasets import labelled_volumes, split_subjects
 from unetgan.vendor_check import (balanced_accuracy, content_mask, matched_slices, source_look_rate,
                                   train_vendor_classifier)
@@ -178,9 +179,18 @@ def shipped_row(rows: dict, adapter: str) -> str:
     return next(name for name in rows if name.split(" (")[0] == adapter)
 
 
+def on_cpu(report: dict) -> str:
+    """Where the figures were made: another CPU's floating-point kernels train slightly different classifiers."""
+    cpu = report.get("cpu")
+    if cpu is None:
+        return ""
+    return (f" on {cpu['model']} ({cpu['instruction_set']}, {'with' if cpu['vnni'] else 'without'} VNNI; the classifiers "
+            "train a little differently on CPUs with other floating-point kernels, so the rates move by a few points there)")
+
+
 def markdown(report: dict) -> str:
     lines = ["# Vendor-classifier check of the translations", "",
-             "Made by `" + report["command"] + "` (seeds fixed). Two small CNNs per vendor are trained on real Philips vs "
+             "Made by `" + report["command"] + "` (seeds fixed)" + on_cpu(report) + ". Two small CNNs per vendor are trained on real Philips vs "
              "real target-vendor images (never on translated ones) and judge held-out images. The **raw classifier** sees "
              "the network slices as they are. The **texture classifier** is trained and judged the same way, but every "
              "image it sees (both vendors' real images and each translation's output) is first histogram-matched to the "
@@ -219,7 +229,7 @@ def main() -> None:
     torch.set_num_threads(1)
     started = time.time()
     report = {"command": f"python research/analyses/vendor_check.py --manifest {args.manifest} --out {args.out} --steps {args.steps}",
-              "goal_thresholds": GOALS, "vendors": {}, "goals": {}}
+              "cpu": cpu_description(), "goal_thresholds": GOALS, "vendors": {}, "goals": {}}
     reference = load_reference(SOURCE_HISTOGRAM)
     source = philips_views(args.manifest, reference)
     report["vendors"]["Siemens"] = siemens_rows(args.manifest, args.steps, reference, *source)
