@@ -48,7 +48,8 @@ case "${2:-train}" in
     .venv/bin/unetgan "${TRAIN[@]}" --time-limit-min "${PART_MIN:-100}" $RESUME
     # where the run stands, kept in the docs (the criterion per evaluation; the checkpoint may be deleted once done)
     .venv/bin/python research/analyses/adapter_checkpoints.py history "$OUT" --json "docs/runs/adapter_ge_texture/$RUN.history.json" ;;
-  distill) .venv/bin/unetgan "${DISTILL[@]}" ;;
+  distill)  # its last line, the student's SHA256 and how much of the teacher's change it reproduces, kept in the docs
+    .venv/bin/unetgan "${DISTILL[@]}" | tee /dev/stderr | tail -n 1 > "docs/runs/adapter_ge_texture/$(basename "$STUDENT" .safetensors).distill.json" ;;
   register)
     HELD=$([ ${#EXCLUDE[@]} -gt 0 ] && echo ", held-out check: trained without ${EXCLUDE[1]}'s images, for scoring it only" || true)
     # finished: its checkpoint, or once that is deleted (nothing resumes from it) the history kept in docs/runs/
