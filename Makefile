@@ -37,8 +37,9 @@ web: $(STAMP)
 bench: $(STAMP)
 	$(PY) scripts/benchmark.py --out docs/benchmarks --huge $(if $(wildcard ../shared/data/manifest.csv),--manifest ../shared/data/manifest.csv)
 	# what a user waits for: click-to-result through the MRML layer (first and later clicks) and the cold command line,
-	# on the phantom cine and, with the real data, a Sunnybrook DICOM cine (read in place) and a translated real-image
-	# Siemens stand-in cine (one M&Ms subject's ED and ES blended into 24 phases) (about 8 minutes)
+	# on the phantom cine and, with the real data, a Sunnybrook DICOM cine (read in place) and two translated real-image
+	# Siemens stand-in cines (one M&Ms subject's ED and ES blended into 24 phases: the first dev subject and the one
+	# with the median number of slices, a typical study's size) (about 8 minutes)
 	$(PY) scripts/benchmark_click.py --out docs/benchmarks_click --reference $(if $(wildcard ../shared/data/manifest.csv),--dicom ../shared/data/sunnybrook/SCD0000101/dicom --standin-manifest ../shared/data/manifest.csv)
 	# unetgan batch: studies per hour for 20 phantom cines, 1 and 2 workers and a 2-worker Dask cluster (about 15 minutes)
 	$(PY) scripts/benchmark_batch.py --out docs/benchmarks_batch --studies 20

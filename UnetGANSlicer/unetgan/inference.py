@@ -1,7 +1,7 @@
 """Segmentation, translation to the source vendor's look, and both together, on arrays.
 
-Everything here works frame by frame (a frame is one 3D volume), so memory stays
-bounded by one frame whatever the length of the cine.
+Everything here works frame by frame (a frame is one 3D volume; on a CPU two at once), so memory stays
+bounded by two frames whatever the length of the cine.
 """
 from __future__ import annotations
 
