@@ -5,6 +5,7 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 
 from unetgan import inference
 from unetgan.errors import Cancelled
@@ -106,30 +107,46 @@ def test_later_frames_run_two_at_once_with_the_same_results_in_order(shipped, si
         return frame_step(volume, *args, box=box, **kwargs)
 
     runs = {}
-    for at_once, largest in ((1, None), (2, None), (2, frames[0].size - 1)):
+    threads_before = torch.get_num_threads()
+    # (frames at once, the process's threads, the largest frame two may hold) -> frames that run at once
+    for at_once, cores, largest, expected in ((1, 2, None, 1), (2, 2, None, 2), (2, 1, None, 1),
+                                              (2, 2, frames[0].size - 1, 1)):
         monkeypatch.setattr(inference, "FRAMES_AT_ONCE", at_once)
+        torch.set_num_threads(cores)  # one thread (a batch worker's share): one frame at a time
         if largest is not None:  # frames larger than this go one at a time (memory)
             monkeypatch.setattr(inference, "FRAMES_AT_ONCE_MAX_VOXELS", largest)
-            at_once = 1
         monkeypatch.setattr(inference, "adapt_and_segment_frame", recorded)
         threads.clear()
         done = []
-        result = adapt_and_segment(frames, geometry, network, adapter, "cpu",
-                                   progress=lambda t, n: done.append((t, n)))
+        try:
+            result = adapt_and_segment(frames, geometry, network, adapter, "cpu",
+                                       progress=lambda t, n: done.append((t, n)))
+        finally:
+            torch.set_num_threads(threads_before)
         assert done == [(t, 4) for t in range(1, 5)]  # progress in frame order, once per frame
         assert len(threads[True]) == 1  # the first frame (it finds the box) alone
-        assert len(threads[False]) == at_once  # the later frames, with the box, on `at_once` threads
-        runs[at_once] = runs.get(at_once) or result
+        assert len(threads[False]) == expected  # the later frames, with the box, on this many threads
+        runs[expected] = runs.get(expected) or result
     one, two = runs[1], runs[2]
     np.testing.assert_array_equal(two.labels, one.labels)
     np.testing.assert_array_equal(two.translated, one.translated)
     assert two.confidence == one.confidence
 
 
-def test_a_cancel_stops_frames_running_two_at_once(shipped, siemens_cine):
+@pytest.fixture
+def two_threads():
+    """The process's share of the cores is two threads (the suite runs with one), restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_a_cancel_stops_frames_running_two_at_once(shipped, siemens_cine, two_threads):
     network, adapter = shipped
     frames, geometry = siemens_cine
     done = []
+    assert inference.frames_at_once(torch.device("cpu"), frames[0].size) == 2
     with pytest.raises(Cancelled):
         adapt_and_segment(np.concatenate([frames] * 3), geometry, network, adapter, "cpu",
                           progress=lambda t, n: done.append(t), cancel=lambda: len(done) >= 2)

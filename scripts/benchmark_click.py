@@ -422,7 +422,7 @@ def main() -> int:
     report = {"command": " ".join(["python", *sys.argv]),
               "machine": {"cpu": cpu_kind(), "cores": os.cpu_count(), "load_average": os.getloadavg()}, "cines": [],
               "runtime": resolve_runtime("auto", args.device), "memory_bandwidth_gb_s": memory_bandwidth_gb_s(),
-              "frames_at_once": FRAMES_AT_ONCE if args.device == "cpu" else 1}
+              "frames_at_once": min(FRAMES_AT_ONCE, os.cpu_count() or 1) if args.device == "cpu" else 1}
     with tempfile.TemporaryDirectory() as tmp:
         phases, slices, matrix = args.phantom
         cine = phantom_cine(Path(tmp), phases, slices, matrix)

@@ -291,6 +291,14 @@ def _as_type(image: np.ndarray, dtype) -> np.ndarray:
     return np.clip(np.rint(image), info.min, info.max)
 
 
+def frames_at_once(device: torch.device, frame_voxels: int) -> int:
+    """How many of a cine's frames run at once: on a CPU up to FRAMES_AT_ONCE, never more than the process's share
+    of the cores (a batch worker of one thread runs one frame at a time), and one for frames too large to hold twice."""
+    if device.type != "cpu" or frame_voxels > FRAMES_AT_ONCE_MAX_VOXELS:
+        return 1
+    return max(1, min(FRAMES_AT_ONCE, torch.get_num_threads()))
+
+
 @dataclass
 class CineResult:
     labels: np.ndarray  # (T, Z, Y, X) uint8
@@ -337,7 +345,7 @@ def adapt_and_segment(frames: np.ndarray, geometry: Geometry, model, generator=N
         t += 1
     # the later frames do not depend on each other: on a CPU two run at once, so that one frame's work outside
     # the networks (histogram matching, resampling back, clean-up: one core) overlaps the other's network calls
-    at_once = FRAMES_AT_ONCE if device.type == "cpu" and frames[0].size <= FRAMES_AT_ONCE_MAX_VOXELS else 1
+    at_once = frames_at_once(device, frames[0].size)
     with ThreadPoolExecutor(at_once, thread_name_prefix="frame") as pool:
         for t, frame in enumerate(pool.map(lambda t: run(t, box), range(t, count)), start=t):
             keep(t, frame)
