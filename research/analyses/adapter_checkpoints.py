@@ -77,12 +77,13 @@ def main() -> int:
                     print(f"{adapter.name}: saved G_S of iteration {done}", flush=True)
             time.sleep(20)
     if args.mode == "history":
-        for adapter in args.adapters:  # one run per file: --json names the file of the first
+        if args.json and len(args.adapters) > 1:
+            parser.error("history: --json names one run's file; give one run, or none to write each beside its run")
+        for adapter in args.adapters:
             history = run_history(adapter)
-            out = Path(args.json) if args.json else adapter.with_name(f"{adapter.stem}.history.json")
+            out = Path(args.json or adapter.with_name(f"{adapter.stem}.history.json"))
             out.write_text(json.dumps(history, indent=1) + "\n")
             print(f"{adapter.stem}: iteration {history['iteration']}, best {history['best_iteration']} -> {out}")
-            args.json = None
         return 0
     from unetgan.evaluate_run import evaluate_manifest
 
