@@ -51,15 +51,20 @@ case "${2:-train}" in
   distill)  # its last line, the student's SHA256 and how much of the teacher's change it reproduces, kept in the docs
     .venv/bin/unetgan "${DISTILL[@]}" | tee /dev/stderr | tail -n 1 > "docs/runs/adapter_ge_texture/$(basename "$STUDENT" .safetensors).distill.json" ;;
   register)
-    HELD=$([ ${#EXCLUDE[@]} -gt 0 ] && echo ", held-out check: trained without ${EXCLUDE[1]}'s images, for scoring it only" || true)
+    # the words before the colon are the role docs/models.md's table shows (scripts/models_table.py)
+    TEACHER_ROLE="Texture training" STUDENT_ROLE="Distilled from $(echo "$RUN" | tr _ -)" HELD=""
+    if [ ${#EXCLUDE[@]} -gt 0 ]; then
+      TEACHER_ROLE="Held-out check, texture training" STUDENT_ROLE="Held-out check, distilled from $(echo "$RUN" | tr _ -)"
+      HELD="; trained without ${EXCLUDE[1]}'s images, for scoring it only"
+    fi
     # finished: its checkpoint, or once that is deleted (nothing resumes from it) the history kept in docs/runs/
     if grep -qs "\"iteration\": $ITERATIONS," "${OUT%.safetensors}_checkpoint/state.json" \
          "docs/runs/adapter_ge_texture/$RUN.history.json"; then
-      register "$OUT" "GE -> Philips (research): histogram matching, then a generator trained $ITERATIONS iterations to change texture too$HELD" \
+      register "$OUT" "$TEACHER_ROLE (research): GE -> Philips, histogram matching, then a generator trained $ITERATIONS iterations to change texture too$HELD" \
         "research/recipes/adapter_ge_texture.sh $RUN (= OMP_NUM_THREADS=1 unetgan ${TRAIN[*]}, in parts of --time-limit-min with --resume; the label-free criterion's best iteration)"
     else echo "$RUN: its run has not reached iteration $ITERATIONS"; fi
     if [ -f "$STUDENT" ]; then
-      register "$STUDENT" "GE -> Philips (research): the small student (8 filters, 4 blocks) of $(echo "$RUN" | tr _ -)$HELD" \
+      register "$STUDENT" "$STUDENT_ROLE (research): GE -> Philips, the small student (8 filters, 4 blocks)$HELD" \
         "research/recipes/adapter_ge_texture.sh $RUN distill (= OMP_NUM_THREADS=1 unetgan ${DISTILL[*]})"
     else echo "$STUDENT: not distilled yet"; fi ;;
   *) echo "ERROR: the stage is train, distill or register" >&2; exit 2 ;;
