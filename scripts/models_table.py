@@ -26,7 +26,8 @@ def role(entry) -> str:
         kind += ", identity (no weights)"
     # a research entry says so before its colon ("Ablation (research): ..."); the table repeats those words
     first_words = entry.description.split(":")[0] if entry.description else ""
-    return f"{kind}, {first_words.lower()}" if "(research" in first_words.lower() else kind
+    # lower case at the start only: model and vendor names keep theirs
+    return f"{kind}, {first_words[:1].lower()}{first_words[1:]}" if "(research" in first_words.lower() else kind
 
 
 def table(registry: Path) -> str:
