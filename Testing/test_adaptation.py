@@ -174,6 +174,26 @@ def test_an_identity_adapter_skips_its_network_with_the_same_values():
     assert calls  # a trained adapter runs its network
 
 
+def test_the_translated_view_fades_into_the_generator_input_at_the_crop_edge():
+    """A field wider than the network's crop (300 px of 1.5 mm: 450 mm against 288): past the crop the view shows
+    the generator's input, and where the crop ends the translation fades out instead of stepping."""
+    from unetgan.inference import CROP_EDGE_FADE, translate_to_source
+
+    class Brighten(nn.Module):  # a translation that adds a constant: inside the crop the view is the input + 0.1
+        def forward(self, x):
+            return x + 0.2
+
+    y, x = np.mgrid[0:300, 0:300].astype(np.float32)
+    volume = (300 + 100 * np.sin(x / 40) + 100 * np.sin(y / 37))[None]  # smooth: resampling keeps it
+    low, high = np.percentile(volume, (1, 99))
+    view = translate_to_source(volume, (1.5, 1.5, 8.0), Brighten())
+    added = (view - np.clip(volume, low, high))[0, 150] / (high - low)  # the middle row, in the [0, 1] range
+    assert added[150] == pytest.approx(0.1, abs=0.01) and abs(added[0]) < 0.005  # translated / the input
+    # the crop spans columns 54-245: the 0.1 comes on over CROP_EDGE_FADE (16) columns, not in a step
+    assert CROP_EDGE_FADE == 16 and np.abs(np.diff(added)).max() < 0.1 / 10
+    assert np.all(added[:50] < 0.005) and np.all(added[72:228] > 0.095)
+
+
 def test_count_flops_grows_with_width_and_depth():
     small = count_flops(ResnetGenerator(filters=4, n_blocks=1), size=32)
     assert small > 0

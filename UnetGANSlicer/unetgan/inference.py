@@ -23,6 +23,7 @@ from .preprocess import (CROP_SIZE, PERCENTILES, normalise_intensity, prepare_vo
 from .timing import NO_STOPWATCH
 
 BACKGROUND_FILL = (1.0, 0.0, 0.0)  # class probabilities outside the network's crop
+CROP_EDGE_FADE = 16  # network pixels (24 mm) over which the translated view fades out at the crop's edge
 # slices per network call: 8 keeps the activations of a 20-slice frame at 192 x 192 to ~150 MB
 # (32 needed ~0.6 GB) for about 1% more time on a CPU
 BATCH = 8
@@ -277,9 +278,13 @@ def _to_input_look(volume, slices_source, grid, translated: bool, generator_inpu
 
 @functools.lru_cache(maxsize=8)
 def crop_coverage(grid) -> np.ndarray:
-    """(rows, cols) weight of the network's crop on the input grid: 1 inside, 0 outside, blended at its edge."""
-    ones = torch.ones((1, 1, grid.crop, grid.crop))
-    coverage = grid.restore(ones, fill=0.0)[0, 0].clamp_(0, 1).numpy()
+    """(rows, cols) weight of the network's crop on the input grid: 1 inside, 0 outside, and between them a
+    band of CROP_EDGE_FADE network pixels where the translation fades into the generator's input, so that a
+    field wider than the crop (over 288 mm) shows no step at the crop's edge."""
+    ramp = ((torch.arange(grid.crop) + 0.5) / CROP_EDGE_FADE).clamp_(max=1)
+    ramp = torch.minimum(ramp, ramp.flip(0))
+    weights = torch.minimum(ramp[:, None], ramp[None, :])[None, None]
+    coverage = grid.restore(weights, fill=0.0)[0, 0].clamp_(0, 1).numpy()
     coverage.setflags(write=False)  # shared by every caller
     return coverage
 
