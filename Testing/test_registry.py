@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -147,7 +148,7 @@ def test_adapter_choices_are_automatic_the_shipped_vendors_none_then_yours(tmp_p
         options[4].backend_argument()
 
 
-SHIPPED = ["lvunet-sick-hearts", "lvunet-robust", "adapter-siemens-texture-small", "adapter-ge"]
+SHIPPED = ["lvunet-sick-hearts", "lvunet-robust", "adapter-siemens-texture-small", "adapter-ge-texture-small"]
 
 
 def test_the_shipped_registry_holds_what_the_product_runs_and_the_folder_only_its_files():
@@ -181,7 +182,7 @@ def test_user_lists_show_only_shipped_models():
     research = {m["name"] for m in json.loads(RESEARCH_REGISTRY_FILE.read_text())["models"]}
     assert research and not listed & research
     assert [(o.label, o.value) for o in models.adapter_choices(user_registry=nobody)] == [
-        ("Automatic", "auto"), ("Siemens", "adapter-siemens-texture-small"), ("GE", "adapter-ge"), ("None", "none")]
+        ("Automatic", "auto"), ("Siemens", "adapter-siemens-texture-small"), ("GE", "adapter-ge-texture-small"), ("None", "none")]
 
 
 def test_research_names_resolve_after_the_shipped_ones_and_only_where_the_research_registry_is(monkeypatch, tmp_path):
@@ -190,23 +191,24 @@ def test_research_names_resolve_after_the_shipped_ones_and_only_where_the_resear
         entry = find_model(raw["name"], raw["kind"])
         assert entry.file.parent == RESEARCH_MODELS and sha256_of(entry.file) == raw["sha256"] and raw["command"]
     assert find_model("Siemens", "adapter").name == "adapter-siemens-texture-small"  # shipped first
-    assert find_model("GE", "adapter").name == "adapter-ge"
+    assert find_model("GE", "adapter").name == "adapter-ge-texture-small"
     assert find_model(None, "segmenter").name == "lvunet-sick-hearts"
     # as in the wheel or the Slicer extension, where there is no research/ folder
     monkeypatch.setenv("UNETGAN_RESEARCH_REGISTRY", str(tmp_path / "absent.json"))
     with pytest.raises(ModelError, match="unknown segmenter 'lvunet-clean'"):
         find_model("lvunet-clean", "segmenter")
-    assert find_model("GE", "adapter").name == "adapter-ge"
+    assert find_model("GE", "adapter").name == "adapter-ge-texture-small"
 
 
-def test_the_ge_adapter_is_an_identity_without_weights_and_translates_as_its_weights_did():
+def test_the_previous_ge_adapter_is_an_identity_without_weights_and_translates_as_its_weights_did():
+    """adapter-ge, the GE adapter before adapter-ge-texture-small (a research model now, kept for comparison)."""
     import torch
 
     from unetgan.inference import translate_slices
 
-    entry = find_model("GE", "adapter")
-    assert entry.identity and entry.file.suffix == ".json"
-    generator = load_adapter("GE")
+    entry = find_model("adapter-ge", "adapter")
+    assert entry.identity and entry.file.suffix == ".json" and entry.file.parent == RESEARCH_MODELS
+    generator = load_adapter("adapter-ge")
     metadata = json.loads(entry.file.read_text())
     assert generator.is_identity() and generator.metadata["segmenter"] == "lvunet-sick-hearts"
     assert len(generator.metadata["histogram_reference"]) == 257  # its histogram matching to Philips
@@ -228,7 +230,7 @@ def test_automatic_choice_for_a_ge_study_is_the_shipped_ge_adapter():
 
     image = ImageData(np.zeros((1, 2, 16, 16), np.float32), Geometry((1.5, 1.5, 8.0)))
     for manufacturer in ("GE MEDICAL SYSTEMS", "GE Healthcare"):
-        assert choose_adapter(image, manufacturer).adapter == "adapter-ge"
+        assert choose_adapter(image, manufacturer).adapter == "adapter-ge-texture-small"
     assert choose_adapter(image, "SIEMENS").adapter == "adapter-siemens-texture-small"
     assert choose_adapter(image, "Philips Medical Systems").adapter == "none"
 
@@ -237,16 +239,23 @@ def test_the_identity_adapter_is_paired_and_registered_as_a_metadata_file(regist
     from unetgan.networks.generator import load_identity_adapter
     from unetgan.registry import pair_adapter, register_model
 
+    # the research registry's identity adapter, added to the copy of the shipped registry
+    data = json.loads(registry.read_text())
+    identity = next(m for m in json.loads(RESEARCH_REGISTRY_FILE.read_text())["models"] if m["name"] == "adapter-ge")
+    shutil.copyfile(RESEARCH_REGISTRY_FILE.parent / identity["file"], registry.parent / Path(identity["file"]).name)
+    data["models"].append(identity | {"file": Path(identity["file"]).name})
+    registry.write_text(json.dumps(data))
+    place = len(data["models"]) - 1
     out = tmp_path / "adapter_ge_identity.json"
-    pair_adapter("GE", "lvunet-robust", out, registry)
+    pair_adapter("adapter-ge", "lvunet-robust", out, registry)
     paired = load_identity_adapter(out)
     assert paired.is_identity() and paired.metadata["segmenter"] == "lvunet-robust"
-    assert paired.metadata["pairing"]["weights_from"]["sha256"] == find_model("GE", "adapter", registry).sha256
-    assert paired.metadata["histogram_reference"] == load_adapter("GE", registry).metadata["histogram_reference"]
+    assert paired.metadata["pairing"]["weights_from"]["sha256"] == find_model("adapter-ge", "adapter", registry).sha256
+    assert paired.metadata["histogram_reference"] == load_adapter("adapter-ge", registry).metadata["histogram_reference"]
     entry = register_model(out, "adapter-ge", "adapter", "a test", "Philips", "GE", registry=registry)
     assert entry.identity and entry.sha256 == sha256_of(out)
-    assert json.loads(registry.read_text())["models"][3]["identity"] is True  # kept its place
-    assert load_adapter("GE", registry).metadata["segmenter"] == "lvunet-robust"
+    assert json.loads(registry.read_text())["models"][place]["identity"] is True  # kept its place
+    assert load_adapter("adapter-ge", registry).metadata["segmenter"] == "lvunet-robust"
     not_identity = tmp_path / "other.json"
     not_identity.write_text('{"segmenter": "x"}')
     with pytest.raises(ModelError, match="not an identity adapter"):
