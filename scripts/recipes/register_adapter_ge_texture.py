@@ -8,7 +8,7 @@ one, adapter-ge (the identity: histogram matching only), to the research registr
 
 Chosen by scripts/choice_cv.py (each GE patient scored by the same recipe's student trained without that patient's
 images, adapter-ge-texture-small-without-<patient>) and by the vendor classifiers of research/analyses/vendor_check.py
-(docs/models.md, 'adapter-ge-texture and adapter-ge-texture-small').
+(docs/models.md, 'adapter-ge-texture-small').
 """
 from __future__ import annotations
 

@@ -26,6 +26,8 @@ UNETGAN = str(ROOT / ".venv" / "bin" / "unetgan")
 REGISTRY = ROOT / "UnetGANSlicer" / "Resources" / "Models" / "models.json"
 RESEARCH_REGISTRY = ROOT / "research" / "models.json"  # research weights stay in research/models/
 ADAPTERS = ("adapter-siemens-texture-small", "adapter-siemens-texture", "adapter-siemens-small", "adapter-siemens",
+            "adapter-ge-texture-small", "adapter-ge-texture-small-without-SCD0000101",
+            "adapter-ge-texture-small-without-SCD0000201", "adapter-ge-texture-small-without-SCD0000301",
             "adapter-ge", "adapter-ge-without-SCD0000101", "adapter-ge-without-SCD0000201", "adapter-ge-without-SCD0000301",
             "adapter-siemens-no-feature-loss", "adapter-siemens-l1-cycle")
 # the pairing an adapter's description already names, replaced by the new one
