@@ -95,6 +95,19 @@ def test_a_heart_that_leaves_the_box_is_redone_on_the_whole_field(shipped, sieme
     assert dice(boxed.labels[1] > 0, whole.labels[1] > 0) > 0.99
 
 
+def test_only_the_heart_on_a_box_edge_sends_a_frame_to_the_whole_field():
+    """A stray LV island on the box's edge is dropped by the clean-up (it keeps the largest LV component), so it
+    does not send the frame back to the whole field; the heart itself on the edge does, and so does any LV on
+    the edge when the clean-up is off (the islands then stay in the result)."""
+    box = inference.HeartBox(48, 144, 48, 144)
+    labels = torch.zeros((3, 96, 96), dtype=torch.uint8)
+    labels[:, 30:60, 30:60] = 1  # the heart, inside the box
+    labels[1, 0:4, 80:84] = 2  # an island on the top edge
+    assert not inference._touches_border(labels, box)
+    assert inference._touches_border(labels, box, islands_dropped=False)
+    labels[:, 30:60, 60:96] = 1  # the heart reaches the right edge
+    assert inference._touches_border(labels, box)
+
 def test_later_frames_run_two_at_once_with_the_same_results_in_order(shipped, siemens_cine, monkeypatch):
     network, adapter = shipped
     frames, geometry = siemens_cine

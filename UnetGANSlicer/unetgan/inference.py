@@ -118,8 +118,12 @@ def box_batch(batch: int, box: HeartBox | None) -> int:
     return max(batch, batch * CROP_SIZE * CROP_SIZE // ((box.r1 - box.r0) * (box.c1 - box.c0)))
 
 
-def _touches_border(labels: torch.Tensor, box: HeartBox) -> bool:
-    """LV predicted on a box edge (that the field continues past): the heart may reach outside the box."""
+def _touches_border(labels: torch.Tensor, box: HeartBox, islands_dropped: bool = True) -> bool:
+    """LV predicted on a box edge (that the field continues past): the heart may reach outside the box. When the
+    clean-up drops stray islands (it keeps the largest LV component), only that component counts: an island on
+    the edge is dropped either way, and redoing the frame on the whole field for it would only cost time."""
+    if islands_dropped:
+        labels = torch.from_numpy(keep_largest_component(labels.numpy()))
     edges = []
     if box.r0 > 0:
         edges.append(labels[:, 0, :])
@@ -146,7 +150,8 @@ def context_slices(model) -> int:
     return config.context_slices if config is not None else 0
 
 
-def _probabilities(model, slices, device, bf16, batch, box: HeartBox | None, stopwatch) -> torch.Tensor | None:
+def _probabilities(model, slices, device, bf16, batch, box: HeartBox | None, stopwatch,
+                   islands_dropped: bool = True) -> torch.Tensor | None:
     """Class probabilities from the LV-Unet: (N, 3, 192, 192), or with a box those of the box only (the
     network sees only the box; the rest is background). None when the box holds no LV or the LV reaches
     its edge (the heart may have left the box: the caller then runs the whole field)."""
@@ -159,7 +164,7 @@ def _probabilities(model, slices, device, bf16, batch, box: HeartBox | None, sto
         if box is None:
             return probabilities
         labels = class_labels(probabilities)
-        if not bool((labels > 0).any()) or _touches_border(labels, box):
+        if not bool((labels > 0).any()) or _touches_border(labels, box, islands_dropped):
             return None
         return probabilities
 
@@ -242,7 +247,7 @@ def adapt_and_segment_frame(volume, spacing, model, generator, device="cpu", bf1
     slices_source = slices if generator is None else translate_slices(generator, slices, device, bf16, batch, stopwatch)
     result = FrameResult(np.zeros(volume.shape, np.uint8), 0.0)
     if model is not None:
-        probabilities = _probabilities(model, slices_source, device, bf16, batch, box, stopwatch)
+        probabilities = _probabilities(model, slices_source, device, bf16, batch, box, stopwatch, postprocess)
         if probabilities is None:  # the heart left the box: segment this frame on the whole field
             box, probabilities = None, _probabilities(model, slices_source, device, bf16, batch, None, stopwatch)
         if box is None:
